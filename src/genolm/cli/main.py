@@ -1,0 +1,82 @@
+"""The `genolm` command line: a thin skin over the Python API.
+
+Every command parses options, calls one function of the public API and prints a short summary.
+Bad input raises :class:`genolm.io.errors.InputError`, printed here as one line with exit code 2.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from genolm.core.progress import set_quiet
+from genolm.io.errors import InputError
+
+app = typer.Typer(
+    name="genolm",
+    help="Language models and deep learning for genetics research.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
+    set_quiet(quiet)
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("genolm").setLevel(level)
+
+
+# Command groups: each module defines `app` (a sub-command group, added under `name`) or
+# `register(app)` (top-level commands). Heavy imports stay inside the commands so `genolm --help` is fast.
+_GROUPS = [
+    ("genolm.cli.dna", None),          # pretrain, finetune, evaluate, predict, embed, demo
+    ("genolm.cli.variants", "variants"),
+    ("genolm.cli.annotate", "annotate"),
+    ("genolm.cli.scan", None),          # scan, discover
+    ("genolm.cli.lit", "lit"),
+    ("genolm.cli.crispr", "crispr"),
+    ("genolm.cli.chem", "chem"),
+    ("genolm.cli.omics", "omics"),
+    ("genolm.cli.kg", "kg"),
+    ("genolm.cli.serve", "serve"),
+]
+
+for _module, _name in _GROUPS:
+    try:
+        _mod = importlib.import_module(_module)
+    except ModuleNotFoundError as _e:  # a group not built yet
+        if _e.name != _module:
+            raise
+        continue
+    if hasattr(_mod, "register"):
+        _mod.register(app)
+    if _name and hasattr(_mod, "app"):
+        app.add_typer(_mod.app, name=_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except InputError as e:
+        print(f"genolm: error: {e.format()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genolm: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,47 @@
+"""Shared test fixtures.
+
+Services (PostgreSQL, ...) are real. On a developer's machine without one, the test skips with the
+reason; under CI (CI=true) a missing service is a failure, never a skip.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally, fail under CI."""
+    if IN_CI:
+        pytest.fail(f"required service missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of a real PostgreSQL database (set GENOLM_TEST_PG_URL; .ci/run starts one)."""
+    url = os.environ.get("GENOLM_TEST_PG_URL")
+    if not url:
+        skip_or_fail("GENOLM_TEST_PG_URL is not set (no PostgreSQL server)")
+    try:
+        import sqlalchemy as sa
+
+        with sa.create_engine(url).connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as e:  # pragma: no cover - depends on the machine
+        skip_or_fail(f"cannot connect to PostgreSQL at {url}: {e}")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch):
+    monkeypatch.setenv("GENOLM_QUIET", "1")
