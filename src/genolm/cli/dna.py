@@ -1,0 +1,144 @@
+"""Top-level DNA language-model commands: pretrain, finetune, evaluate, predict, embed, demo."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from genolm.io.errors import UsageError
+
+ARCH_HELP = "Backbone: cnn, transformer or hybrid (conv stem + Transformer)."
+
+
+def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout):
+    from genolm.genome.lm import ModelShape
+
+    s = ModelShape(arch=arch, hidden=hidden, layers=layers, heads=heads, conv_layers=conv_layers, kernel=kernel,
+                   dropout=dropout)
+    s.check()
+    return s
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def pretrain(
+        genome: str = typer.Option(..., help="Genome FASTA (.gz ok) to sample training windows from."),
+        out: str = typer.Option(..., help="Run directory to write."),
+        objective: str = typer.Option("mlm", help="mlm (masked) or clm (causal)."),
+        tokenizer: str = typer.Option("base", help="base, kmer:K or bpe:V."),
+        arch: str = typer.Option("hybrid", help=ARCH_HELP),
+        seq_len: int = typer.Option(256, help="Window length in bases."),
+        max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
+        time_budget: Optional[str] = typer.Option(None, help="Stop after this long, e.g. 10m (default 10m if no budget)."),
+        batch_size: int = typer.Option(32),
+        lr: float = typer.Option(1e-3),
+        hidden: int = typer.Option(128), layers: int = typer.Option(4), heads: int = typer.Option(4),
+        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.1),
+        eval_every: int = typer.Option(200),
+        seed: int = typer.Option(0),
+        resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
+    ):
+        """Pretrain a DNA language model on windows sampled from a genome (both strands; N runs skipped)."""
+        from genolm.genome.lm import pretrain as _pretrain
+
+        m = _pretrain(genome, out, objective=objective, tokenizer=tokenizer,
+                      shape=_shape(arch, hidden, layers, heads, conv_layers, kernel, dropout), seq_len=seq_len,
+                      max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
+                      eval_every=eval_every, resume=resume)
+        if m:
+            typer.echo(f"pretrained {m['steps']} steps in {m['seconds']:.0f}s; validation perplexity "
+                       f"{m['valid_perplexity']:.3f}; model in {out}/model")
+
+    @app.command()
+    def finetune(
+        train: str = typer.Option(..., help="Training table with columns sequence,label (.csv/.tsv, .gz ok)."),
+        valid: str = typer.Option(..., help="Validation table (early stopping and model selection)."),
+        out: str = typer.Option(..., help="Run directory to write."),
+        model: Optional[str] = typer.Option(None, help="Start from a run dir, a local HF folder or a hub id; "
+                                                       "default: train from scratch."),
+        task: Optional[str] = typer.Option(None, help="classification or regression (default: from the labels)."),
+        arch: str = typer.Option("hybrid", help=ARCH_HELP),
+        tokenizer: str = typer.Option("base", help="For models trained from scratch: base, kmer:K or bpe:V."),
+        epochs: Optional[float] = typer.Option(None), max_steps: Optional[int] = typer.Option(None),
+        time_budget: Optional[str] = typer.Option(None, help="e.g. 20m (default 20m if no budget given)."),
+        batch_size: int = typer.Option(64), lr: Optional[float] = typer.Option(None),
+        hidden: int = typer.Option(128), layers: int = typer.Option(4), heads: int = typer.Option(4),
+        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.1),
+        patience: int = typer.Option(6, help="Evaluations without improvement before stopping."),
+        eval_every: Optional[int] = typer.Option(None, help="Steps between validations (default: half an epoch)."),
+        label_column: str = typer.Option("label"),
+        seed: int = typer.Option(0),
+        resume: bool = typer.Option(False),
+    ):
+        """Fine-tune (or train from scratch) a sequence classifier/regressor on a sequence,label table."""
+        from genolm.genome.lm import finetune as _finetune
+
+        shape = _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout)
+        m = _finetune(train, valid, out, model=model, task=task, tokenizer=tokenizer, shape=shape, epochs=epochs,
+                      max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
+                      patience=patience, eval_every=eval_every, label_column=label_column, resume=resume)
+        if m:
+            v = m["valid"]
+            key = "mcc" if "mcc" in v else "spearman"
+            typer.echo(f"validation {key} {v[key]:.4f} (n={v['n']}) after {v['steps']} steps; model in {out}/model")
+
+    @app.command()
+    def evaluate(
+        model: str = typer.Option(..., help="Run directory or model folder."),
+        data: str = typer.Option(..., help="Table with sequence,label."),
+        out: str = typer.Option(..., help="metrics.json to write."),
+        report: Optional[str] = typer.Option(None, help="Also write an HTML report here."),
+        label_column: str = typer.Option("label"),
+        batch_size: int = typer.Option(256),
+    ):
+        """Score a fine-tuned model on a labelled table (accuracy, MCC, F1, AUROC / Pearson, Spearman, MSE)."""
+        from genolm.genome.lm import evaluate as _evaluate
+
+        m = _evaluate(model, data, out, label_column=label_column, batch_size=batch_size, report=report)
+        typer.echo(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
+
+    @app.command()
+    def predict(
+        model: str = typer.Option(..., help="Run directory or model folder."),
+        input: str = typer.Option(..., "--input", help="FASTA or CSV with a sequence column."),
+        out: str = typer.Option(..., help="CSV to write: id, prediction, score (or score_<label> per class)."),
+        batch_size: int = typer.Option(256),
+    ):
+        """Predict labels/values for sequences; input order is preserved."""
+        from genolm.genome.lm import predict as _predict
+
+        n = _predict(model, input, out, batch_size=batch_size)
+        typer.echo(f"wrote {n} predictions to {out}")
+
+    @app.command()
+    def embed(
+        model: str = typer.Option(..., help="Run directory, model folder or HF folder."),
+        input: str = typer.Option(..., "--input", help="FASTA or CSV with a sequence column."),
+        out: str = typer.Option(..., help="Parquet file: id + one column per dimension."),
+        pooling: str = typer.Option("mean", help="mean, cls or max."),
+        batch_size: int = typer.Option(128),
+    ):
+        """One embedding per sequence (Parquet)."""
+        from genolm.genome.lm import embed as _embed
+
+        n, d = _embed(model, input, out, pooling=pooling, batch_size=batch_size)
+        typer.echo(f"wrote {n} embeddings of dimension {d} to {out}")
+
+    @app.command()
+    def demo(
+        out: str = typer.Option("runs/demo", help="Directory for the demo's runs and report."),
+        minutes: float = typer.Option(8.0, help="Total training time budget in minutes."),
+        seed: int = typer.Option(0),
+    ):
+        """The main job on bundled data: pretrain on an E. coli slice, fine-tune a promoter classifier
+        on a GUE slice, evaluate on held-out rows, write report.html."""
+        from genolm.genome.demo import run_demo
+
+        res = run_demo(out, minutes=minutes, seed=seed)
+        typer.echo(f"demo done: held-out MCC {res['test']['mcc']:.3f}, AUROC {res['test']['auroc']:.3f}; "
+                   f"report: {res['report']}")
+
+    del pretrain, finetune, evaluate, predict, embed, demo
+
+
+__all__ = ["register", "UsageError"]
