@@ -45,3 +45,23 @@ def pg_url() -> str:
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch):
     monkeypatch.setenv("GENOLM_QUIET", "1")
+
+
+@pytest.fixture(scope="session")
+def bert_dir(tmp_path_factory) -> str:
+    """A small randomly initialised BertForMaskedLM + DNA tokenizer saved locally: a stand-in for a hub download
+    such as a Nucleotide Transformer / DNABERT folder (no network)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from genolm.core.tokenizers import build_dna_tokenizer
+
+    d = tmp_path_factory.mktemp("hf_bert")
+    tok = build_dna_tokenizer("base")  # a character-level tokenizer.json, as nucleotide-level hub models ship
+    tok.save_pretrained(d)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=256)
+    import torch
+
+    torch.manual_seed(0)
+    BertForMaskedLM(cfg).save_pretrained(d)
+    return str(d)

@@ -66,7 +66,8 @@ def read_sequences(path: str | os.PathLike, column: str = "sequence", id_column:
     ids are FASTA names, the CSV's ``id`` column when present, else the 0-based row number.
     """
     path = str(path)
-    if is_fasta(path):
+    fasta_name = path.lower().removesuffix(".gz").endswith((".fa", ".fasta", ".fna", ".fas", ".ffn"))
+    if fasta_name or is_fasta(path):
         ids, seqs = [], []
         for name, seq in read_fasta(path):
             ids.append(name)

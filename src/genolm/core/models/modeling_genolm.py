@@ -34,7 +34,8 @@ class GenolmConfig(PretrainedConfig):
                  num_layers: int = 4, num_heads: int = 4, intermediate_size: Optional[int] = None,
                  conv_layers: int = 2, conv_kernel: int = 9, dropout: float = 0.1,
                  causal: bool = False, pooling: str = "mean", rope_theta: float = 10000.0,
-                 pad_token_id: int = 0, classifier_dropout: float = 0.1, **kwargs):
+                 pad_token_id: int = 0, classifier_dropout: float = 0.1, attention_dropout: float = 0.0,
+                 **kwargs):
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
         self.vocab_size = vocab_size
@@ -50,6 +51,8 @@ class GenolmConfig(PretrainedConfig):
         self.pooling = pooling
         self.rope_theta = rope_theta
         self.classifier_dropout = classifier_dropout
+        # no dropout on attention weights by default: lets SDPA use its fused kernel in training too
+        self.attention_dropout = attention_dropout
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -87,17 +90,27 @@ class ConvBlock(nn.Module):
         return x + self.drop(self.proj(h))
 
 
+_ROPE_CACHE: dict = {}
+
+
 def _rope_cache(seq_len: int, dim: int, theta: float, device, dtype):
-    inv = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
-    t = torch.arange(seq_len, device=device, dtype=torch.float32)
-    freqs = torch.outer(t, inv)
-    return freqs.cos().to(dtype), freqs.sin().to(dtype)
+    """Rotary position factors exp(i * pos * freq) as a complex (seq_len, dim/2) table, cached."""
+    key = (seq_len, dim, theta, str(device))
+    hit = _ROPE_CACHE.get(key)
+    if hit is None:
+        inv = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+        freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv)
+        hit = torch.polar(torch.ones_like(freqs), freqs)
+        if len(_ROPE_CACHE) > 64:
+            _ROPE_CACHE.clear()
+        _ROPE_CACHE[key] = hit
+    return hit
 
 
-def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)
+def _apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (2j, 2j+1) of ``x`` (..., n, dh) by position: one complex multiply."""
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * rot).flatten(-2).to(x.dtype)
 
 
 class TransformerBlock(nn.Module):
@@ -115,13 +128,13 @@ class TransformerBlock(nn.Module):
         self.fc1 = nn.Linear(d, cfg.intermediate_size)
         self.fc2 = nn.Linear(cfg.intermediate_size, d)
         self.drop = nn.Dropout(cfg.dropout)
-        self.p = cfg.dropout
+        self.p = cfg.attention_dropout
 
     def forward(self, x, rope, attn_mask):
         b, n, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
-        cos, sin = rope
-        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        qkv = self.qkv(self.ln1(x)).view(b, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
+        qk = _apply_rope(qkv[:2], rope)  # q and k rotated together in one kernel
+        q, k, v = qk[0], qk[1], qkv[2]
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.p if self.training else 0.0,
                                            is_causal=self.causal and attn_mask is None)
