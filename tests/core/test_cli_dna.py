@@ -180,3 +180,18 @@ def test_existing_output_survives_failed_predict(clf_run, tmp_path):
     bad.write_text(">a\nACGT\n>b\nAC!T\n")
     r = _cli(["predict", "--model", str(clf_run), "--input", str(bad), "--out", str(out)])
     assert r.returncode == 2 and out.read_text() == "precious\n"
+
+
+@pytest.mark.slow
+def test_data_parallel_training_with_torchrun(tmp_path):
+    """The same command under torchrun: 2 CPU processes, gloo backend (DDP)."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "ddp"
+    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "genolm.cli.main",
+                        "-q", "finetune", "--train", TRAIN, "--valid", VALID, "--out", str(out), "--max-steps", "6",
+                        "--eval-every", "3", *SMALL], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())["valid"]
+    assert m["world_size"] == 2 and m["steps"] == 6 and m["n"] == 200
+    assert (out / "model" / "model.safetensors").is_file()

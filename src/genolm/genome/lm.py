@@ -341,8 +341,9 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
         eval_every = max(25, min(500, steps_per_epoch // 2))
     tcfg = TrainConfig(lr=lr, batch_size=batch_size, seed=seed, eval_every=eval_every, patience=patience,
                        metric=metric, maximize=True, weight_decay=weight_decay, **budget)
-    log.info("fine-tuning %s on %d sequences (<= %d bp), %d validation; %.2fM parameters", task, len(ds),
-             longest, len(va_seqs), sum(p.numel() for p in net.parameters()) / 1e6)
+    log.info("fine-tuning %s on %d sequences (<= %d bp), %d validation; %.2fM parameters; %d process(es) on %s",
+             task, len(ds), longest, len(va_seqs), sum(p.numel() for p in net.parameters()) / 1e6,
+             acc.num_processes, acc.device)
     res = train(net, loader, tcfg, evaluate=_seq_evaluator(va_seqs, y_va, task, tok, info), out_dir=out,
                 resume=resume, steps_per_epoch=steps_per_epoch, accelerator=acc)
     net = acc.unwrap_model(net)
@@ -353,6 +354,7 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
     scores = _predict_table(net, tok, info, va_seqs)
     metrics = _metrics_from_predictions(info, va_labels, scores)
     metrics.update({"steps": res.steps, "seconds": res.seconds, "best_step": res.best_step,
+                    "world_size": acc.num_processes, "device": str(acc.device),
                     "stopped_because": res.stopped_because,
                     "parameters": sum(p.numel() for p in net.parameters())})
     run.write_metrics({"valid": metrics})
