@@ -33,7 +33,7 @@ def run_demo(out: str, minutes: float = 8.0, seed: int = 0) -> dict:
     data = demo_data_dir()
     out_p = Path(out)
     out_p.mkdir(parents=True, exist_ok=True)
-    shape = ModelShape(arch="hybrid", hidden=128, layers=3, heads=4, conv_layers=2)
+    shape = ModelShape(arch="cnn", hidden=128, layers=6)
     budget = minutes * 60
     pre = pretrain(str(data / "ecoli_k12_mg1655_1-200000.fa.gz"), str(out_p / "pretrain"), objective="mlm",
                    shape=shape, seq_len=128, time_budget=0.3 * budget, seed=seed, batch_size=32, eval_every=100)

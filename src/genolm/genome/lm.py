@@ -39,9 +39,9 @@ log = logging.getLogger("genolm")
 class ModelShape:
     """Backbone hyper-parameters for a model trained from scratch."""
 
-    arch: str = "hybrid"
+    arch: str = "cnn"  # best dev MCC per CPU-second on GUE prom_core_all (docs/benchmarks.md)
     hidden: int = 128
-    layers: int = 4
+    layers: int = 6
     heads: int = 4
     conv_layers: int = 2
     kernel: int = 9
