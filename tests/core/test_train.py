@@ -1,0 +1,74 @@
+"""The training loop: budgets, early stopping with best-weight restore, checkpoints and resume."""
+import json
+
+import pytest
+import torch
+
+from genolm.core.models import GenolmConfig, GenolmForSequenceClassification
+from genolm.core.runs import parse_duration
+from genolm.core.train import TrainConfig, train
+from genolm.io.errors import UsageError
+
+
+def _model():
+    torch.manual_seed(0)
+    return GenolmForSequenceClassification(GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1,
+                                                        num_heads=4, num_labels=2))
+
+
+def _batches(n_batches, fail_at=None):
+    g = torch.Generator().manual_seed(0)
+    for i in range(n_batches):
+        if fail_at is not None and i == fail_at:
+            raise KeyboardInterrupt("killed")
+        ids = torch.randint(5, 10, (8, 12), generator=g)
+        yield {"input_ids": ids, "labels": (ids == 5).sum(1).gt(2).long()}
+
+
+class Loader:
+    def __init__(self, n, fail_at=None):
+        self.n, self.fail_at = n, fail_at
+
+    def __iter__(self):
+        return _batches(self.n, self.fail_at)
+
+
+def test_parse_duration():
+    assert parse_duration("90") == 90 and parse_duration("15m") == 900 and parse_duration("1.5h") == 5400
+    with pytest.raises(UsageError):
+        parse_duration("soon")
+
+
+def test_max_steps_and_epochs_budgets():
+    assert train(_model(), Loader(100), TrainConfig(max_steps=7, eval_every=0)).steps == 7
+    res = train(_model(), Loader(5), TrainConfig(epochs=3, eval_every=0), steps_per_epoch=5)
+    assert res.steps == 15
+    with pytest.raises(ValueError):
+        train(_model(), Loader(5), TrainConfig(eval_every=0))
+
+
+def test_early_stopping_restores_best_weights():
+    scores = iter([0.5, 0.9, 0.4, 0.3, 0.2, 0.1])
+    snapshots = {}
+
+    def evaluate(model):
+        s = next(scores)
+        snapshots[s] = model.head[-1].weight.detach().clone()
+        return {"mcc": s}
+
+    m = _model()
+    res = train(m, Loader(1000), TrainConfig(max_steps=1000, eval_every=2, patience=3, metric="mcc"), evaluate=evaluate)
+    assert res.stopped_because == "early stopping" and res.best_metric == 0.9 and res.best_step == 4
+    assert res.steps == 10
+    assert torch.equal(m.head[-1].weight, snapshots[0.9])
+
+
+def test_resume_after_kill(tmp_path):
+    cfg = TrainConfig(max_steps=12, eval_every=0, checkpoint_every=4)
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), Loader(100, fail_at=9), cfg, out_dir=tmp_path)
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 8
+    res = train(_model(), Loader(100), cfg, out_dir=tmp_path, resume=True)
+    assert res.steps == 12
+    assert not (tmp_path / "checkpoint").exists()  # finished runs clean up
