@@ -10,11 +10,11 @@ from genolm.io.errors import UsageError
 ARCH_HELP = "Backbone: cnn, transformer or hybrid (conv stem + Transformer)."
 
 
-def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout):
+def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="mean"):
     from genolm.genome.lm import ModelShape
 
     s = ModelShape(arch=arch, hidden=hidden, layers=layers, heads=heads, conv_layers=conv_layers, kernel=kernel,
-                   dropout=dropout)
+                   dropout=dropout, pooling=pooling)
     s.check()
     return s
 
@@ -64,6 +64,8 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(64), lr: Optional[float] = typer.Option(None),
         hidden: int = typer.Option(128), layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."), heads: int = typer.Option(4),
         conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.1),
+        pooling: str = typer.Option("mean", help="Sequence pooling for models trained from scratch: mean, max, "
+                                                 "cls or bins (position-aware segment means)."),
         patience: int = typer.Option(6, help="Evaluations without improvement before stopping."),
         eval_every: Optional[int] = typer.Option(None, help="Steps between validations (default: half an epoch)."),
         label_column: str = typer.Option("label"),
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
         """Fine-tune (or train from scratch) a sequence classifier/regressor on a sequence,label table."""
         from genolm.genome.lm import finetune as _finetune
 
-        shape = _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout)
+        shape = _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling)
         m = _finetune(train, valid, out, model=model, task=task, tokenizer=tokenizer, shape=shape, epochs=epochs,
                       max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
                       patience=patience, eval_every=eval_every, label_column=label_column, resume=resume)

@@ -27,9 +27,15 @@ app = typer.Typer(
 def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
     set_quiet(quiet)
+    # the stderr handler honours --quiet/--verbose; run directories' log.txt always gets INFO
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("genolm").setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    logging.getLogger("genolm").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 # Command groups: each module defines `app` (a sub-command group, added under `name`) or

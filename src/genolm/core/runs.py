@@ -134,8 +134,11 @@ class RunDir:
         self._write_manifest()
         self._handler = logging.FileHandler(self.path / "log.txt", mode="a", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("genolm").addHandler(self._handler)
-        logging.getLogger("genolm").setLevel(logging.INFO)
+        self._handler.setLevel(logging.INFO)
+        glog = logging.getLogger("genolm")
+        glog.addHandler(self._handler)
+        if glog.getEffectiveLevel() > logging.INFO:
+            glog.setLevel(logging.INFO)
         log.info("run %s started: %s", command, self.path)
 
     @property

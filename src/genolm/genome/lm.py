@@ -46,10 +46,13 @@ class ModelShape:
     conv_layers: int = 2
     kernel: int = 9
     dropout: float = 0.1
+    pooling: str = "mean"  # mean | max | cls | bins (position-aware)
 
     def check(self) -> None:
         if self.arch not in ARCHS:
             raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.pooling not in ("mean", "max", "cls", "bins"):
+            raise UsageError(f"unknown --pooling {self.pooling!r}; use mean, max, cls or bins")
         if self.hidden % self.heads:
             raise UsageError(f"--hidden {self.hidden} must be divisible by --heads {self.heads}")
 
@@ -57,7 +60,7 @@ class ModelShape:
         self.check()
         return GenolmConfig(vocab_size=vocab_size, arch=self.arch, hidden_size=self.hidden, num_layers=self.layers,
                             num_heads=self.heads, conv_layers=self.conv_layers, conv_kernel=self.kernel,
-                            dropout=self.dropout, pad_token_id=pad_id, **kw)
+                            dropout=self.dropout, pad_token_id=pad_id, pooling=self.pooling, **kw)
 
 
 def _budget(max_steps, epochs, time_budget, default_time: str | None = None) -> dict:
@@ -150,11 +153,15 @@ def _lm_evaluator(valid_seqs, tokenizer, objective, mask_prob, max_length, batch
 
 
 def _split_genome(path: str, valid_fraction: float) -> tuple[dict, dict]:
-    """Hold out the last ``valid_fraction`` of every contig for validation (no window straddles it)."""
+    """Hold out the last ``valid_fraction`` of every contig's *unmasked* bases for validation (N blocks, e.g.
+    a held-out test region, are not counted), so no validation window is ever trained on."""
     train, valid = {}, {}
     for name, seq in read_fasta(path):
         seq = normalize(seq)
-        cut = int(len(seq) * (1 - valid_fraction))
+        real = np.flatnonzero(np.frombuffer(seq.encode(), dtype=np.uint8) != ord("N"))
+        if len(real) == 0:
+            continue
+        cut = int(real[min(len(real) - 1, int(len(real) * (1 - valid_fraction)))])
         train[name], valid[name] = seq[:cut], seq[cut:]
     return train, valid
 
@@ -179,7 +186,11 @@ def pretrain(genome: str, out: str, objective: str = "mlm", tokenizer: str = "ba
               "mask_prob": mask_prob, "eval_every": eval_every, "valid_fraction": valid_fraction}
     train_part, valid_part = _split_genome(genome, valid_fraction)
     windows = GenomeWindows(train_part, seq_len, seed=seed, rank=acc.process_index)
-    valid_windows = GenomeWindows(valid_part, seq_len, seed=seed + 1).sample(256, seed + 1)
+    try:
+        valid_windows = GenomeWindows(valid_part, seq_len, seed=seed + 1).sample(256, seed + 1)
+    except InputError:  # genome too small or too fragmented for a separate validation stretch
+        log.warning("no N-free validation stretch of %d bases; validating on training windows", seq_len)
+        valid_windows = windows.sample(256, seed + 1)
     tok = build_dna_tokenizer(tokenizer, windows.sample(2000, seed + 2) if tokenizer.startswith("bpe") else None)
     max_length = seq_len + 2
     run = RunDir(out, "pretrain", config, inputs=[genome], seed=seed) if acc.is_main_process else None

@@ -33,7 +33,7 @@ class GenolmConfig(PretrainedConfig):
     def __init__(self, vocab_size: int = 16, arch: str = "hybrid", hidden_size: int = 256,
                  num_layers: int = 4, num_heads: int = 4, intermediate_size: Optional[int] = None,
                  conv_layers: int = 2, conv_kernel: int = 9, dropout: float = 0.1,
-                 causal: bool = False, pooling: str = "mean", rope_theta: float = 10000.0,
+                 causal: bool = False, pooling: str = "mean", pool_bins: int = 8, rope_theta: float = 10000.0,
                  pad_token_id: int = 0, classifier_dropout: float = 0.1, attention_dropout: float = 0.0,
                  **kwargs):
         if arch not in ARCHS:
@@ -48,7 +48,8 @@ class GenolmConfig(PretrainedConfig):
         self.conv_kernel = conv_kernel
         self.dropout = dropout
         self.causal = causal
-        self.pooling = pooling
+        self.pooling = pooling  # mean | max | cls | bins (position-aware: mean over pool_bins equal segments)
+        self.pool_bins = pool_bins
         self.rope_theta = rope_theta
         self.classifier_dropout = classifier_dropout
         # no dropout on attention weights by default: lets SDPA use its fused kernel in training too
@@ -214,8 +215,21 @@ class GenolmModel(GenolmPreTrainedModel):
         return GenolmOutput(last_hidden_state=x, hidden_states=tuple(hidden) if hidden else None)
 
 
-def pool(hidden: torch.Tensor, attention_mask: Optional[torch.Tensor], how: str = "mean") -> torch.Tensor:
-    """(batch, length, d) -> (batch, d). 'mean' over real tokens, 'cls' first token, 'max'."""
+def pool(hidden: torch.Tensor, attention_mask: Optional[torch.Tensor], how: str = "mean", bins: int = 8) -> torch.Tensor:
+    """(batch, length, d) -> (batch, d) ('mean' over real tokens, 'cls' first token, 'max') or
+    (batch, bins * d) for 'bins': the mean of each of ``bins`` equal segments of the real sequence, so the head
+    sees *where* a feature occurs (core promoters and TF sites are position-aligned); any length works."""
+    if how == "bins":
+        b, n, _ = hidden.shape
+        lengths = (attention_mask.sum(1) if attention_mask is not None
+                   else torch.full((b,), n, device=hidden.device)).to(hidden.dtype)
+        pos = torch.arange(n, device=hidden.device, dtype=hidden.dtype)
+        idx = (pos[None, :] * bins / lengths[:, None]).floor().clamp(max=bins - 1).long()
+        w = F.one_hot(idx, bins).to(hidden.dtype)
+        if attention_mask is not None:
+            w = w * attention_mask[..., None].to(hidden.dtype)
+        seg = torch.einsum("bnk,bnd->bkd", w, hidden) / w.sum(1)[..., None].clamp(min=1)
+        return seg.flatten(1)
     if how == "cls":
         return hidden[:, 0]
     if attention_mask is None:
@@ -291,13 +305,14 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         self.num_labels = config.num_labels
         self.genolm = GenolmModel(config)
         d = config.hidden_size
-        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(d, d), nn.GELU(),
+        d_in = d * config.pool_bins if config.pooling == "bins" else d
+        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(d_in, d), nn.GELU(),
                                   nn.Dropout(config.classifier_dropout), nn.Linear(d, config.num_labels))
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
         out = self.genolm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
-        pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling)
+        pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling, self.config.pool_bins)
         logits = self.head(pooled)
         loss = None
         if labels is not None:
