@@ -123,6 +123,7 @@ def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
+    info.task = want  # the task of the returned model (a masked LM loaded for classification is a classifier)
     return model, tok, info
 
 
@@ -146,6 +147,16 @@ def save_model(model, tokenizer, info: ModelInfo, model_dir: str | os.PathLike) 
     from genolm.io.atomic import atomic_path
 
     model_dir = Path(model_dir)
+    if getattr(model.config, "model_type", None) == "genolm":
+        # every head loadable through the Auto API from the copied modeling file, not only the saved one
+        model.config.auto_map = {
+            "AutoConfig": "modeling_genolm.GenolmConfig",
+            "AutoModel": "modeling_genolm.GenolmModel",
+            "AutoModelForMaskedLM": "modeling_genolm.GenolmForMaskedLM",
+            "AutoModelForCausalLM": "modeling_genolm.GenolmForCausalLM",
+            "AutoModelForSequenceClassification": "modeling_genolm.GenolmForSequenceClassification",
+            "AutoModelForTokenClassification": "modeling_genolm.GenolmForTokenClassification",
+        }
     with atomic_path(model_dir) as tmp:
         tmp.mkdir(parents=True)
         model.save_pretrained(tmp, safe_serialization=True)
