@@ -63,8 +63,8 @@ def register(app: typer.Typer) -> None:
         time_budget: Optional[str] = typer.Option(None, help="e.g. 20m (default 20m if no budget given)."),
         batch_size: int = typer.Option(64), lr: Optional[float] = typer.Option(None),
         hidden: int = typer.Option(128), layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."), heads: int = typer.Option(4),
-        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.1),
-        pooling: str = typer.Option("mean", help="Sequence pooling for models trained from scratch: mean, max, "
+        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.3),
+        pooling: str = typer.Option("bins", help="Sequence pooling for models trained from scratch: mean, max, "
                                                  "cls or bins (position-aware segment means)."),
         patience: int = typer.Option(6, help="Evaluations without improvement before stopping."),
         eval_every: Optional[int] = typer.Option(None, help="Steps between validations (default: half an epoch)."),
