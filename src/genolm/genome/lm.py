@@ -319,6 +319,7 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
         y_va = [float((v - info.target_mean) / info.target_std) for v in va_labels]
         num_labels = 1
     longest = max(len(s) for s in tr_seqs + va_seqs)
+    info.extra["window"] = longest  # training sequence length: the natural window for `genolm scan`
     if model:
         net, tok, base_info = load_model(model, task=task, num_labels=num_labels, device="cpu")
         info.tokenizer = base_info.tokenizer if base_info and base_info.tokenizer else "from model"

@@ -1,0 +1,196 @@
+"""Public API of genolm.chem: train, predict and evaluate molecular property models on SMILES tables."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genolm.chem.featurize import FeatureConfig, parse_smiles
+from genolm.chem.metrics import compute_metrics
+from genolm.chem.model import ChemModel, resolve_arch
+from genolm.io.errors import InputError, UsageError
+from genolm.io.tables import read_table
+
+log = logging.getLogger("genolm.chem")
+
+DEFAULT_ARCH = "trees"
+DEFAULT_TIME_BUDGET = "25m"
+
+
+def _split_targets(targets) -> list[str]:
+    if isinstance(targets, str):
+        targets = targets.split(",")
+    out = [t.strip() for t in targets if t and t.strip()]
+    if not out:
+        raise UsageError("--targets needs at least one column name")
+    if len(set(out)) != len(out):
+        raise UsageError("--targets names a column twice")
+    return out
+
+
+def read_labels(df: pd.DataFrame, targets: list[str], task: str, path: str) -> np.ndarray:
+    """Label columns -> float matrix with NaN for blanks; checks 0/1 (classification) or numbers."""
+    Y = np.full((len(df), len(targets)), np.nan)
+    for j, col in enumerate(targets):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise InputError(f"column {col!r}: {df[col].iloc[i]!r} is not a number", path, i + 2)
+        v = values.to_numpy(dtype=float)
+        if task == "classification":
+            odd = ~np.isnan(v) & ~np.isin(v, (0.0, 1.0))
+            if odd.any():
+                i = int(np.argmax(odd))
+                raise InputError(f"column {col!r}: classification labels must be 0 or 1, found {v[i]:g}",
+                                 path, i + 2)
+        Y[:, j] = v
+    return Y
+
+
+def _load_labelled(path, smiles_col: str, targets: list[str], task: str):
+    path = str(path)
+    df = read_table(path, required=[smiles_col, *targets])
+    Y = read_labels(df, targets, task, path)
+    mols, errors = parse_smiles(df[smiles_col].tolist())
+    bad = [i for i, e in enumerate(errors) if e]
+    if bad:
+        log.warning("%s: %d SMILES cannot be parsed and are skipped (first at line %d)", path, len(bad), bad[0] + 2)
+    keep = np.array([e == "" for e in errors]) & ~np.isnan(Y).all(axis=1)
+    if not keep.any():
+        raise InputError("no rows with a valid SMILES and at least one label", path)
+    return df[smiles_col][keep].astype(str).tolist(), [m for m, k in zip(mols, keep) if k], Y[keep], keep
+
+
+def train(train_csv: str | os.PathLike, out: str | os.PathLike, targets, task: str = "classification",
+          valid_csv: str | os.PathLike | None = None, smiles_col: str = "smiles", arch: str = DEFAULT_ARCH,
+          seed: int = 0, time_budget: str | float | None = DEFAULT_TIME_BUDGET, epochs: int | None = None,
+          max_steps: int | None = None, morgan_bits: int = 2048, transformer_overrides: dict | None = None) -> dict:
+    """Train a multi-task property model and write a run directory; returns the metrics dict.
+
+    Labels may be blank (missing): each task learns from its labelled rows only. With ``valid_csv`` the
+    transformer picks its best epoch on it, and metrics.json holds the validation scores of every member
+    and of their average (the model). Without it, 10% of the training rows (by ``seed``) are held out.
+    """
+    import torch
+
+    from genolm.chem.report import write_report
+    from genolm.core.runs import RunDir, parse_duration, set_seed
+
+    targets = _split_targets(targets)
+    members = resolve_arch(arch)
+    if task not in ("classification", "regression"):
+        raise UsageError(f"--task must be classification or regression, not {task!r}")
+    budget = parse_duration(time_budget)
+    config = {"command": "chem train", "train": str(train_csv), "valid": None if valid_csv is None else str(valid_csv),
+              "smiles_col": smiles_col, "targets": targets, "task": task, "arch": arch, "members": members,
+              "seed": seed, "time_budget_s": budget, "epochs": epochs, "max_steps": max_steps,
+              "features": FeatureConfig(morgan_bits=morgan_bits).to_dict(),
+              "transformer_overrides": transformer_overrides or {}}
+    # read and check everything before creating the run directory: bad input leaves nothing behind
+    smiles, mols, Y, _ = _load_labelled(train_csv, smiles_col, targets, task)
+    if valid_csv is not None:
+        vsmiles, vmols, vY, _ = _load_labelled(valid_csv, smiles_col, targets, task)
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(mols))
+        n_valid = max(1, len(mols) // 10)
+        vidx, tidx = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        vmols, vY, vsmiles = [mols[i] for i in vidx], Y[vidx], [smiles[i] for i in vidx]
+        mols, Y = [mols[i] for i in tidx], Y[tidx]
+    started = time.monotonic()
+    set_seed(seed)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    with RunDir(out, command="chem train", config=config, inputs=[train_csv, valid_csv], seed=seed) as run:
+        log.info("train: %d molecules, valid: %d, targets: %s, members: %s", len(mols), len(vmols), targets, members)
+        model = ChemModel(task, targets, members, FeatureConfig(morgan_bits=morgan_bits), smiles_col)
+        X = vX = None
+        if model.needs_features:
+            from genolm.chem.featurize import featurize
+
+            X = featurize(mols, model.features, desc="featurising train")
+            vX = featurize(vmols, model.features, desc="featurising valid")
+        remaining = None if budget is None else max(30.0, budget - (time.monotonic() - started) - 15)
+        model.fit(mols, Y, vmols, vY, seed=seed, time_budget=remaining, epochs=epochs, max_steps=max_steps,
+                  X=X, valid_X=vX, transformer_overrides=transformer_overrides)
+        model.save(run.model_dir)
+        preds = model.predict_members(vmols, vX)
+        P = model.combine(preds)
+        metrics = {"valid": compute_metrics(task, vY, P, targets),
+                   "members_valid": {name: compute_metrics(task, vY, p, targets) for name, p in preds.items()},
+                   "n_train": len(mols), "n_valid": len(vmols), "members": members,
+                   "member_seconds": model.member_seconds,
+                   "train_seconds": round(time.monotonic() - started, 1)}
+        run.write_metrics(metrics)
+        pred_df = pd.DataFrame({smiles_col: vsmiles})
+        for j, t in enumerate(targets):
+            pred_df[t] = vY[:, j]
+            pred_df[f"{t}_pred"] = P[:, j]
+        from genolm.io.atomic import atomic_open
+
+        with atomic_open(run.path / "valid_predictions.csv", "w", newline="") as fh:
+            pred_df.to_csv(fh, index=False)
+        history = model.members["transformer"].history if "transformer" in model.members else None
+        write_report(run.path / "report.html", metrics, vY, P, targets, task, history=history, config=config)
+    return metrics
+
+
+def predict(model: str | os.PathLike | ChemModel, input_csv: str | os.PathLike, out: str | os.PathLike | None = None,
+            smiles_col: str | None = None) -> pd.DataFrame:
+    """Score a table that needs only a SMILES column; input order kept.
+
+    Output: the input's columns that are not target names, then one column per target (probability of 1
+    or the value), then ``error`` (empty when fine). Invalid SMILES get empty scores and the reason.
+    """
+    m = model if isinstance(model, ChemModel) else ChemModel.load(model)
+    col = smiles_col or m.smiles_col
+    path = str(input_csv)
+    df = read_table(path)
+    if col not in df.columns:
+        if smiles_col is None and "smiles" in df.columns:
+            col = "smiles"
+        else:
+            raise InputError(f"missing column {col!r} (use --smiles-col); found "
+                             f"{', '.join(map(repr, map(str, df.columns[:10])))}", path)
+    mols, errors = parse_smiles(df[col].tolist())
+    P = m.predict(mols)
+    out_df = df[[c for c in df.columns if c not in m.targets and c != "error"]].copy()
+    for j, t in enumerate(m.targets):
+        out_df[t] = P[:, j]
+    out_df["error"] = errors
+    if out is not None:
+        from genolm.io.atomic import atomic_open
+
+        with atomic_open(out, "w", newline="") as fh:
+            out_df.to_csv(fh, index=False, float_format="%.6g")
+    return out_df
+
+
+def evaluate(model: str | os.PathLike | ChemModel, input_csv: str | os.PathLike, out: str | os.PathLike | None = None,
+             smiles_col: str | None = None) -> dict:
+    """Metrics of a model on a labelled table (columns named as in training): per task and mean.
+
+    Rows whose SMILES cannot be parsed count as failures in ``n_invalid`` and are left out of the scores.
+    """
+    import json
+
+    m = model if isinstance(model, ChemModel) else ChemModel.load(model)
+    col = smiles_col or m.smiles_col
+    path = str(input_csv)
+    df = read_table(path, required=[col, *m.targets])
+    Y = read_labels(df, m.targets, m.task, path)
+    mols, errors = parse_smiles(df[col].tolist())
+    P = m.predict(mols)
+    metrics = compute_metrics(m.task, Y, P, m.targets)
+    metrics["n_rows"] = int(len(df))
+    metrics["n_invalid"] = int(sum(1 for e in errors if e))
+    metrics["input"] = path
+    if out is not None:
+        from genolm.io.atomic import atomic_write_text
+
+        atomic_write_text(out, json.dumps(metrics, indent=2))
+    return metrics

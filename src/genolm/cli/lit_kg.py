@@ -1,0 +1,192 @@
+"""`genolm lit kg build|query`, `lit search`, `lit ask`, `lit generate`, `lit textlm train`.
+
+Thin: parse options, call one function of genolm.literature.{kg,search,ask,textlm}, print a summary.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+kg_app = typer.Typer(help="Knowledge graph of documents, entities and relations (SQLite file or PostgreSQL URL).",
+                     no_args_is_help=True)
+textlm_app = typer.Typer(help="Causal text language model (GPT-2 style) trained on abstracts.", no_args_is_help=True)
+
+DB_HELP = "Database: a SQLite file path (default kg.sqlite) or a SQLAlchemy URL (postgresql+psycopg://...)."
+
+
+@kg_app.command("build")
+def kg_build(
+    input: List[Path] = typer.Option(..., "--input", "-i", help="JSONL ({id, pmid, title, text}) or PubTator "
+                                     "file(s); PubTator annotations and relation lines are used as given."),
+    db: str = typer.Option("kg.sqlite", "--db", help=DB_HELP),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="NER model (lit ner train) for unannotated documents; "
+                                       "without it a dictionary tagger built from annotated corpora is used."),
+    re_model: Optional[Path] = typer.Option(None, "--re", help="Relation model (lit re train); without it, "
+                                            "entities in the same sentence are linked as 'cooccurs'."),
+    dictionary: List[Path] = typer.Option([], "--dictionary", help="Annotated PubTator file(s) whose names "
+                                          "seed the normalisation dictionary (documents are not stored)."),
+    cooccurrence: bool = typer.Option(True, "--cooccurrence/--no-cooccurrence",
+                                      help="Same-sentence relations when no relation source exists."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="Compute dense vectors for search."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Sentence encoder folder (default: the "
+                                           "bundled all-MiniLM-L6-v2)."),
+) -> None:
+    """Ingest documents into the knowledge graph (one transaction; re-running adds nothing twice)."""
+    from genolm.literature import kg
+
+    stats = kg.build([str(p) for p in input], db=db, ner=str(ner) if ner else None,
+                     re_model=str(re_model) if re_model else None, dictionaries=[str(d) for d in dictionary],
+                     cooccurrence=cooccurrence)
+    s = stats.as_dict()
+    typer.echo(f"documents: {s['documents_added']} added, {s['documents_updated']} updated, "
+               f"{s['documents_unchanged']} unchanged; {s['mentions']} mentions, {s['entities_added']} new "
+               f"entities, {s['relations']} relations")
+    if embed:
+        from genolm.literature import search
+
+        n = search.index_embeddings(db, str(encoder) if encoder else None)
+        typer.echo(f"embedded {n} document(s) for search")
+    totals = kg.counts(db)
+    typer.echo("database: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+
+
+@kg_app.command("query")
+def kg_query(
+    entity: str = typer.Option(..., "--entity", "-e", help="Entity name (any synonym) or identifier "
+                               "(D003000, Chemical:D003000)."),
+    db: str = typer.Option("kg.sqlite", "--db", help=DB_HELP),
+    relation: Optional[str] = typer.Option(None, "--relation", "-r", help="Only this relation type "
+                                           "(CID, Association, cooccurs...)."),
+    limit: int = typer.Option(50, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the neighbours of an entity with evidence sentences and PMIDs."""
+    from genolm.literature import kg
+
+    res = kg.query(db, entity, relation=relation, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2, ensure_ascii=False))
+        return
+    names = "; ".join(f"{m['name']} ({m['type']} {m['identifier']})" for m in res["matches"])
+    typer.echo(f"{entity}: {names}")
+    if not res["neighbours"]:
+        typer.echo("no relations" + (f" of type {relation}" if relation else ""))
+    for n in res["neighbours"]:
+        arrow = "->" if n["direction"] == "out" else "<-"
+        typer.echo(f"  {arrow} {n['relation']} {n['entity']} ({n['type']} {n['identifier']}): "
+                   f"{n['documents']} document(s)")
+        for ev in n["evidence"]:
+            typer.echo(f"      PMID {ev['pmid']}: {ev['sentence'][:200]}")
+
+
+def search_cmd(
+    query: str = typer.Argument(..., help="Free-text query."),
+    db: str = typer.Option("kg.sqlite", "--db", help=DB_HELP),
+    k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (BM25 + dense, RRF), bm25 or dense."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Sentence encoder used at build time."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """Hybrid search: full-text BM25 and dense embeddings, reciprocal-rank fused."""
+    from genolm.literature import search
+
+    hits = search.search(db, query, k=k, mode=mode, encoder=str(encoder) if encoder else None)
+    for h in hits:
+        if as_json:
+            typer.echo(json.dumps(h.as_dict(), ensure_ascii=False))
+        else:
+            typer.echo(f"{h.rank:>3}. PMID {h.pmid or '-'} [{h.key}] {h.score:.4f}  {h.title or h.snippet[:100]}")
+    if not hits and not as_json:
+        typer.echo("no results")
+
+
+def ask_cmd(
+    question: str = typer.Argument(..., help="A yes/no/maybe research question."),
+    db: str = typer.Option("kg.sqlite", "--db", help=DB_HELP),
+    k: int = typer.Option(5, "-k", min=1, help="Documents to retrieve."),
+    evidence: int = typer.Option(3, "--evidence", min=1, help="Supporting sentences to keep."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", help="OpenAI-compatible server "
+                                          "(e.g. http://127.0.0.1:8000/v1) that writes a cited answer."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name on that server "
+                                            "(default: its first model)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="API key if needed."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Sentence encoder used at build time."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Answer yes/no/maybe with supporting sentences and PMIDs (cited answer with an LLM backend)."""
+    from genolm.literature import ask
+
+    res = ask.ask(db, question, k=k, n_evidence=evidence, llm_url=llm_url, llm_model=llm_model, api_key=api_key,
+                  encoder=str(encoder) if encoder else None)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"answer: {res['answer']}  ({res['method']})")
+    for i, e in enumerate(res["evidence"], 1):
+        typer.echo(f"  [{i}] PMID {e['pmid'] or e['key']} (similarity {e['similarity']:.2f}): {e['sentence']}")
+    if llm_url:
+        typer.echo("")
+        typer.echo(res["text"])
+
+
+def generate_cmd(
+    model: Path = typer.Option(..., "--model", help="Text LM run directory (lit textlm train) or HF causal-LM folder."),
+    prompt: str = typer.Option(..., "--prompt", help="Text to continue."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, max=4096),
+    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="0 = greedy."),
+    top_k: int = typer.Option(50, "--top-k", min=0),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Generate text with a causal language model."""
+    from genolm.literature import textlm
+
+    typer.echo(textlm.generate(str(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                               top_k=top_k, seed=seed))
+
+
+@textlm_app.command("train")
+def textlm_train(
+    corpus: Path = typer.Option(..., "--corpus", help="JSONL abstracts ({id, title, text}), PubTator or plain "
+                                "text (one document per line); .gz ok."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock training budget (e.g. 90s, 15m)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
+    epochs: Optional[float] = typer.Option(None, "--epochs", min=0.0),
+    seed: int = typer.Option(0, "--seed"),
+    vocab_size: int = typer.Option(4096, "--vocab-size", min=300),
+    layers: int = typer.Option(3, "--layers", min=1),
+    dim: int = typer.Option(192, "--dim", min=16),
+    heads: int = typer.Option(4, "--heads", min=1),
+    block_size: int = typer.Option(128, "--block-size", min=8),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    lr: float = typer.Option(2e-3, "--lr"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's "
+                                          "choice; 1 is often faster on a busy machine)."),
+    valid_fraction: float = typer.Option(0.05, "--valid-fraction", min=0.0, max=0.5,
+                                         help="Held-out share of documents (hash of the id) for perplexity."),
+) -> None:
+    """Train a byte-level BPE tokenizer and a small GPT-2-style LM (time-budgeted)."""
+    from genolm.core.runs import parse_duration
+    from genolm.literature import textlm
+
+    cfg = textlm.TextLMConfig(vocab_size=vocab_size, n_layer=layers, n_head=heads, n_embd=dim, block_size=block_size,
+                              batch_size=batch_size, lr=lr, valid_fraction=valid_fraction,
+                              time_budget=parse_duration(time_budget), max_steps=max_steps, epochs=epochs, seed=seed,
+                              threads=threads)
+    m = textlm.train_textlm(str(corpus), str(out), cfg)
+    ppl = m.get("heldout_perplexity")
+    typer.echo(f"trained {m['steps']} steps in {m['train_seconds']}s; held-out perplexity "
+               f"{ppl:.2f}, {m.get('heldout_bits_per_byte', float('nan')):.3f} bits/byte" if ppl is not None
+               else f"trained {m['steps']} steps in {m['train_seconds']}s (no held-out documents)")
+    typer.echo(f"model: {Path(out) / 'model'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(kg_app, name="kg")
+    app.add_typer(textlm_app, name="textlm")
+    app.command("search")(search_cmd)
+    app.command("ask")(ask_cmd)
+    app.command("generate")(generate_cmd)

@@ -1,0 +1,99 @@
+"""`genolm variants score|ism|train|evaluate`: variant effect prediction (VCF in, annotated VCF out)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Variant effect prediction: score VCFs with DNA language models or trained models.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., help="A genolm run dir / model folder (LM, fine-tuned, or `variants train`), "
+                                        "or a local HF folder."),
+    reference: str = typer.Option(..., help="Reference FASTA (.fa, .fa.gz bgzip with .fai/.gzi, or plain gzip)."),
+    vcf: str = typer.Option(..., help="Input VCF (.vcf or .vcf.gz)."),
+    out: str = typer.Option(..., help="Output VCF; .vcf.gz = bgzip + tabix index."),
+    method: Optional[str] = typer.Option(None, help="llr, delta, embedding or supervised (default: the model's "
+                                                    "own: LM -> llr, fine-tuned -> delta, variants train -> "
+                                                    "supervised)."),
+    window: Optional[int] = typer.Option(None, help="Context window in bases (default: the model's length)."),
+    batch_size: int = typer.Option(128, help="Windows per forward pass."),
+    max_allele: Optional[int] = typer.Option(None, help="Longest REF/ALT scored (default window/2)."),
+    strict: bool = typer.Option(False, help="Stop at the first malformed or unscorable record."),
+):
+    """Score every variant of a VCF; writes the VCF back with GENOLM_* INFO fields."""
+    from genolm.genome.variants import score_vcf
+
+    s = score_vcf(model, reference, vcf, out, method=method, window=window, batch_size=batch_size,
+                  max_allele=max_allele, strict=strict)
+    typer.echo(s.line())
+    typer.echo(f"wrote {out}" + (f" (+ {out}.tbi)" if s.indexed else ""))
+
+
+@app.command()
+def ism(
+    model: str = typer.Option(..., help="Model (as for `variants score`)."),
+    reference: str = typer.Option(..., help="Reference FASTA."),
+    region: str = typer.Option(..., help="CHR:START-END, 1-based inclusive (as samtools)."),
+    out: str = typer.Option(..., help="Output directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
+    method: Optional[str] = typer.Option(None, help="llr, delta, embedding or supervised (default: model's own)."),
+    window: Optional[int] = typer.Option(None, help="Context window in bases."),
+    batch_size: int = typer.Option(128),
+):
+    """In-silico saturation mutagenesis: every position x 3 alternative bases."""
+    from genolm.genome.variants import ism as _ism
+
+    s = _ism(model, reference, region, out, method=method, window=window, batch_size=batch_size)
+    typer.echo(f"scored {s['alleles']} substitutions over {s['positions']} bp ({s['method']}, {s['seconds']:.1f}s); "
+               f"wrote {out}/ism.tsv, ism.bedGraph, ism_heatmap.png")
+
+
+@app.command()
+def train(
+    reference: str = typer.Option(..., help="Reference FASTA."),
+    vcf: str = typer.Option(..., help="Training VCF with a label in INFO."),
+    label: str = typer.Option(..., help="INFO field with the label: 0/1 (binary) or a number (continuous)."),
+    out: str = typer.Option(..., help="Run directory to write."),
+    model: Optional[str] = typer.Option(None, help="Base DNA LM whose zero-shot llr becomes an extra input."),
+    group_field: Optional[str] = typer.Option(None, help="INFO field defining validation groups (e.g. EXON); "
+                                                         "default: clusters of variants closer than --group-gap."),
+    group_gap: int = typer.Option(1000, help="Variants further apart than this (bp) fall into different groups."),
+    folds: int = typer.Option(5, help="Grouped cross-validation folds."),
+    time_budget: Optional[str] = typer.Option("25m", help="Stop cross-validation after this long (e.g. 25m)."),
+    seed: int = typer.Option(0),
+):
+    """Train a supervised variant-effect model from reference context + REF/ALT only."""
+    from genolm.genome.variants_model import train_variant_model
+
+    m = train_variant_model(reference, vcf, label, out, model=model, seed=seed, time_budget=time_budget,
+                            group_field=group_field, group_gap=group_gap, folds=folds)
+    cv, base = m["cv"], m["baseline_cv"]
+    key = "auroc" if m["task"] == "binary" else "spearman"
+    typer.echo(f"trained on {m['n']} alleles in {m['groups']} groups; grouped-CV {key} {cv.get(key, float('nan')):.3f} "
+               f"(baseline {base.get(key, float('nan')):.3f}); model in {out}/model")
+
+
+@app.command()
+def evaluate(
+    scores: str = typer.Option(..., help="Scored VCF (from `variants score`)."),
+    truth: str = typer.Option(..., help="VCF with the true label in INFO."),
+    label: str = typer.Option(..., help="INFO field of the label in --truth."),
+    out: str = typer.Option(..., help="metrics.json to write (the ROC/PR or scatter plot goes beside it, .png)."),
+    score_field: str = typer.Option("GENOLM_SCORE", help="INFO field of the score in --scores."),
+    negate: bool = typer.Option(False, help="Use -score (for llr, where low = damaging)."),
+    by_chrom: bool = typer.Option(False, help="Also report metrics per CHROM (e.g. per MPRA element)."),
+):
+    """AUROC/AUPRC (binary label) or Spearman/Pearson (continuous), joined by CHROM/POS/REF/ALT."""
+    from genolm.genome.variants import evaluate_scores
+
+    m = evaluate_scores(scores, truth, label, out, score_field=score_field, negate=negate, by_chrom=by_chrom)
+    if m["type"] == "binary":
+        typer.echo(f"{m['joined']} alleles ({m['positives']} positive): AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}")
+    else:
+        typer.echo(f"{m['joined']} alleles: Spearman {m['spearman']:.3f}, Pearson {m['pearson']:.3f}")
+    if by_chrom:
+        typer.echo(f"mean per CHROM: {m['mean_by_chrom']:.3f}")
+    typer.echo(f"wrote {out} and {m['plot']}")

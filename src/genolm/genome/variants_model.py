@@ -1,0 +1,282 @@
+"""Supervised variant-effect models: ``genolm variants train`` and scoring with the result.
+
+Inputs are the reference context and REF/ALT only (never other INFO fields): sequence features from
+:mod:`genolm.genome.variants_features` (inferred reading frame, stop gain, amino-acid change, splice-site
+motif change...) plus, with ``--model BASE``, the zero-shot LLR of a genolm/HF DNA language model.
+A scikit-learn model is fitted on them (binary labels: logistic regression; continuous: ridge + gradient
+boosting, averaged), validated by
+grouped cross-validation (groups = clusters of nearby variants, e.g. exons; never a random variant split,
+which leaks), then refitted on everything. The run directory's ``model/`` holds ``variant_model.joblib``,
+``variant_model.json`` and the base LM (``base_lm/``), so ``variants score --model RUN`` uses it directly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genolm.genome.variants import (VARIANT_MODEL_FILE, Allele, ReferenceCache, Scorer, check_allele,
+                                    make_scorer)
+from genolm.genome.variants_features import FEATURE_NAMES, FLANK, feature_matrix
+from genolm.io.errors import InputError, UsageError
+from genolm.io.vcf import VcfReader
+
+log = logging.getLogger("genolm")
+
+BASELINE_FEATURES = ["is_snv", "len_diff", "transition", "cpg", "ref_base", "alt_base"]
+
+
+def allele_features(ref_cache: ReferenceCache, alleles: list[Allele], lm: Scorer | None = None) -> np.ndarray:
+    windows = [ref_cache.fetch(a.chrom, a.pos0 - FLANK, a.pos0 + len(a.ref) + FLANK) for a in alleles]
+    X = feature_matrix(windows, [a.ref for a in alleles], [a.alt for a in alleles])
+    if lm is not None:
+        llr = np.full(len(alleles), np.nan)
+        idx = [i for i, a in enumerate(alleles) if lm.causal or a.is_substitution]
+        if idx:
+            res = lm.score([alleles[i] for i in idx])
+            llr[idx] = [r["GENOLM_SCORE"] for r in res]
+        X = np.column_stack([X, llr])
+    return X
+
+
+class _Ensemble:
+    """A regularised linear model (binary), or its mean with gradient boosting (continuous labels)."""
+
+    def __init__(self, binary: bool, seed: int):
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.binary = binary
+        # binary: class-balanced, strongly regularised logistic regression alone (on BRCA1 dev, leave-exon-out
+        # AUROC 0.743 vs 0.667 for gradient boosting, which learns exon-specific patterns);
+        # continuous: ridge regression averaged with shallow gradient boosting
+        lin = LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000) if binary else Ridge(alpha=30.0)
+        self.models = [make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                                     lin)]
+        if not binary:
+            self.models.append(HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_depth=3,
+                                                             min_samples_leaf=40, l2_regularization=5.0,
+                                                             random_state=seed))
+
+    def fit(self, X, y):
+        for m in self.models:
+            m.fit(X, y)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        if self.binary:
+            return np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
+        return np.mean([m.predict(X) for m in self.models], axis=0)
+
+
+def _baseline(binary: bool):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    est = LogisticRegression(C=1.0, max_iter=2000) if binary else Ridge(alpha=1.0)
+    return make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"), est)
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, binary: bool) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from genolm.core.metrics import regression_metrics
+
+    ok = np.isfinite(p)
+    y, p = y[ok], p[ok]
+    if binary:
+        if len(set(y.tolist())) < 2:
+            return {"n": int(len(y)), "auroc": float("nan"), "auprc": float("nan")}
+        return {"n": int(len(y)), "positives": int(y.sum()), "auroc": float(roc_auc_score(y, p)),
+                "auprc": float(average_precision_score(y, p))}
+    m = regression_metrics(y, p)
+    return {"n": m["n"], "spearman": m["spearman"], "pearson": m["pearson"], "mse": m["mse"]}
+
+
+def _groups(keys: list[tuple], group_values: list | None, gap: int) -> np.ndarray:
+    if group_values is not None:
+        return np.array([str(v) for v in group_values])
+    order = sorted(range(len(keys)), key=lambda i: (keys[i][0], keys[i][1]))
+    out = np.empty(len(keys), dtype=object)
+    gid, last = 0, None
+    for i in order:
+        chrom, pos = keys[i][0], keys[i][1]
+        if last is not None and (chrom != last[0] or pos - last[1] > gap):
+            gid += 1
+        out[i] = f"{chrom}:{gid}"
+        last = (chrom, pos)
+    return out.astype(str)
+
+
+def load_labelled_alleles(vcf: str, label: str, ref_cache: ReferenceCache, group_field: str | None = None,
+                          max_allele: int = 50) -> tuple[list[Allele], np.ndarray, list | None, dict]:
+    """Alleles with a numeric ``label`` (INFO) that can be scored; counts of the rest."""
+    from collections import Counter
+
+    from genolm.genome.variants import _allele_values
+
+    reader = VcfReader(vcf)
+    if label not in reader.header.ids("INFO"):
+        raise InputError(f"INFO field {label!r} (--label) is not declared in the VCF header", vcf)
+    if group_field and group_field not in reader.header.ids("INFO"):
+        raise InputError(f"INFO field {group_field!r} (--group-field) is not declared in the VCF header", vcf)
+    number = reader.header.info_number(label)
+    alleles, ys, groups = [], [], [] if group_field else None
+    skipped: Counter = Counter()
+    for rec in reader:
+        vals = _allele_values(rec, label, number)
+        for alt, v in zip(rec.alts or ["."], vals):
+            if v is None:
+                skipped["NO_LABEL"] += 1
+                continue
+            if not isinstance(v, float):
+                raise InputError(f"--label {label} must be numeric, got {v!r}", vcf, rec.line)
+            a, reason = check_allele(ref_cache, rec.chrom, rec.pos - 1, rec.ref, alt, max_allele, "supervised",
+                                     True)
+            if reason:
+                skipped[reason] += 1
+                continue
+            alleles.append(a)
+            ys.append(v)
+            if groups is not None:
+                groups.append(rec.info().get(group_field, "."))
+    return alleles, np.asarray(ys, dtype=float), groups, dict(skipped)
+
+
+def train_variant_model(reference: str, vcf: str, label: str, out: str, model: str | None = None,
+                        seed: int = 0, time_budget: str | float | None = "25m", group_field: str | None = None,
+                        group_gap: int = 1000, folds: int = 5, batch_size: int = 128) -> dict:
+    """Fit a supervised variant-effect model; writes a run directory (see module docstring)."""
+    import joblib
+
+    from genolm.core.report import Report, roc_pr_figure, scatter_figure
+    from genolm.core.runs import RunDir, parse_duration, set_seed
+    from genolm.io.atomic import atomic_path
+
+    budget = parse_duration(time_budget)
+    if folds < 2:
+        raise UsageError("--folds must be at least 2")
+    t0 = time.perf_counter()
+    set_seed(seed)
+    ref_cache = ReferenceCache(reference)
+    alleles, y, group_values, skipped = load_labelled_alleles(vcf, label, ref_cache, group_field)
+    if len(alleles) < 20:
+        raise InputError(f"only {len(alleles)} labelled, scorable alleles (need at least 20; skipped: {skipped})", vcf)
+    binary = set(np.unique(y).tolist()) <= {0.0, 1.0}
+    if binary and len(set(y.tolist())) < 2:
+        raise InputError(f"--label {label} has a single class; need both 0 and 1", vcf)
+    config = {"command": "variants train", "reference": reference, "vcf": vcf, "label": label, "model": model,
+              "seed": seed, "time_budget": budget, "group_field": group_field, "group_gap": group_gap,
+              "folds": folds, "task": "binary" if binary else "continuous"}
+    run = RunDir(out, "variants train", config, inputs=[vcf], seed=seed)
+    lm = None
+    if model:
+        lm = make_scorer(model, ref_cache, "llr", batch_size=batch_size)
+    log.info("computing features for %d alleles", len(alleles))
+    X = allele_features(ref_cache, alleles, lm)
+    names = FEATURE_NAMES + (["lm_llr"] if lm is not None else [])
+    keys = [(a.chrom, a.pos0 + 1, a.ref, a.alt) for a in alleles]
+    groups = _groups(keys, group_values, group_gap)
+    n_groups = len(set(groups.tolist()))
+    oof, oof_base = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    base_cols = [names.index(c) for c in BASELINE_FEATURES]
+    cv_note = ""
+    if n_groups >= 2:
+        from sklearn.model_selection import GroupKFold
+
+        for i, (tr, te) in enumerate(GroupKFold(n_splits=min(folds, n_groups)).split(X, y, groups)):
+            if budget and time.perf_counter() - t0 > budget * 0.8:
+                cv_note = f"cross-validation stopped after {i} folds (time budget)"
+                log.warning("%s", cv_note)
+                break
+            if binary and len(set(y[tr].tolist())) < 2:
+                continue
+            oof[te] = _Ensemble(binary, seed).fit(X[tr], y[tr]).predict(X[te])
+            oof_base[te] = _baseline(binary).fit(X[tr][:, base_cols], y[tr]).predict_proba(X[te][:, base_cols])[:, 1] \
+                if binary else _baseline(binary).fit(X[tr][:, base_cols], y[tr]).predict(X[te][:, base_cols])
+    else:
+        cv_note = "one group only: no cross-validation"
+    est = _Ensemble(binary, seed).fit(X, y)
+    model_dir = run.model_dir
+    with atomic_path(model_dir) as tmp:
+        tmp.mkdir(parents=True)
+        joblib.dump(est, tmp / "variant_model.joblib")
+        meta = {"format": "genolm-variant-model/1", "task": "binary" if binary else "continuous", "label": label,
+                "features": names, "flank": FLANK, "base_lm": "base_lm" if lm is not None else None,
+                "seed": seed, "n_train": int(len(y))}
+        (tmp / VARIANT_MODEL_FILE).write_text(json.dumps(meta, indent=2))
+        if lm is not None:
+            from genolm.core.loading import resolve_model_dir
+
+            shutil.copytree(resolve_model_dir(model), tmp / "base_lm")
+    metrics = {"task": meta["task"], "n": int(len(y)), "groups": n_groups, "skipped": skipped,
+               "cv": _metrics(y, oof, binary), "baseline_cv": _metrics(y, oof_base, binary),
+               "baseline": "substitution type only (REF/ALT base, transition, CpG, indel length)",
+               "seconds": round(time.perf_counter() - t0, 2)}
+    if binary:
+        metrics["positives"] = int(y.sum())
+    if cv_note:
+        metrics["note"] = cv_note
+    run.write_metrics(metrics)
+    import pandas as pd
+
+    df = pd.DataFrame(keys, columns=["chrom", "pos", "ref", "alt"])
+    df["group"], df["label"], df["cv_score"], df["baseline_cv_score"] = groups, y, oof, oof_base
+    with atomic_path(run.path / "predictions_cv.csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    rep = Report(f"genolm variants train ({label}, {meta['task']})", subtitle=f"{vcf} on {reference}")
+    rep.metrics_table({"alleles": len(y), "groups": n_groups, **{f"cv_{k}": v for k, v in metrics["cv"].items()},
+                       **{f"baseline_cv_{k}": v for k, v in metrics["baseline_cv"].items()}})
+    ok = np.isfinite(oof)
+    if ok.sum() > 2:
+        if binary and len(set(y[ok].tolist())) == 2:
+            rep.figure(roc_pr_figure(y[ok].astype(int), oof[ok], "grouped CV"), "out-of-fold ROC / PR")
+        elif not binary:
+            rep.figure(scatter_figure(y[ok], oof[ok], "grouped CV"), "out-of-fold predictions vs labels")
+    rep.write(run.path / "report.html")
+    run.finish()
+    return metrics
+
+
+class SupervisedScorer(Scorer):
+    """Scores alleles with a model written by :func:`train_variant_model`."""
+
+    method = "supervised"
+    causal = True  # indels are fine (features handle them)
+
+    def __init__(self, model_dir: Path, ref_cache: ReferenceCache, batch_size: int = 128, device=None):
+        import joblib
+
+        super().__init__(ref_cache, 2 * FLANK + 1, batch_size)
+        self.meta = json.loads((model_dir / VARIANT_MODEL_FILE).read_text())
+        if self.meta.get("features", [])[:len(FEATURE_NAMES)] != FEATURE_NAMES:
+            raise InputError("variant model was trained with a different genolm feature set; retrain it", model_dir)
+        self.est = joblib.load(model_dir / "variant_model.joblib")
+        self.lm = None
+        if self.meta.get("base_lm"):
+            self.lm = make_scorer(str(model_dir / self.meta["base_lm"]), ref_cache, "llr", batch_size=batch_size,
+                                  device=device)
+        what = "P(label = 1)" if self.meta["task"] == "binary" else "predicted value"
+        self.fields = {"GENOLM_SCORE": f"supervised: {what} of {self.meta['label']} (genolm variants train)"}
+        if self.lm is not None:
+            self.fields["GENOLM_LLR"] = "zero-shot llr of the base LM (an input of the supervised model)"
+
+    def score(self, alleles):
+        X = allele_features(self.ref_cache, list(alleles), self.lm)
+        pred = self.est.predict(X)
+        out = []
+        for i, p in enumerate(pred):
+            d = {"GENOLM_SCORE": float(p)}
+            if self.lm is not None:
+                d["GENOLM_LLR"] = float(X[i, -1])
+            out.append(d)
+        return out

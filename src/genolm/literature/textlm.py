@@ -1,0 +1,401 @@
+"""A small causal language model of biomedical abstracts (GPT-2 architecture, byte-level BPE).
+
+``train_textlm`` trains a byte-level BPE tokenizer (Hugging Face ``tokenizers``) and a few-layer
+``GPT2LMHeadModel`` from scratch under a time budget, then saves both with ``save_pretrained`` into
+``<out>/model``. Held-out documents (a fixed hash split of the ids, ``valid_fraction``) give perplexity
+per token and bits per UTF-8 byte (comparable across tokenizers).
+
+``TextLM`` loads a saved model (a run directory, a model folder or any local causal-LM folder) and
+generates text, token by token, so that :mod:`genolm.serve.llm_server` can stream it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from genolm.io.errors import InputError, UsageError
+
+log = logging.getLogger("genolm.literature.textlm")
+
+EOS = "<|endoftext|>"
+
+
+@dataclass
+class TextLMConfig:
+    vocab_size: int = 4096
+    n_layer: int = 3
+    n_head: int = 4
+    n_embd: int = 192
+    block_size: int = 128
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 100          # capped at a tenth of --max-steps
+    valid_fraction: float = 0.05
+    time_budget: float | None = 25 * 60      # seconds; the default run ends within 30 minutes on 2 CPUs
+    max_steps: int | None = None
+    epochs: float | None = None
+    eval_every: int = 200
+    seed: int = 0
+    threads: int | None = None
+
+
+def is_heldout(key: str, fraction: float) -> bool:
+    """Deterministic document-level split: a hash of the id, independent of file order."""
+    h = int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16)
+    return (h % 10_000) < fraction * 10_000
+
+
+def read_corpus(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """(id, text) from JSONL (``id``/``pmid``, ``title``, ``text``), PubTator, or plain text (one doc per
+    non-empty line). Bad lines raise InputError naming file and line."""
+    from genolm.literature.kg import _lines, is_pubtator, read_jsonl, read_pubtator
+
+    path = str(path)
+    if not Path(path).is_file():
+        raise InputError("no such file", path)
+    first = next((line for _, line in _lines(path) if line.strip()), None)
+    if first is None:
+        raise InputError("empty corpus file", path)
+    if first.lstrip().startswith("{"):
+        return [(d.key, d.text) for d in read_jsonl(path)]
+    if is_pubtator(path):
+        return [(d.key, d.text) for d in read_pubtator(path)]
+    return [(f"line{n}", line.strip()) for n, line in _lines(path) if line.strip()]
+
+
+def _train_tokenizer(texts: list[str], vocab_size: int):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS],
+                            show_progress=False)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=EOS, eos_token=EOS, unk_token=EOS,
+                                  pad_token=EOS)
+    tok.model_max_length = 10 ** 6
+    return tok
+
+
+def _encode_stream(tok, texts: list[str]):
+    import numpy as np
+
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    eos = tok.eos_token_id
+    flat = np.fromiter((t for seq in ids for t in (*seq, eos)), dtype=np.int64)
+    return flat
+
+
+def evaluate_lm(model, tok, texts: list[str], block_size: int, batch_size: int = 16) -> dict:
+    """Perplexity per token and bits per UTF-8 byte over ``texts`` (non-overlapping windows)."""
+    import torch
+
+    stream = _encode_stream(tok, texts)
+    n_bytes = sum(len(t.encode("utf-8")) + 1 for t in texts)   # +1: the separator the EOS token stands for
+    total_nll, total_tok = 0.0, 0
+    model.eval()
+    windows = [stream[i:i + block_size + 1] for i in range(0, len(stream) - 1, block_size)]
+    with torch.inference_mode():
+        for b in range(0, len(windows), batch_size):
+            chunk = windows[b:b + batch_size]
+            width = max(len(w) for w in chunk)
+            x = torch.full((len(chunk), width), tok.eos_token_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.bool)
+            for i, w in enumerate(chunk):
+                x[i, :len(w)] = torch.as_tensor(w)
+                mask[i, :len(w)] = True
+            logits = model(input_ids=x[:, :-1]).logits
+            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1),
+                                                    reduction="none").view(len(chunk), -1)
+            m = mask[:, 1:]
+            total_nll += float(nll[m].sum())
+            total_tok += int(m.sum())
+    model.train()
+    if total_tok == 0:
+        return {"perplexity": float("nan"), "bits_per_byte": float("nan"), "tokens": 0}
+    return {"perplexity": math.exp(total_nll / total_tok), "loss": total_nll / total_tok,
+            "bits_per_byte": total_nll / math.log(2) / n_bytes, "tokens": total_tok, "bytes": n_bytes}
+
+
+def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: TextLMConfig | None = None) -> dict:
+    """Train tokenizer + GPT-2-style LM on ``corpus``; writes a run directory; returns the metrics."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from genolm.core.progress import progress
+    from genolm.core.runs import RunDir, set_seed
+
+    cfg = config or TextLMConfig()
+    _quiet_transformers()
+    if cfg.n_embd % cfg.n_head:
+        raise UsageError(f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head})")
+    if cfg.time_budget is None and cfg.max_steps is None and cfg.epochs is None:
+        raise UsageError("give at least one of --time-budget, --max-steps or --epochs")
+    docs = read_corpus(corpus)
+    train = [t for k, t in docs if not is_heldout(k, cfg.valid_fraction)]
+    valid = [t for k, t in docs if is_heldout(k, cfg.valid_fraction)]
+    if not train:
+        raise InputError("no training documents left after the held-out split", corpus)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run = RunDir(out, command="lit textlm train", config={"corpus": str(corpus), **asdict(cfg)},
+                 inputs=[corpus], seed=cfg.seed)
+    with run:
+        set_seed(cfg.seed)
+        t_start = time.time()
+        tok = _train_tokenizer(train, cfg.vocab_size)
+        stream = torch.as_tensor(_encode_stream(tok, train))
+        n_windows = max(1, (len(stream) - 1) // cfg.block_size)
+        log.info("corpus: %d train docs (%d tokens), %d held-out docs; vocab %d", len(train), len(stream),
+                 len(valid), len(tok))
+        mconf = GPT2Config(vocab_size=len(tok), n_positions=cfg.block_size, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+                           n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                           pad_token_id=tok.eos_token_id)
+        model = GPT2LMHeadModel(mconf)
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+        steps_per_epoch = max(1, n_windows // cfg.batch_size)
+        max_steps = cfg.max_steps
+        if cfg.epochs is not None:
+            e_steps = max(1, int(cfg.epochs * steps_per_epoch))
+            max_steps = e_steps if max_steps is None else min(max_steps, e_steps)
+        budget = cfg.time_budget
+        warmup = min(cfg.warmup_steps, max(1, max_steps // 10)) if max_steps else cfg.warmup_steps
+        gen = torch.Generator().manual_seed(cfg.seed)
+        curve, step, t_train, tokens_seen = [], 0, time.time(), 0
+        bar = progress(total=max_steps, desc="textlm", unit="step")
+        model.train()
+        # the time budget covers tokenizer training and encoding too; training gets what is left
+        train_budget = max(1.0, budget - (t_train - t_start)) if budget else None
+        while True:
+            elapsed = time.time() - t_train
+            frac = max(step / max_steps if max_steps else 0.0, elapsed / train_budget if train_budget else 0.0)
+            if frac >= 1.0 and step > 0:
+                break
+            frac = min(frac, 1.0)
+            # linear warm-up (ends after `warmup` steps or 5 % of the budget, whichever comes first: a busy
+            # CPU may manage only a few hundred steps), then cosine decay over whichever budget ends first
+            lr = cfg.lr * min(1.0, max((step + 1) / warmup, frac / 0.05)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            starts = torch.randint(0, len(stream) - cfg.block_size, (cfg.batch_size,), generator=gen) \
+                if len(stream) > cfg.block_size else torch.zeros(cfg.batch_size, dtype=torch.long)
+            width = min(cfg.block_size, len(stream))   # labels = inputs; the model shifts them
+            batch = torch.stack([stream[s:s + width] for s in starts.tolist()])
+            loss = model(input_ids=batch, labels=batch).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            tokens_seen += batch.numel()
+            bar.update(1)
+            if step % 10 == 0 or step == 1:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                curve.append({"step": step, "loss": float(loss.item()), "lr": lr,
+                              "seconds": round(time.time() - t_train, 1)})
+        bar.close()
+        train_seconds = time.time() - t_train
+        metrics = {"steps": step, "tokens_seen": tokens_seen, "epochs": round(tokens_seen / max(1, len(stream)), 3),
+                   "train_seconds": round(train_seconds, 1), "train_docs": len(train), "heldout_docs": len(valid),
+                   "train_tokens": int(len(stream)), "vocab_size": len(tok),
+                   "parameters": sum(p.numel() for p in model.parameters()),
+                   "final_train_loss": curve[-1]["loss"] if curve else None}
+        if valid:
+            ev = evaluate_lm(model, tok, valid, cfg.block_size, cfg.batch_size)
+            metrics.update({f"heldout_{k}": v for k, v in ev.items()})
+        model.eval()
+        model.generation_config.pad_token_id = tok.eos_token_id
+        run.model_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(run.model_dir, safe_serialization=True)
+        tok.save_pretrained(run.model_dir)
+        (run.model_dir / "genolm_textlm.json").write_text(json.dumps({"block_size": cfg.block_size,
+                                                                       "valid_fraction": cfg.valid_fraction}))
+        run.write_json("curve.json", curve)
+        lm = TextLM(run.model_dir)
+        samples = [{"prompt": p, "text": lm.generate(p, max_new_tokens=40, seed=cfg.seed)}
+                   for p in ("BRCA1 mutations", "The patients were treated with")]
+        run.write_json("samples.json", samples)
+        metrics["total_seconds"] = round(time.time() - t_start, 1)
+        run.write_metrics(metrics)
+        _write_report(run.path / "report.html", metrics, curve, samples)
+        log.info("textlm: %d steps, held-out perplexity %.2f", step, metrics.get("heldout_perplexity", float("nan")))
+    return metrics
+
+
+def _write_report(path: Path, metrics: dict, curve: list[dict], samples: list[dict]) -> None:
+    import base64
+    import html
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genolm.io.atomic import atomic_write_text
+
+    img = ""
+    if curve:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([c["step"] for c in curve], [c["loss"] for c in curve])
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (nats/token)")
+        ax.set_title("text LM training")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        img = f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
+    samp = "".join(f"<p><b>{html.escape(s['prompt'])}</b>{html.escape(s['text'][len(s['prompt']):])}</p>"
+                   for s in samples)
+    atomic_write_text(path, f"<!doctype html><html><head><meta charset='utf-8'><title>genolm text LM</title>"
+                            f"</head><body><h1>Text LM training</h1><table>{rows}</table>{img}"
+                            f"<h2>Samples</h2>{samp}</body></html>")
+
+
+def _quiet_transformers() -> None:
+    from genolm.literature.search import quiet_transformers
+
+    quiet_transformers()
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if (p / "model" / "config.json").is_file():
+        return p / "model"
+    if (p / "config.json").is_file():
+        return p
+    raise UsageError(f"--model {path}: not a genolm run directory or a Hugging Face model folder "
+                     "(no config.json)")
+
+
+class TextLM:
+    """A causal LM for generation and embeddings; thread-safe (one generation at a time)."""
+
+    def __init__(self, path: str | os.PathLike):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        _quiet_transformers()
+
+        self.path = resolve_model_dir(path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+            self.model = AutoModelForCausalLM.from_pretrained(str(self.path)).eval()
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--model {path}: cannot load a causal language model: {e}") from None
+        if self.tokenizer.eos_token_id is None:
+            raise UsageError(f"--model {path}: the tokenizer has no end-of-text token")
+        self.max_positions = int(getattr(self.model.config, "n_positions", None)
+                                 or getattr(self.model.config, "max_position_embeddings", 1024))
+        self.lock = threading.Lock()
+        self._torch = torch
+
+    @property
+    def name(self) -> str:
+        return self.path.parent.name if self.path.name == "model" else self.path.name
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def stream(self, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 50,
+               top_p: float = 1.0, seed: int | None = 0, stop: list[str] | None = None, info: dict | None = None
+               ) -> Iterator[str]:
+        """Yield text pieces as they are generated; ends at EOS, a stop string, or the token limit.
+
+        ``info`` (a dict you pass) receives prompt_tokens, completion_tokens and finish_reason ("stop" or
+        "length"); ``self.last`` holds the same for the latest call."""
+        torch = self._torch
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"] or [self.tokenizer.eos_token_id]
+        keep = max(1, self.max_positions - max(1, max_new_tokens))
+        ids = ids[-keep:]
+        self.last = info if info is not None else {}
+        self.last.update({"prompt_tokens": len(ids), "completion_tokens": 0, "finish_reason": "length"})
+        last = self.last
+        gen = torch.Generator().manual_seed(seed if seed is not None else int(time.time()))
+        out_ids: list[int] = []
+        text_so_far = ""
+        stop = [s for s in (stop or []) if s]
+        from genolm.literature.search import single_thread
+
+        with self.lock, torch.inference_mode(), single_thread():
+            past = None
+            inp = torch.tensor([ids])
+            for _ in range(max_new_tokens):
+                if len(ids) + len(out_ids) >= self.max_positions:
+                    break
+                res = self.model(input_ids=inp, past_key_values=past, use_cache=True)
+                past = res.past_key_values
+                logits = res.logits[0, -1].float()
+                if temperature <= 0:
+                    nxt = int(torch.argmax(logits))
+                else:
+                    logits = logits / temperature
+                    if top_k and top_k > 0:
+                        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+                        logits = logits.masked_fill(logits < kth, float("-inf"))
+                    probs = torch.softmax(logits, -1)
+                    if 0 < top_p < 1:
+                        sp, si = torch.sort(probs, descending=True)
+                        cut = torch.cumsum(sp, 0) - sp > top_p
+                        sp[cut] = 0
+                        probs = torch.zeros_like(probs).scatter(0, si, sp)
+                        probs /= probs.sum()
+                    nxt = int(torch.multinomial(probs, 1, generator=gen))
+                if nxt == self.tokenizer.eos_token_id:
+                    last["finish_reason"] = "stop"
+                    break
+                out_ids.append(nxt)
+                last["completion_tokens"] = len(out_ids)
+                text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
+                if text.endswith("\ufffd"):
+                    continue   # an incomplete UTF-8 sequence: wait for the next byte token
+                hit = min((text.find(s) for s in stop if s in text), default=-1)
+                if hit >= 0:
+                    if hit > len(text_so_far):
+                        yield text[len(text_so_far):hit]
+                    last["finish_reason"] = "stop"
+                    return
+                if len(text) > len(text_so_far):
+                    yield text[len(text_so_far):]
+                    text_so_far = text
+                inp = torch.tensor([[nxt]])
+
+    def generate(self, prompt: str, max_new_tokens: int = 64, **kw) -> str:
+        """Prompt + continuation."""
+        return prompt + "".join(self.stream(prompt, max_new_tokens=max_new_tokens, **kw))
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised last hidden states (one vector per text)."""
+        torch = self._torch
+        out = []
+        from genolm.literature.search import single_thread
+
+        with self.lock, torch.inference_mode(), single_thread():
+            for t in texts:
+                ids = self.tokenizer(t, add_special_tokens=False)["input_ids"][: self.max_positions] \
+                    or [self.tokenizer.eos_token_id]
+                h = self.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
+                v = torch.nn.functional.normalize(h.mean(0), dim=-1)
+                out.append([float(x) for x in v])
+        return out
+
+
+def generate(model: str | os.PathLike, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8,
+             top_k: int = 50, seed: int = 0) -> str:
+    if not prompt:
+        raise UsageError("--prompt is empty")
+    return TextLM(model).generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                                  seed=seed)

@@ -1,0 +1,114 @@
+"""`genolm scan` and `genolm discover` end to end on small real data with small real models."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genolm.io.bed import read_bed, read_bedgraph
+from genolm.io.fasta import normalize, read_fasta, reverse_complement
+
+
+@pytest.fixture(scope="module")
+def promoter_model(tmp_path_factory, ann_data):
+    from genolm.genome.lm import ModelShape, finetune
+
+    out = tmp_path_factory.mktemp("prom") / "run"
+    finetune(str(ann_data / "prom_core_train.csv"), str(ann_data / "prom_core_dev.csv"), str(out),
+             shape=ModelShape(arch="cnn", hidden=32, layers=2, kernel=9, dropout=0.1), max_steps=15, seed=0,
+             batch_size=32, eval_every=15)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def ecoli_lm(tmp_path_factory, ann_data):
+    from genolm.genome.lm import ModelShape, pretrain
+
+    out = tmp_path_factory.mktemp("lm") / "run"
+    pretrain(str(ann_data / "ecoli_40kb.fa.gz"), str(out), objective="clm",
+             shape=ModelShape(arch="cnn", hidden=32, layers=2), seq_len=128, max_steps=30, batch_size=16,
+             eval_every=30, seed=0)
+    return str(out)
+
+
+def test_batched_scan_equals_naive_loop_and_strands(promoter_model, ann_data):
+    from genolm.genome.scan import Scanner, scan_naive
+
+    sc = Scanner.load(promoter_model, window=70, stride=35)
+    seq = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])[:3000]
+    starts, plus, minus = sc.scan_sequence(seq)
+    naive = scan_naive(sc.model, sc.tokenizer, seq, 70, 35, sc.positive)
+    assert len(starts) == (3000 - 70) // 35 + 1
+    np.testing.assert_allclose(np.stack([plus, minus], 1).reshape(-1), naive, atol=1e-4)
+    # the minus strand of a sequence is the plus strand of its reverse complement, mirrored
+    s2, p2, m2 = sc.scan_sequence(reverse_complement(seq[: 35 * 20 + 70 - 35]))
+    n = len(s2)
+    np.testing.assert_allclose(p2[::-1], minus[:n], atol=1e-4)
+
+
+def test_scan_cli_writes_bedgraph_and_peaks(cli, promoter_model, ann_data, tmp_path):
+    bed = tmp_path / "r.bed"
+    bed.write_text("NC_000913.3\t1000\t4000\nNC_000913.3\t10000\t12000\n")
+    code, out, err = cli(["scan", "--model", promoter_model, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
+                              "--regions", str(bed), "--window", "70", "--stride", "35", "--out",
+                              str(tmp_path / "s.bedgraph"), "--peaks", str(tmp_path / "p.bed"), "--threshold", "0.5"])
+    assert code == 0, err
+    bg = read_bedgraph(tmp_path / "s.bedgraph")
+    assert bg and all((1000 <= a and b <= 4000) or (10000 <= a and b <= 12000) for _, a, b, _ in bg)
+    assert all(0 <= v <= 1 for *_, v in bg)
+    assert (tmp_path / "s.bedgraph").read_text().startswith("track type=bedGraph")
+    peaks = read_bed(tmp_path / "p.bed")
+    assert all(p.strand in "+-" and 500 <= p.score <= 1000 and p.end - p.start >= 70 for p in peaks)
+    assert "Mb/min" in out
+
+
+def test_scan_bad_input(cli, promoter_model, ecoli_lm, ann_data, tmp_path):
+    bed = tmp_path / "bad.bed"
+    bed.write_text("chrZ\t0\t100\n")
+    code, _, err = cli(["scan", "--model", promoter_model, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
+                            "--regions", str(bed), "--out", str(tmp_path / "x.bedgraph")])
+    assert code == 2 and err.strip().count("\n") == 0
+    assert err.startswith(f"genolm: error: {bed}:1: region on unknown contig 'chrZ'")
+    assert not (tmp_path / "x.bedgraph").exists()
+    code, _, err = cli(["scan", "--model", ecoli_lm, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
+                            "--out", str(tmp_path / "x.bedgraph")])
+    assert code == 2 and "needs a sequence classifier" in err
+
+
+def test_discover_flags_foreign_sequences(cli, ecoli_lm, ann_data, tmp_path):
+    """E. coli windows plus C. elegans loci (1:10): results.tsv columns, report, deterministic, and the
+    worm sequences score higher than the E. coli ones on average."""
+    eco = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])
+    cel = [(n, normalize(s)[:300]) for n, s in read_fasta(ann_data / "celegans_60loci.fa.gz")][:8]
+    fa = tmp_path / "in.fa"
+    with open(fa, "w") as fh:
+        for i in range(80):
+            fh.write(f">eco{i}\n{eco[i * 450: i * 450 + 300]}\n")
+        for n, s in cel:
+            fh.write(f">cel_{n}\n{s}\n")
+    code, out, err = cli(["discover", "--model", ecoli_lm, "--input", str(fa), "--out", str(tmp_path / "d")])
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "d" / "results.tsv", sep="\t")
+    assert list(df.columns[:4]) == ["id", "cluster", "anomaly_score", "perplexity"]
+    assert len(df) == 88 and df.id.iloc[0] == "eco0" and df.id.iloc[-1].startswith("cel_")
+    assert abs(df.anomaly_score.median()) < 0.5 and (df.perplexity > 1).all()
+    is_cel = df.id.str.startswith("cel_")
+    assert df.anomaly_score[is_cel].mean() > df.anomaly_score[~is_cel].mean()
+    html = (tmp_path / "d" / "report.html").read_text()
+    assert "2-D map of the embeddings" in html and "silhouette" in html
+    code, _, _ = cli(["discover", "--model", ecoli_lm, "--input", str(fa), "--out", str(tmp_path / "d2")])
+    df2 = pd.read_csv(tmp_path / "d2" / "results.tsv", sep="\t")
+    pd.testing.assert_frame_equal(df, df2)
+
+
+def test_discover_genome_windows_and_errors(cli, ecoli_lm, ann_data, tmp_path, promoter_model):
+    code, _, err = cli(["discover", "--model", ecoli_lm, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
+                            "--window", "2000", "--out", str(tmp_path / "g"), "--cluster", "hdbscan"])
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "g" / "results.tsv", sep="\t")
+    assert len(df) == 20 and df.id.iloc[1] == "NC_000913.3:2000-4000"
+    code, _, err = cli(["discover", "--model", ecoli_lm, "--out", str(tmp_path / "e")])
+    assert code == 2 and "exactly one of --input" in err
+    code, _, err = cli(["discover", "--model", promoter_model, "--input", str(ann_data / "prom_core_dev.csv"),
+                            "--out", str(tmp_path / "e2")])
+    assert code == 2 and "needs a language model" in err

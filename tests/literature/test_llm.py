@@ -1,0 +1,158 @@
+"""The OpenAI-compatible server, started for real (uvicorn on a free port), and the client over HTTP."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genolm.literature import textlm
+from genolm.literature.llm import LLMClient, LLMError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "literature" / "kg"
+ABSTRACTS = DATA / "abstracts_72.jsonl"
+NAME = "tiny-textlm"
+KEY = "test-key"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(app) -> tuple[str, object, threading.Thread]:
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("llm") / "run"
+    cfg = textlm.TextLMConfig(vocab_size=600, n_layer=1, n_head=2, n_embd=32, block_size=64, batch_size=8,
+                              max_steps=30, time_budget=None, valid_fraction=0.1, seed=0)
+    textlm.train_textlm(ABSTRACTS, out, cfg)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    from genolm.serve.llm_server import create_app
+
+    url, srv, thread = _start(create_app(str(model_dir), model_name=NAME))
+    yield url
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def client(server):
+    with LLMClient(server) as c:
+        yield c
+
+
+def test_models_and_default_model(client, server):
+    assert client.models() == [NAME]
+    assert client.model == NAME
+    assert LLMClient(server + "/v1/").base_url == server + "/v1"     # with or without /v1
+
+
+def test_completion_is_seeded_and_stream_matches(client):
+    a = client.complete("The gene", max_tokens=12, temperature=0.9, seed=7)
+    b = client.complete("The gene", max_tokens=12, temperature=0.9, seed=7)
+    assert a == b and a
+    streamed = list(client.stream_complete("The gene", max_tokens=12, temperature=0.9, seed=7))
+    assert len(streamed) > 1 and "".join(streamed) == a
+
+
+def test_raw_http_shapes(server):
+    r = httpx.post(f"{server}/v1/completions", json={"model": NAME, "prompt": ["A", "B"], "max_tokens": 5,
+                                                     "n": 2, "seed": 1}, timeout=60)
+    body = r.json()
+    assert r.status_code == 200 and body["object"] == "text_completion"
+    assert [c["index"] for c in body["choices"]] == [0, 1, 2, 3]
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert all(c["finish_reason"] in ("stop", "length") for c in body["choices"])
+    with httpx.stream("POST", f"{server}/v1/chat/completions", timeout=60,
+                      json={"model": NAME, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6,
+                            "stream": True, "seed": 2}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        lines = [ln for ln in r.iter_lines() if ln]
+    assert all(ln.startswith("data: ") for ln in lines) and lines[-1] == "data: [DONE]"
+    events = [json.loads(ln[6:]) for ln in lines[:-1]]
+    assert events[0]["object"] == "chat.completion.chunk"
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert events[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_chat_and_stream_chat(client):
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is BRCA1?"}]
+    text = client.chat(msgs, max_tokens=10, temperature=0.5, seed=3)
+    assert isinstance(text, str)
+    pieces = list(client.stream_chat(msgs, max_tokens=10, temperature=0.5, seed=3))
+    assert "".join(pieces).strip() == text
+
+
+def test_embeddings(client):
+    vecs = client.embed(["BRCA1 mutation", "breast cancer", "BRCA1 mutation"])
+    assert len(vecs) == 3 and len(vecs[0]) == 32
+    assert sum(x * x for x in vecs[0]) == pytest.approx(1.0, abs=1e-4)
+    assert vecs[0] == pytest.approx(vecs[2])
+
+
+def test_errors_are_openai_shaped(client, server):
+    with pytest.raises(LLMError, match="HTTP 404: the model 'gpt-4' does not exist"):
+        LLMClient(server, model="gpt-4").complete("x")
+    r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "max_tokens": -1}, timeout=30)
+    assert r.status_code == 400 and "max_tokens" in r.json()["error"]["message"]
+    r = httpx.post(f"{server}/v1/chat/completions", json={"messages": []}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    with pytest.raises(LLMError, match="cannot reach the LLM server"):
+        LLMClient(f"http://127.0.0.1:{_free_port()}").models()
+    with pytest.raises(LLMError, match="must start with http"):
+        LLMClient("localhost:8000")
+
+
+def test_api_key_is_enforced(model_dir):
+    from genolm.serve.llm_server import create_app
+
+    url, srv, thread = _start(create_app(str(model_dir), model_name=NAME, api_key=KEY))
+    try:
+        with pytest.raises(LLMError, match="HTTP 401"):
+            LLMClient(url, api_key="wrong").models()
+        assert LLMClient(url, api_key=KEY).models() == [NAME]
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_serve_cli_rejects_a_folder_without_a_model(tmp_path, capsys):
+    from genolm.cli.main import main
+
+    assert main(["serve", "llm", "--model", str(tmp_path), "--port", "1"]) == 2
+    assert "not a genolm run directory or a Hugging Face model folder" in capsys.readouterr().err
