@@ -109,7 +109,8 @@ _RC = str.maketrans("ACGTNacgtnRYSWKMBDHVryswkmbdhv", "TGCANtgcanYRSWMKVHDBywswm
 
 
 class Reference:
-    """Random access to a reference genome: pyfaidx for plain/bgzipped FASTA with index, else in memory.
+    """Random access to a reference genome: pysam (plain or bgzipped FASTA; index built or read), else pyfaidx,
+    else (plain gzip, read-only folder) the whole genome in memory.
 
     Coordinates: ``fetch(chrom, start, end)`` is 0-based half-open (like BED / Python slices).
     """
@@ -117,7 +118,18 @@ class Reference:
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
         self._faidx = None
+        self._pysam = None
         self._mem: dict[str, str] | None = None
+        try:
+            import pysam
+
+            self._pysam = pysam.FastaFile(self.path)
+            self.lengths = dict(zip(self._pysam.references, self._pysam.lengths))
+            if not self.lengths:
+                raise InputError("empty FASTA file (no records)", self.path)
+            return
+        except (OSError, ValueError, ImportError):
+            self._pysam = None
         try:
             import pyfaidx
 
@@ -147,6 +159,8 @@ class Reference:
         lo, hi = max(0, start), min(length, end)
         if hi <= lo:
             core = ""
+        elif self._pysam is not None:
+            core = self._pysam.fetch(chrom, lo, hi)
         elif self._faidx is not None:
             core = str(self._faidx[chrom][lo:hi])
         else:
