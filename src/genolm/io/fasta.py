@@ -120,7 +120,12 @@ class Reference:
         self._faidx = None
         self._pysam = None
         self._mem: dict[str, str] | None = None
+        with open(self.path, "rb") as fh:
+            head = fh.read(4)
+        plain_gzip = head[:2] == b"\x1f\x8b" and not (len(head) == 4 and head[3] & 4)  # bgzip sets FEXTRA
         try:
+            if plain_gzip:
+                raise ValueError("plain gzip cannot be indexed")
             import pysam
 
             self._pysam = pysam.FastaFile(self.path)
