@@ -195,3 +195,16 @@ def test_data_parallel_training_with_torchrun(tmp_path):
     m = json.loads((out / "metrics.json").read_text())["valid"]
     assert m["world_size"] == 2 and m["steps"] == 6 and m["n"] == 200
     assert (out / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    """`genolm demo` on the bundled data with a tiny budget: all stages run and the report has every plot."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "0.4"]) == 0
+    html = (out / "report.html").read_text()
+    assert html.count("<img") == 4 and "held-out" in html
+    test = json.loads((out / "test_metrics.json").read_text())
+    assert test["n"] == 1000 and 0 <= test["auroc"] <= 1
+    assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    assert json.loads((out / "promoter" / "model" / "genolm.json").read_text())["task"] == "classification"

@@ -25,7 +25,7 @@ def _history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines()] if p.is_file() else []
 
 
-def run_demo(out: str, minutes: float = 8.0, seed: int = 0) -> dict:
+def run_demo(out: str, minutes: float = 7.0, seed: int = 0) -> dict:
     from genolm.core.loading import load_model
     from genolm.genome.lm import ModelShape, _encode_labels, _predict_table, evaluate, finetune, pretrain
     from genolm.io.tables import read_labelled
