@@ -16,17 +16,6 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "literature" / "kg"
 CDR = DATA / "cdr_train_12.pubtator"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ask") / "kg.sqlite"

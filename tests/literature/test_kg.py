@@ -18,17 +18,6 @@ BIORED = DATA / "biored_train_4.pubtator"
 ABSTRACTS = DATA / "abstracts_72.jsonl"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _file_counts(path: Path) -> tuple[int, int, int]:
     """(documents, mention lines, relation lines) counted straight from a PubTator file."""
     docs = mentions = relations = 0

@@ -19,17 +19,6 @@ NAME = "tiny-textlm"
 KEY = "test-key"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,17 +16,6 @@ ABSTRACTS = DATA / "abstracts_72.jsonl"
 N_DOCS = 24
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("search")

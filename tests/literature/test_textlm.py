@@ -16,17 +16,6 @@ TINY = ["--vocab-size", "600", "--layers", "1", "--dim", "32", "--heads", "2", "
         "--batch-size", "8", "--valid-fraction", "0.15", "--seed", "3"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """torch on one thread: on a busy 2-core machine the thread pool makes tiny models ~10x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("textlm") / "run"
