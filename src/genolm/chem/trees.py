@@ -87,8 +87,10 @@ class TreeModel:
                 est.set_params(class_weight={c: len(y) / (2 * counts[c]) for c in (0, 1)})
             if self.kind != "hgb":
                 # grow in chunks so a deadline stops it with a usable (smaller) forest
+                # after the deadline each remaining task still gets a small forest (30 trees), never none
+                late = deadline is not None and time.monotonic() > deadline
                 while est.n_estimators < self.n_estimators:
-                    est.n_estimators = min(self.n_estimators, est.n_estimators + 100)
+                    est.n_estimators = min(self.n_estimators, est.n_estimators + (30 if late else 100))
                     est.fit(Xs[rows], y)
                     if deadline is not None and time.monotonic() > deadline:
                         log.warning("%s: time budget reached at %d trees (task %d)", self.kind, est.n_estimators, t)
