@@ -8,6 +8,8 @@ import pytest
 from genolm.io.bed import read_bed, read_bedgraph
 from genolm.io.fasta import normalize, read_fasta, reverse_complement
 
+AUROC_MIN = 0.9
+
 
 @pytest.fixture(scope="module")
 def promoter_model(tmp_path_factory, ann_data):
@@ -89,11 +91,15 @@ def test_discover_flags_foreign_sequences(cli, ecoli_lm, ann_data, tmp_path):
     code, out, err = cli(["discover", "--model", ecoli_lm, "--input", str(fa), "--out", str(tmp_path / "d")])
     assert code == 0, err
     df = pd.read_csv(tmp_path / "d" / "results.tsv", sep="\t")
-    assert list(df.columns[:4]) == ["id", "cluster", "anomaly_score", "perplexity"]
+    assert list(df.columns[:6]) == ["id", "cluster", "anomaly_score", "perplexity", "excess_nll", "embed_outlier"]
     assert len(df) == 88 and df.id.iloc[0] == "eco0" and df.id.iloc[-1].startswith("cel_")
     assert abs(df.anomaly_score.median()) < 0.5 and (df.perplexity > 1).all()
     is_cel = df.id.str.startswith("cel_")
     assert df.anomaly_score[is_cel].mean() > df.anomaly_score[~is_cel].mean()
+    # even this 30-step LM ranks the worm loci above the E. coli windows (likelihood ratio vs complexity)
+    from genolm.genome.discover import auroc
+
+    assert auroc(is_cel.astype(int), df.anomaly_score) > AUROC_MIN
     html = (tmp_path / "d" / "report.html").read_text()
     assert "2-D map of the embeddings" in html and "silhouette" in html
     code, _, _ = cli(["discover", "--model", ecoli_lm, "--input", str(fa), "--out", str(tmp_path / "d2")])
@@ -112,3 +118,47 @@ def test_discover_genome_windows_and_errors(cli, ecoli_lm, ann_data, tmp_path, p
     code, _, err = cli(["discover", "--model", promoter_model, "--input", str(ann_data / "prom_core_dev.csv"),
                             "--out", str(tmp_path / "e2")])
     assert code == 2 and "needs a language model" in err
+
+
+def test_complexity_is_a_code_length_and_lower_for_biased_sequence(ann_data):
+    """complexity(): adaptive order-1 Markov (KT) code length per base, equal to a direct sequential
+    computation; the AT-rich C. elegans loci are simpler than E. coli windows; N runs are skipped."""
+    from genolm.genome.discover import complexity
+
+    eco = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])
+    cel = [normalize(s)[:400] for _, s in read_fasta(ann_data / "celegans_60loci.fa.gz")][:20]
+    wins = [eco[i * 1000: i * 1000 + 400] for i in range(20)]
+
+    def direct(s):  # the definition, one base at a time
+        counts, total = {}, 0.0
+        for i, b in enumerate(s):
+            ctx = s[i - 1] if i else ""
+            c = counts.setdefault(ctx, {})
+            total -= np.log((c.get(b, 0) + 0.5) / (sum(c.values()) + 2.0))
+            c[b] = c.get(b, 0) + 1
+        return total / len(s)
+
+    got = complexity(wins[:3])
+    np.testing.assert_allclose(got, [direct(w) for w in wins[:3]], rtol=1e-12)
+    assert (np.abs(complexity(wins) - np.log(4)) < 0.06).all()  # E. coli is close to random at order 1
+    assert np.median(complexity(cel)) < np.median(complexity(wins))
+    np.testing.assert_allclose(complexity([wins[0][:200] + "N" * 30 + wins[0][200:]]),
+                               complexity([wins[0]]), atol=0.01)
+
+
+def test_robust_distance_flags_worm_windows_and_handles_few_rows(ann_data):
+    """20 worm loci among 200 E. coli windows, in dinucleotide-frequency space: the robust Mahalanobis
+    distance ranks the worm windows far out; with very few rows it still returns finite distances."""
+    from genolm.genome.discover import auroc, robust_distance
+
+    eco = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])
+    cel = [normalize(s)[:300] for _, s in read_fasta(ann_data / "celegans_60loci.fa.gz")][:20]
+    seqs = [eco[i * 190: i * 190 + 300] for i in range(200)] + [s for s in cel if len(s) == 300]
+    dn = [a + b for a in "ACGT" for b in "ACGT"][:15]
+    x = np.array([[sum(s[i:i + 2] == d for i in range(len(s) - 1)) / (len(s) - 1) for d in dn] for s in seqs])
+    y = np.r_[np.zeros(200), np.ones(len(seqs) - 200)]
+    d = robust_distance(x, n_components=15)
+    assert auroc(y, d) > 0.85 and np.median(d[y == 1]) > 1.4 * np.median(d[y == 0])
+    np.testing.assert_array_equal(d, robust_distance(x, n_components=15))  # seeded: deterministic
+    few = robust_distance(x[:4], n_components=15)
+    assert few.shape == (4,) and np.isfinite(few).all()

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def bbbp_run(tmp_path_factory, data_dir):
-    """One real training run shared by the tests below (RandomForest+ExtraTrees on 400 BBBP molecules)."""
+    """One real training run shared by the tests below (the default: RandomForest + ExtraTrees + MinMax-kernel
+    SVM on 400 BBBP molecules)."""
     out = tmp_path_factory.mktemp("chem") / "bbbp_run"
     d = data_dir / "chem"
     rc = main(["--quiet", "chem", "train", "--train", str(d / "bbbp_train.csv"), "--valid", str(d / "bbbp_dev.csv"),
@@ -25,10 +26,11 @@ def bbbp_run(tmp_path_factory, data_dir):
 
 def test_train_writes_a_complete_run_directory(bbbp_run):
     for name in ["config.yaml", "manifest.json", "metrics.json", "log.txt", "report.html", "valid_predictions.csv",
-                 "model/chem_model.json", "model/rf.joblib", "model/et.joblib"]:
+                 "model/chem_model.json", "model/rf.joblib", "model/et.joblib",
+                 "model/svm.joblib"]:
         assert (bbbp_run / name).is_file(), name
     metrics = json.loads((bbbp_run / "metrics.json").read_text())
-    assert set(metrics["members_valid"]) == {"rf", "et"}
+    assert set(metrics["members_valid"]) == {"rf", "et", "svm"}
     # better than chance on real held-out (dev) molecules: BBBP is an easy set
     assert metrics["valid"]["mean_roc_auc"] > 0.75
     manifest = json.loads((bbbp_run / "manifest.json").read_text())

@@ -75,8 +75,9 @@ def test_metrics_missing_labels_and_single_class_tasks():
 
 def test_resolve_arch_aliases_and_errors():
     assert resolve_arch("ensemble") == ["rf", "et", "transformer"]
-    assert resolve_arch("trees") == ["rf", "et"]
-    assert resolve_arch("all") == ["rf", "et", "hgb", "transformer"]
+    assert resolve_arch("forests") == ["rf", "et"]
+    assert resolve_arch("trees") == resolve_arch("auto") == ["rf", "et", "svm"]  # the default
+    assert resolve_arch("all") == ["rf", "et", "hgb", "svm", "transformer"]
     assert resolve_arch("rf, transformer,rf") == ["rf", "transformer"]
     with pytest.raises(UsageError, match="unknown --arch 'gnn'"):
         resolve_arch("gnn")
@@ -110,3 +111,34 @@ def test_forest_stops_growing_at_the_deadline(data_dir):
     full = TreeModel("rf", "regression", 1, n_estimators=300).fit(X, Y)
     assert full.estimators[0].n_estimators == 300
     assert np.isfinite(full.predict(X)).all()
+
+
+def test_minmax_kernel_is_count_tanimoto_on_real_fingerprints(data_dir):
+    from genolm.chem.trees import minmax_kernel
+
+    df = pd.read_csv(data_dir / "chem" / "bbbp_train.csv").head(12)
+    mols, _ = parse_smiles(df["smiles"].tolist())
+    F = featurize(mols, FeatureConfig(morgan_bits=512, descriptors=False))
+    F = F[~np.isnan(F).any(axis=1)]
+    K = minmax_kernel(F[:7], F)
+    brute = np.array([[np.minimum(a, b).sum() / np.maximum(a, b).sum() for b in F] for a in F[:7]])
+    np.testing.assert_allclose(K, brute, atol=1e-12)
+    np.testing.assert_allclose(np.diag(K), 1.0)  # a molecule is identical to itself
+    assert (K >= 0).all() and (K <= 1).all()
+
+
+def test_svm_member_learns_bbbp_and_keeps_invalid_rows_nan(data_dir):
+    from genolm.chem.metrics import compute_metrics
+    from genolm.chem.trees import TreeModel
+
+    d = data_dir / "chem"
+    tr, dv = pd.read_csv(d / "bbbp_train.csv"), pd.read_csv(d / "bbbp_dev.csv")
+    cfg = FeatureConfig(morgan_bits=1024)
+    X = featurize(parse_smiles(tr["smiles"].tolist())[0], cfg)
+    vX = featurize(parse_smiles(dv["smiles"].tolist() + ["not a smiles"])[0], cfg)
+    Y, vY = tr[["p_np"]].to_numpy(float), dv[["p_np"]].to_numpy(float)
+    m = TreeModel("svm", "classification", 1, fp_columns=1024).fit(X, Y)
+    P = m.predict(vX)
+    assert np.isnan(P[-1]).all() and ((P[:-1] > 0) & (P[:-1] < 1)).all()  # Platt probabilities
+    assert compute_metrics("classification", vY, P[:-1], ["p_np"])["mean_roc_auc"] > 0.75  # chance is 0.5
+    np.testing.assert_array_equal(P, TreeModel("svm", "classification", 1, fp_columns=1024).fit(X, Y).predict(vX))

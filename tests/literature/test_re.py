@@ -86,3 +86,21 @@ def test_cli_re(re_run, tmp_path, capsys):
     rc = main(["lit", "re", "predict", "--model", str(out), "--input", str(plain), "--out", str(tmp_path / "o")])
     assert rc == 2 and "no entity mention lines" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_rerank_context_features_and_saved_model(re_run):
+    keys = [("CID", "C1", "D1"), ("CID", "C1", "D2"), ("CID", "C2", "D1")]
+    ctx = R._context_features(keys, [0.8, 0.5, 0.2])
+    lg = [1.3863, 0.0, -1.3863]  # log-odds
+    assert ctx[:, 0] == pytest.approx(lg, abs=1e-3)
+    assert ctx[:, 1] == pytest.approx([0.0, -1.3863, -2.7726], abs=1e-3)   # vs the document's best pair
+    assert ctx[:, 2] == pytest.approx([0.0, -1.3863, 0.0], abs=1e-3)       # vs the best pair of the same chemical
+    assert ctx[:, 3] == pytest.approx([0.0, 0.0, -2.7726], abs=1e-3)       # vs the best pair of the same disease
+    assert list(ctx[:, 4]) == [0, 1, 2] and list(ctx[:, 5]) == [1, 0, 0]
+    out, m = re_run
+    model = R.load_re(out)
+    assert set(model.rerankers) == {"CID"} and 0.05 <= model.thresholds["CID"] <= 0.95
+    assert 0 < m["train_oof_document_f1"]["CID"] <= 1
+    dev = F.read_pubtator(DEV)
+    scores = model.score_documents(dev[:3])
+    assert all(0 <= r.score <= 1 for rs in scores for r in rs)

@@ -82,9 +82,9 @@ def train(train_csv: str | os.PathLike, out: str | os.PathLike, targets, task: s
     from genolm.core.runs import RunDir, parse_duration, set_seed
 
     targets = _split_targets(targets)
-    members = resolve_arch(arch)
     if task not in ("classification", "regression"):
         raise UsageError(f"--task must be classification or regression, not {task!r}")
+    members = resolve_arch(arch)
     budget = parse_duration(time_budget)
     config = {"command": "chem train", "train": str(train_csv), "valid": None if valid_csv is None else str(valid_csv),
               "smiles_col": smiles_col, "targets": targets, "task": task, "arch": arch, "members": members,

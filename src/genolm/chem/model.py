@@ -1,12 +1,14 @@
 """ChemModel: one multi-task property predictor made of one or more members, averaged.
 
 Members: ``rf``, ``et`` and ``hgb`` (RandomForest, ExtraTrees, HistGradientBoosting over Morgan counts + RDKit
-descriptors, see trees.py) and ``transformer`` (SMILES Transformer, see transformer.py). ``--arch`` names one
-member, a comma-separated list, or an alias:
+descriptors), ``svm`` (MinMax-kernel SVM on the Morgan counts; all in trees.py) and ``transformer`` (SMILES
+Transformer, see transformer.py). ``--arch`` names one member, a comma-separated list, or an alias:
 
-- ``trees``    = rf,et                  (fingerprint/descriptor ensemble; the default)
+- ``trees``    = rf,et,svm  (the default, chosen by cross-validation on the training splits,
+                              docs/benchmarks/chem.md; ``auto`` is the same)
+- ``forests``  = rf,et      (the default before the svm member)
 - ``ensemble`` = rf,et,transformer
-- ``all``      = rf,et,hgb,transformer
+- ``all``      = rf,et,hgb,svm,transformer
 
 Saved as ``model/chem_model.json`` (targets, task, members, feature settings) with ``<member>.joblib``
 (scikit-learn estimators, joblib) and ``transformer/`` (safetensors + config.json).
@@ -27,9 +29,10 @@ from genolm.io.errors import InputError, UsageError
 
 log = logging.getLogger("genolm.chem")
 
-MEMBERS = ("rf", "et", "hgb", "transformer")
-ALIASES = {"trees": ["rf", "et"], "ensemble": ["rf", "et", "transformer"],
-           "all": ["rf", "et", "hgb", "transformer"]}
+MEMBERS = ("rf", "et", "hgb", "svm", "transformer")
+ALIASES = {"trees": ["rf", "et", "svm"], "auto": ["rf", "et", "svm"], "forests": ["rf", "et"],
+           "ensemble": ["rf", "et", "transformer"],
+           "all": ["rf", "et", "hgb", "svm", "transformer"]}
 FORMAT = "genolm-chem/1"
 
 
@@ -43,7 +46,8 @@ def resolve_arch(arch: str) -> list[str]:
         names = ALIASES.get(part, [part])
         for n in names:
             if n not in MEMBERS:
-                raise UsageError(f"unknown --arch {part!r}; choose from {', '.join(MEMBERS + tuple(ALIASES))} "
+                raise UsageError(f"unknown --arch {part!r}; choose from "
+                                 f"{', '.join(MEMBERS + tuple(ALIASES))} "
                                  f"or a comma-separated list")
             if n not in members:
                 members.append(n)
@@ -78,17 +82,19 @@ class ChemModel:
         if self.needs_features and X is None:
             X = featurize(mols, self.features, desc="featurising train")
         has_tf = "transformer" in self.member_names
-        tree_members = [m for m in self.member_names if m in TREE_ARCHS]
-        for name in self.member_names:
+        # the svm (one kernel, no budget control, fast) is fitted first; the forests share 45% of the budget
+        # when a transformer follows, 90% otherwise: the k-th of n forests must finish by k/n of that share,
+        # so one forest cannot starve the next
+        forests = [m for m in self.member_names if m in ("rf", "et")]
+        for name in sorted(self.member_names, key=lambda n: n != "svm"):
             t0 = time.monotonic()
             if name in TREE_ARCHS:
-                # the tree members share 45% of the budget when a transformer follows, 90% otherwise; the
-                # k-th of n tree members must finish by k/n of that share, so one forest cannot starve the next
                 share = None
-                if deadline is not None:
-                    k = tree_members.index(name) + 1
-                    share = started + time_budget * (0.45 if has_tf else 0.9) * k / len(tree_members)
-                member = TreeModel(name, self.task, len(self.targets), seed=seed).fit(X, Y, deadline=share)
+                if deadline is not None and name in forests:
+                    k = forests.index(name) + 1
+                    share = started + time_budget * (0.45 if has_tf else 0.9) * k / len(forests)
+                member = TreeModel(name, self.task, len(self.targets), seed=seed,
+                                   fp_columns=self.features.morgan_bits).fit(X, Y, deadline=share)
             else:
                 cfg = TransformerConfig(n_tasks=len(self.targets), task=self.task, **(transformer_overrides or {}))
                 if epochs:

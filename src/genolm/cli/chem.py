@@ -18,7 +18,7 @@ def train_cmd(
     valid: Optional[str] = typer.Option(None, "--valid", help="Validation table (model selection, metrics); "
                                         "default: 10% of --train."),
     smiles_col: str = typer.Option("smiles", "--smiles-col", help="Name of the SMILES column."),
-    arch: str = typer.Option("trees", "--arch", help="rf, et, hgb, transformer, trees (=rf,et; default), ensemble "
+    arch: str = typer.Option("trees", "--arch", help="rf, et, hgb, svm, transformer, trees (=rf,et,svm; default), forests (=rf,et), ensemble "
                              "(=rf,et,transformer), all, or a comma-separated list; members are averaged."),
     seed: int = typer.Option(0, "--seed"),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for training, e.g. 90s, 15m."),

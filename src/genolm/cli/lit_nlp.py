@@ -32,8 +32,8 @@ def ner_train(
     train: List[Path] = typer.Option(..., "--train", help="IOB TSV (token<TAB>tag); repeat to combine files."),
     valid: Optional[Path] = typer.Option(None, "--valid", help="IOB TSV for checkpoint choice and dev scores."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
-    arch: str = typer.Option("crf", "--arch", help="crf (CRFsuite + dictionary features, minutes on CPU) or "
-                                                  "transformer (fine-tunes --model)."),
+    arch: str = typer.Option("transformer", "--arch", help="transformer (fine-tunes --model within "
+                             "--time-budget; default) or crf (CRFsuite + dictionary features, minutes on CPU)."),
     model: Optional[str] = typer.Option(None, "--model", help="Backbone for --arch transformer: a local HF "
                                         "folder (PubMedBERT...) or run dir; default: packaged MiniLM."),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for transformer training."),
@@ -101,7 +101,10 @@ def re_train(
     out: Path = typer.Option(..., "--out"),
     exclude_pmids: Optional[Path] = typer.Option(None, "--exclude-pmids",
                                                  help="File of PMIDs (first column) to drop from training."),
-    c: float = typer.Option(0.5, "--C", help="Inverse L2 regularisation."),
+    c: float = typer.Option(2.0, "--C", help="Inverse L2 regularisation."),
+    ngrams: int = typer.Option(2, "--ngrams", help="Word n-grams (1..N) of the pair text."),
+    rerank: bool = typer.Option(True, "--rerank/--no-rerank", help="Second stage that rescores each pair against "
+                                "the other pairs of its document."),
     no_priors: bool = typer.Option(False, "--no-priors", help="Do not use concept priors from training."),
     stack: bool = typer.Option(False, "--stack/--linear", help="Add gradient-boosted trees over the structure/"
                                "prior features and the regression score (default: logistic regression alone)."),
@@ -110,8 +113,8 @@ def re_train(
     """Train the document-level relation classifier."""
     from genolm.literature.relations import train_re
 
-    m = train_re(train, valid, out, C=c, use_priors=not no_priors, stack=stack, seed=seed,
-                 exclude_pmids=str(exclude_pmids) if exclude_pmids else None)
+    m = train_re(train, valid, out, C=c, ngrams=ngrams, rerank=rerank, use_priors=not no_priors, stack=stack,
+                 seed=seed, exclude_pmids=str(exclude_pmids) if exclude_pmids else None)
     typer.echo(f"model written to {out}/model ({m['candidates']} candidate pairs, {m['positives']} positive)")
     if "dev" in m:
         _summary("dev", m["dev"])

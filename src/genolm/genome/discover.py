@@ -9,9 +9,17 @@ For every input sequence (FASTA/CSV records, or windows tiled along a genome):
 - ``perplexity`` under the language model: exact for causal models; for masked models a
   pseudo-perplexity where every base is masked exactly once across a few passes (a random partition
   of the positions into ``mask_rounds`` groups);
-- ``embed_outlier``: mean distance to the k nearest neighbours in the standardised PCA space;
+- ``excess_nll``: the model's negative log-likelihood per base minus the sequence's own complexity, its
+  code length per base under an adaptive order-1 (dinucleotide) Markov model of itself
+  (Krichevsky-Trofimov estimator). Raw perplexity mostly measures how simple a sequence is (an AT-rich
+  or repetitive window is easy to predict whatever its origin); the difference is a likelihood ratio
+  against a background model (Ren et al. 2019; Serra et al. 2020) and measures how much worse the model
+  does than the sequence's own dinucleotide statistics: how foreign it is to what the model learned;
+- ``embed_outlier``: robust Mahalanobis distance (minimum covariance determinant) from the bulk of the
+  embeddings in their top principal components. Unlike a k-nearest-neighbour distance it still flags a
+  group of similar foreign sequences, which are each other's neighbours;
 - ``anomaly_score`` (higher = more anomalous): the mean of the robust z-scores (median/MAD) of
-  log-perplexity and log ``embed_outlier``: 0 is typical, a few units is far out on one or both.
+  ``excess_nll`` and log ``embed_outlier``: 0 is typical, a few units is far out on one or both.
 """
 from __future__ import annotations
 
@@ -61,8 +69,11 @@ def read_inputs(path: str) -> tuple[list[str], list[str]]:
 
 
 def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: int = 6, seed: int = 0,
-                 batch_size: int = 64) -> np.ndarray:
-    """Per-sequence perplexity (causal) or pseudo-perplexity (masked LM; each base masked once)."""
+                 batch_size: int = 64, return_tokens: bool = False):
+    """Per-sequence perplexity (causal) or pseudo-perplexity (masked LM; each base masked once).
+
+    With ``return_tokens`` also the number of sequence tokens (special tokens excluded) of each sequence,
+    to turn per-token into per-base log-likelihoods for multi-base tokenizers."""
     import torch
 
     from genolm.core.data import collate, tokenize_batch
@@ -76,6 +87,7 @@ def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: i
     if not causal and mask_id is None:
         raise InputError("the model's tokenizer has no [MASK] token; give a causal or masked LM")
     out = np.zeros(len(seqs))
+    n_tokens = np.zeros(len(seqs), dtype=np.int64)
     rng = np.random.default_rng(seed)
     model.eval()
     with torch.inference_mode():
@@ -86,6 +98,7 @@ def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: i
             real = am.bool() & ~torch.isin(x, torch.tensor(sorted(s for s in specials if s is not None), device=dev))
             nll = torch.zeros(len(idx), device=dev)
             cnt = real.sum(1).clamp(min=1).float()
+            n_tokens[idx] = real.sum(1).cpu().numpy()
             if causal:
                 logits = model(input_ids=x, attention_mask=am).logits.float()
                 lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, x[:, 1:, None])[..., 0]
@@ -104,17 +117,80 @@ def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: i
                     nll -= (lp * sel).sum(1)
             ppl = torch.exp(nll / cnt).cpu().numpy()
             out[idx] = ppl
+    return (out, n_tokens) if return_tokens else out
+
+
+def complexity(seqs: list[str], order: int = 1) -> np.ndarray:
+    """Code length per base (nats) of each sequence under an adaptive order-``order`` Markov model of itself.
+
+    Each base is coded with the Krichevsky-Trofimov estimate (counts + 1/2) of its probability given the
+    ``order`` preceding bases, from the counts seen so far in the same sequence: a sequential code, so
+    the value is a real description length (about 1.39 nats for random DNA of 400 bases, less for biased
+    or repetitive sequence). Bases other than ACGT, and contexts containing them, are skipped.
+    """
+    lut = np.full(256, -1, dtype=np.int64)
+    for i, c in enumerate("ACGT"):
+        lut[ord(c)] = i
+    out = np.full(len(seqs), np.log(4.0))
+    for j, s in enumerate(seqs):
+        b = lut[np.frombuffer(s.upper().encode("ascii", "replace"), dtype=np.uint8)]
+        if len(b) == 0:
+            continue
+        ctx = np.zeros(len(b), dtype=np.int64)  # context id; contexts shorter than `order` get their own ids
+        ok = b >= 0
+        for k in range(1, order + 1):
+            prev = np.concatenate([np.full(k, -1), b[:-k]]) if len(b) > k else np.full(len(b), -1)
+            ctx = ctx * 5 + (prev + 1)
+            ok &= ~((prev < 0) & (np.arange(len(b)) >= k))  # a non-ACGT base inside the context
+        ok &= b >= 0
+        if not ok.any():
+            continue
+        c, sym = ctx[ok], b[ok]
+        pair = c * 4 + sym
+
+        def seen_before(keys):  # for each position, how often its key occurred earlier
+            order_ = np.argsort(keys, kind="stable")
+            sk = keys[order_]
+            start = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
+            run = np.repeat(start, np.diff(np.r_[start, len(sk)]))
+            res = np.empty(len(keys), dtype=np.int64)
+            res[order_] = np.arange(len(sk)) - run
+            return res
+
+        p = (seen_before(pair) + 0.5) / (seen_before(c) + 2.0)
+        out[j] = float(-np.log(p).mean())
     return out
 
 
 def knn_outlier(x: np.ndarray, k: int = 10) -> np.ndarray:
-    """Mean distance to the k nearest neighbours (self excluded)."""
+    """Mean distance to the k nearest neighbours (self excluded); the previous embedding score (kept for
+    comparisons in benchmarks/discover.py)."""
     from sklearn.neighbors import NearestNeighbors
 
     k = max(1, min(k, len(x) - 1))
     nn = NearestNeighbors(n_neighbors=k + 1).fit(x)
     d, _ = nn.kneighbors(x)
     return d[:, 1:].mean(1)
+
+
+def robust_distance(x: np.ndarray, n_components: int = 10, seed: int = 0) -> np.ndarray:
+    """Robust Mahalanobis distance of each row from the bulk, over its first ``n_components`` columns
+    (principal components): minimum covariance determinant location/scatter, so the outliers do not
+    shape the yardstick. Falls back to the plain covariance when MCD is not possible (too few rows)."""
+    import warnings
+
+    from sklearn.covariance import EmpiricalCovariance, MinCovDet
+
+    p = max(1, min(n_components, x.shape[1], (len(x) - 1) // 5))
+    x = x[:, :p]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            d2 = MinCovDet(random_state=seed).fit(x).mahalanobis(x)
+        except (ValueError, np.linalg.LinAlgError):
+            d2 = EmpiricalCovariance().fit(x).mahalanobis(x)
+    d2 = np.nan_to_num(d2, nan=0.0, posinf=0.0)
+    return np.sqrt(np.clip(d2, 0, None))
 
 
 def robust_z(v: np.ndarray) -> np.ndarray:
@@ -205,13 +281,17 @@ def discover(model: str, out: str, input: str | None = None, genome: str | None 
         zp = PCA(n_components=nc, random_state=seed).fit_transform(z)
         labels, cinfo = choose_clusters(zp, cluster, seed)
         xy = map_2d(zp, map_method, seed)
-        ppl = perplexities(net, tok, seqs, causal, mask_rounds, seed, batch_size)
-        outl = knn_outlier(zp)
-        score = 0.5 * (robust_z(np.log(ppl)) + robust_z(np.log(outl + 1e-9)))
+        ppl, n_tok = perplexities(net, tok, seqs, causal, mask_rounds, seed, batch_size, return_tokens=True)
+        # per-base NLL (a multi-base token carries len/n_tok bases) minus the sequence's own complexity
+        lengths = np.array([max(1, len(s)) for s in seqs])
+        excess = np.log(ppl) * n_tok / lengths - complexity(seqs)
+        outl = robust_distance(zp, seed=seed)
+        score = 0.5 * (robust_z(excess) + robust_z(np.log(outl + 1e-3)))
         import pandas as pd
 
         df = pd.DataFrame({"id": ids, "cluster": labels, "anomaly_score": np.round(score, 5),
-                           "perplexity": np.round(ppl, 4), "embed_outlier": np.round(outl, 4),
+                           "perplexity": np.round(ppl, 4), "excess_nll": np.round(excess, 5),
+                           "embed_outlier": np.round(outl, 4),
                            "map_x": np.round(xy[:, 0], 4), "map_y": np.round(xy[:, 1], 4),
                            "length": [len(s) for s in seqs]})
         from genolm.io.atomic import atomic_open
@@ -250,8 +330,8 @@ def _report(path: Path, df, metrics: dict) -> None:
     fig.colorbar(sc2, ax=b)
     r.figure(fig, "2-D map of the embeddings")
     top = df.sort_values("anomaly_score", ascending=False).head(25)
-    r.table(["id", "cluster", "anomaly_score", "perplexity", "embed_outlier"],
-            top[["id", "cluster", "anomaly_score", "perplexity", "embed_outlier"]].values.tolist(),
+    cols = ["id", "cluster", "anomaly_score", "perplexity", "excess_nll", "embed_outlier"]
+    r.table(cols, top[cols].values.tolist(),
             "Most anomalous sequences")
     r.write(path)
 

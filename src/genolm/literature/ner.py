@@ -38,7 +38,7 @@ __all__ = ["NERConfig", "NERModel", "load_ner", "train_ner", "evaluate_ner", "pr
 
 @dataclass
 class NERConfig:
-    arch: str = "crf"                 # "crf" (CRFsuite, minutes on CPU) or "transformer" (fine-tune --model)
+    arch: str = "transformer"         # "transformer" (fine-tune --model; default) or "crf" (CRFsuite, minutes)
     model: str | None = None          # backbone: None = packaged MiniLM, or a local HF folder / run dir
     max_length: int = 128             # word pieces per window
     batch_size: int = 16

@@ -8,8 +8,11 @@ Model: logistic regression over (1) the words of the sentences where the two con
 words between them (entity mentions masked as @T1$/@T2$), (2) document-structure features (mentions in
 the title, frequency ranks, sentence distance...) and (3) concept "memory" priors learned from the
 training relations (how often this chemical / this disease / this pair was a positive), computed out of
-fold during training so the classifier learns how far to trust them. Everything is scikit-learn; it trains
-in about a minute on a CPU.
+fold during training so the classifier learns how far to trust them. A second-stage logistic regression
+(``rerank``, on by default) rescores each pair from its first-stage score relative to the other pairs of the
+same document (best pair of the document, of the same chemical, of the same disease; rank), trained on
+out-of-fold first-stage scores. The decision threshold is chosen on out-of-fold document-level F1 of the
+training data (never on dev). Everything is scikit-learn; it trains in about a minute on a CPU.
 
 Public API (stable; the knowledge-graph code calls it)::
 
@@ -38,15 +41,18 @@ __all__ = ["REConfig", "REModel", "load_re", "train_re", "evaluate_re", "predict
            "candidate_pairs"]
 
 _NO_ID = {"-1", "", "-"}
+FEATURE_VERSION = 2  # bump when the pair features change (saved models must be retrained)
 
 
 @dataclass
 class REConfig:
-    C: float = 0.5                 # inverse regularisation of the logistic regression
+    C: float = 2.0                 # inverse regularisation of the logistic regression
+    ngrams: int = 2                # word n-grams (1..ngrams) of the pair text
     folds: int = 5                 # out-of-fold priors and threshold choice
     use_priors: bool = True
     min_one_per_doc: bool = True   # every CDR abstract has at least one CID relation
     stack: bool = False            # add gradient-boosted trees over structure/prior features + the LR score
+    rerank: bool = True            # second stage: rescore each pair against the other pairs of its document
     max_sentence_gap: int = 100
     seed: int = 0
     exclude_pmids: str | None = None  # a file of PMIDs (first column) to drop from training
@@ -165,6 +171,12 @@ def _pair_text(doc: F.Document, a: _Concept, b: _Concept) -> str:
             left = _WORD.findall(text[max(0, s - 25):s].lower())[-2:]
             right = _WORD.findall(text[e:e + 25].lower())[:2]
             feats += [f"{tag}l_{t}" for t in left] + [f"{tag}r_{t}" for t in right]
+    # the words of each concept's mention texts ("toxicity", "induced", "acid"...)
+    words = set()
+    for tag, c in (("MA", a), ("MB", b)):
+        for s, e, _ in c.mentions[:5]:
+            words |= {f"{tag}_{w}" for w in _WORD.findall(text[s:e].lower()) if w.isalpha() and len(w) > 2}
+    feats += sorted(words)
     return " ".join(feats) if feats else "nofeat"
 
 
@@ -191,9 +203,67 @@ def _dense(doc: F.Document, a: _Concept, b: _Concept, concepts: dict, priors: di
          min(rb, 5) / 5, min(sa) / n_sent, min(sb) / n_sent, math.log1p(n_type_a), math.log1p(n_type_b),
          float(n_type_b == 1), float(n_type_a == 1)]
     f += _specificity(doc, a, concepts) + _specificity(doc, b, concepts)
+    f += _window_feats(doc, a, b, concepts, spans)
     if priors is not None:
         f += _prior_feats(priors, pair_key, a, b)
     return f
+
+
+_TRIGGER = re.compile(r"induc|caus|associat|toxic|after|follow|develop|due to|secondary|provok|produc|result|"
+                      r"relat|elicit")
+_ADJACENT = re.compile(r"[\s-]*(induced|associated|related)?[\s-]*")
+
+
+def _window_feats(doc: F.Document, a: _Concept, b: _Concept, concepts: dict, spans) -> list[float]:
+    """Where and how close the two concepts meet: co-occurrence in the last two sentences (conclusions),
+    character distance of the closest mentions, co-occurrence sentences with a causal trigger word, "X-induced
+    Y" adjacency, and each concept's share of its type's mentions."""
+    text = doc.text
+    n = len(spans)
+    sa = {m[2] for m in a.mentions}
+    sb = {m[2] for m in b.mentions}
+    co = sa & sb
+    last = {n - 1, n - 2}
+    ca = sum(len(x.mentions) for x in concepts.values() if x.type == a.type)
+    cb = sum(len(x.mentions) for x in concepts.values() if x.type == b.type)
+    char_gap = min(abs(x[0] - y[0]) for x in a.mentions for y in b.mentions)
+    trig = sum(1 for si in co if _TRIGGER.search(text[spans[si][0]:spans[si][1]].lower()))
+    adj = float(any(y[0] >= x[1] and y[0] - x[1] <= 12 and _ADJACENT.fullmatch(text[x[1]:y[0]].lower())
+                    for x in a.mentions for y in b.mentions))
+    return [float(bool(co & last)), float(bool(sa & last)), float(bool(sb & last)), len(a.mentions) / max(1, ca),
+            len(b.mentions) / max(1, cb), math.log1p(char_gap) / 8, math.log1p(trig), adj,
+            len(co) / max(1, len(sa | sb)), float(0 in co)]
+
+
+def _context_features(keys: list[tuple], p) -> "np.ndarray":
+    """Second-stage features of one document's candidate pairs of one relation type (keys: (rel, id1, id2)):
+    the first-stage log-odds and how it compares with the best pair of the document, of the same first concept
+    and of the same second concept, and its rank."""
+    import numpy as np
+
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    lg = np.log(p / (1 - p))
+    best_a, best_b = defaultdict(lambda: -np.inf), defaultdict(lambda: -np.inf)
+    for k, v in zip(keys, lg):
+        best_a[k[1]] = max(best_a[k[1]], v)
+        best_b[k[2]] = max(best_b[k[2]], v)
+    dm = lg.max()
+    rank = np.argsort(np.argsort(-lg, kind="stable"), kind="stable")
+    return np.array([[v, v - dm, v - best_a[k[1]], v - best_b[k[2]], min(r, 5), float(r == 0), math.log(len(lg))]
+                     for k, v, r in zip(keys, lg, rank)])
+
+
+def _rerank_matrix(rows, p):
+    """_context_features over many documents (rows grouped by document and relation type, order kept)."""
+    import numpy as np
+
+    out = np.zeros((len(rows), 7))
+    groups = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[(r["doc"], r["key"][0])].append(i)
+    for idx in groups.values():
+        out[idx] = _context_features([rows[i]["key"] for i in idx], p[idx])
+    return out
 
 
 def _specificity(doc: F.Document, c: _Concept, concepts: dict) -> list[float]:
@@ -243,7 +313,7 @@ class REModel:
     """Document-level pair classifier; one binary classifier per relation type (CDR has one: CID)."""
 
     def __init__(self, relation_types: list[tuple[str, str, str]], vectorizer, scaler, classifiers: dict,
-                 thresholds: dict, priors: dict | None, config: dict):
+                 thresholds: dict, priors: dict | None, config: dict, rerankers: dict | None = None):
         self.relation_types = relation_types   # (relation, type1, type2)
         self.vectorizer = vectorizer
         self.scaler = scaler
@@ -251,6 +321,7 @@ class REModel:
         self.thresholds = thresholds
         self.priors = priors
         self.config = config
+        self.rerankers = rerankers or {}
 
     def _examples(self, doc: F.Document, priors):
         rows = []
@@ -281,6 +352,9 @@ class REModel:
                 for rel in {r["key"][0] for r in rows}:
                     idx = [i for i, r in enumerate(rows) if r["key"][0] == rel]
                     p = self.classifiers[rel].predict_proba(X[idx])[:, 1]
+                    if rel in self.rerankers:
+                        ctx = _context_features([rows[i]["key"] for i in idx], p)
+                        p = self.rerankers[rel].predict_proba(ctx)[:, 1]
                     rels += [F.Relation(rel, rows[i]["key"][1], rows[i]["key"][2], score=float(s))
                              for i, s in zip(idx, p)]
             out.append(rels)
@@ -309,9 +383,10 @@ class REModel:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         joblib.dump({"vectorizer": self.vectorizer, "scaler": self.scaler, "classifiers": self.classifiers,
-                     "priors": self.priors}, path / "re_model.joblib")
+                     "priors": self.priors, "rerankers": self.rerankers}, path / "re_model.joblib")
         (path / "genolm_re.json").write_text(json.dumps(
-            {"task": "re", "relation_types": self.relation_types, "thresholds": self.thresholds,
+            {"task": "re", "feature_version": FEATURE_VERSION, "relation_types": self.relation_types,
+             "thresholds": self.thresholds,
              "config": self.config}, indent=2))
 
 
@@ -328,9 +403,13 @@ def load_re(model_dir: str | os.PathLike) -> REModel:
         raise UsageError(f"{model_dir} is not a genolm relation model (no genolm_re.json); train one with "
                          "'genolm lit re train'")
     meta = json.loads((p / "genolm_re.json").read_text())
+    if meta.get("feature_version", 1) != FEATURE_VERSION:
+        raise UsageError(f"{model_dir} was trained by an older genolm with other relation features; retrain it "
+                         "with 'genolm lit re train'")
     blob = joblib.load(p / "re_model.joblib")
     return REModel([tuple(x) for x in meta["relation_types"]], blob["vectorizer"], blob["scaler"],
-                   blob["classifiers"], meta["thresholds"], blob["priors"], meta.get("config", {}))
+                   blob["classifiers"], meta["thresholds"], blob["priors"], meta.get("config", {}),
+                   blob.get("rerankers"))
 
 
 class StackedClassifier:
@@ -419,17 +498,27 @@ def _labelled_rows(model: REModel, docs, priors):
     return rows
 
 
-def _best_threshold(y, p) -> float:
+def _best_doc_threshold(docs_of, y, p, min_one: bool) -> tuple[float, float]:
+    """Threshold maximising document-level F1 (with the at-least-one-per-document rule), and that F1."""
     import numpy as np
 
+    groups = defaultdict(list)
+    for i, d in enumerate(docs_of):
+        groups[d].append(i)
+    tops = [max(idx, key=lambda i: p[i]) for idx in groups.values()]
+    n_gold = int(y.sum())
     best, best_t = -1.0, 0.5
-    for t in np.arange(0.1, 0.9, 0.01):
+    for t in np.arange(0.05, 0.95, 0.01):
         pred = p >= t
+        if min_one:
+            for i in tops:
+                if not pred[groups[docs_of[i]]].any():
+                    pred[i] = True
         tp = float((pred & (y == 1)).sum())
-        f1 = 2 * tp / (pred.sum() + (y == 1).sum()) if pred.sum() + (y == 1).sum() else 0
+        f1 = 2 * tp / (pred.sum() + n_gold) if pred.sum() + n_gold else 0.0
         if f1 > best:
             best, best_t = f1, float(t)
-    return best_t
+    return round(best_t, 2), best
 
 
 def _read_exclude(path) -> set[str]:
@@ -486,7 +575,7 @@ def train_re(train: str | os.PathLike | Sequence, valid: str | os.PathLike | Non
             fold_docs = [d for d in docs if fold_of[d.id] == k]
             rows += _labelled_rows(shell, fold_docs, pri)
         vec = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True, lowercase=False,
-                              ngram_range=(1, 1))
+                              ngram_range=(1, max(1, cfg.ngrams)))
         vec.fit([r["text"] for r in rows])
         scaler = StandardScaler().fit(np.array([r["dense"] for r in rows], dtype=float))
         shell.vectorizer, shell.scaler = vec, scaler
@@ -494,7 +583,8 @@ def train_re(train: str | os.PathLike | Sequence, valid: str | os.PathLike | Non
         y = np.array([r["label"] for r in rows])
         folds = np.array([fold_of[r["doc"]] for r in rows])
         rel_of = np.array([r["key"][0] for r in rows])
-        classifiers, thresholds, oof_f1 = {}, {}, {}
+        classifiers, thresholds, oof_f1, rerankers = {}, {}, {}, {}
+        doc_of = np.array([r["doc"] for r in rows])
         n_dense = len(rows[0]["dense"])
 
         def make(Xa, ya, ga):
@@ -511,15 +601,26 @@ def train_re(train: str | os.PathLike | Sequence, valid: str | os.PathLike | Non
                 if yr[tr].sum() == 0 or te.sum() == 0:
                     continue
                 oof[te] = make(Xr[tr], yr[tr], folds[m][tr]).predict_proba(Xr[te])[:, 1]
-            thresholds[rel] = _best_threshold(yr, oof)
-            tp = ((oof >= thresholds[rel]) & (yr == 1)).sum()
-            oof_f1[rel] = float(2 * tp / ((oof >= thresholds[rel]).sum() + yr.sum())) if yr.sum() else 0.0
+            if cfg.rerank:
+                # second stage on out-of-fold first-stage scores; its own out-of-fold scores pick the threshold
+                rows_r = [r for r, keep in zip(rows, m) if keep]
+                ctx = _rerank_matrix(rows_r, oof)
+                oof2 = np.zeros(len(yr))
+                for k in range(cfg.folds):
+                    tr, te = folds[m] != k, folds[m] == k
+                    if yr[tr].sum() == 0 or te.sum() == 0:
+                        continue
+                    oof2[te] = LogisticRegression(max_iter=1000).fit(ctx[tr], yr[tr]).predict_proba(ctx[te])[:, 1]
+                rerankers[rel] = LogisticRegression(max_iter=1000).fit(ctx, yr)
+                oof = oof2
+            thresholds[rel], oof_f1[rel] = _best_doc_threshold(doc_of[m], yr, oof, cfg.min_one_per_doc)
             classifiers[rel] = make(Xr, yr, folds[m])
         shell.classifiers, shell.thresholds, shell.priors = classifiers, thresholds, full_priors
+        shell.rerankers = rerankers
         shell.save(run.model_dir)
         metrics = {"train_documents": len(docs), "candidates": len(rows), "positives": int(y.sum()),
                    "relation_types": [list(t) for t in rtypes], "thresholds": thresholds,
-                   "train_oof_candidate_f1": oof_f1}
+                   "train_oof_document_f1": oof_f1}
         if valid_docs:
             pred = shell.predict_documents(valid_docs)
             metrics["dev"] = relation_scores(valid_docs, pred)
