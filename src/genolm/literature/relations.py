@@ -592,27 +592,28 @@ def train_re(train: str | os.PathLike | Sequence, valid: str | os.PathLike | Non
                 return StackedClassifier(cfg.C, n_dense, cfg.seed).fit(Xa, ya, ga)
             return LogisticRegression(C=cfg.C, max_iter=2000, class_weight="balanced").fit(Xa, ya)
 
+        def out_of_fold(fit, Xa, ya, ga):
+            """P(positive) of each row from a model fitted on the other folds (0 where a fold has no positives)."""
+            oof = np.zeros(len(ya))
+            for k in range(cfg.folds):
+                tr, te = ga != k, ga == k
+                if ya[tr].sum() == 0 or te.sum() == 0:
+                    continue
+                oof[te] = fit(Xa[tr], ya[tr], ga[tr]).predict_proba(Xa[te])[:, 1]
+            return oof
+
+        def fit_reranker(Xa, ya, ga):
+            return LogisticRegression(max_iter=1000).fit(Xa, ya)
+
         for rel in sorted(set(rel_of)):
             m = rel_of == rel
             Xr, yr = X[m], y[m]
-            oof = np.zeros(len(yr))
-            for k in range(cfg.folds):
-                tr, te = folds[m] != k, folds[m] == k
-                if yr[tr].sum() == 0 or te.sum() == 0:
-                    continue
-                oof[te] = make(Xr[tr], yr[tr], folds[m][tr]).predict_proba(Xr[te])[:, 1]
+            oof = out_of_fold(make, Xr, yr, folds[m])
             if cfg.rerank:
                 # second stage on out-of-fold first-stage scores; its own out-of-fold scores pick the threshold
-                rows_r = [r for r, keep in zip(rows, m) if keep]
-                ctx = _rerank_matrix(rows_r, oof)
-                oof2 = np.zeros(len(yr))
-                for k in range(cfg.folds):
-                    tr, te = folds[m] != k, folds[m] == k
-                    if yr[tr].sum() == 0 or te.sum() == 0:
-                        continue
-                    oof2[te] = LogisticRegression(max_iter=1000).fit(ctx[tr], yr[tr]).predict_proba(ctx[te])[:, 1]
-                rerankers[rel] = LogisticRegression(max_iter=1000).fit(ctx, yr)
-                oof = oof2
+                ctx = _rerank_matrix([r for r, keep in zip(rows, m) if keep], oof)
+                oof = out_of_fold(fit_reranker, ctx, yr, folds[m])
+                rerankers[rel] = fit_reranker(ctx, yr, folds[m])
             thresholds[rel], oof_f1[rel] = _best_doc_threshold(doc_of[m], yr, oof, cfg.min_one_per_doc)
             classifiers[rel] = make(Xr, yr, folds[m])
         shell.classifiers, shell.thresholds, shell.priors = classifiers, thresholds, full_priors
