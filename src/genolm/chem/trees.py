@@ -22,6 +22,7 @@ log = logging.getLogger("genolm.chem")
 
 TREE_ARCHS = ("hgb", "rf", "et", "svm")
 SVM_MAX_ROWS = 8000  # svm: training molecules kept at most (kernel 8000 x 8000 float64 = 0.5 GB)
+SVR_C = 5.0  # svm regression: C of the SVR on the standardised target
 
 
 def _unary(F: np.ndarray, n_levels: int):
@@ -159,33 +160,28 @@ class TreeModel:
         K = minmax_kernel(self.train_fp, self.train_fp)
         Y = Y[ok]
         self.estimators, self.constant, self.rows, self.y_scale = [], [], [], []
+        classification = self.task == "classification"
         for t in progress(range(self.n_tasks), total=self.n_tasks, desc="svm tasks", unit="task"):
             rows = np.where(~np.isnan(Y[:, t]))[0]
-            y = Y[rows, t]
+            y = Y[rows, t].astype(int) if classification else Y[rows, t]
+            too_few = (len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < 5) if classification \
+                else len(y) < 2
             self.y_scale.append(None)
-            if self.task == "classification":
-                y = y.astype(int)
-                if len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < 5:
-                    self.estimators.append(None)
-                    self.rows.append(None)
-                    self.constant.append(float(y.mean()) if len(y) else 0.5)
-                    continue
+            if too_few:  # a constant prediction: the task's mean label (or the uninformed value)
+                self.estimators.append(None)
+                self.rows.append(None)
+                self.constant.append(float(y.mean()) if len(y) else (0.5 if classification else 0.0))
+                continue
+            if classification:
                 est = _PlattSVC(self.seed).fit(K[np.ix_(rows, rows)], y)
             else:
-                if len(y) < 2:
-                    self.estimators.append(None)
-                    self.rows.append(None)
-                    self.constant.append(float(y.mean()) if len(y) else 0.0)
-                    continue
                 mu, sd = float(y.mean()), float(y.std()) or 1.0
                 self.y_scale[-1] = (mu, sd)
-                est = SVR(C=self.svr_c, epsilon=0.1, kernel="precomputed").fit(K[np.ix_(rows, rows)], (y - mu) / sd)
+                est = SVR(C=SVR_C, epsilon=0.1, kernel="precomputed").fit(K[np.ix_(rows, rows)], (y - mu) / sd)
             self.rows.append(rows)  # a precomputed-kernel model takes similarities to all its training rows
             self.estimators.append(est)
             self.constant.append(None)
         return self
-
-    svr_c = 5.0
 
     def _predict_svm(self, X: np.ndarray) -> np.ndarray:
         out = np.full((len(X), self.n_tasks), np.nan)
@@ -222,7 +218,6 @@ class TreeModel:
             else:
                 out[ok, t] = est.predict(Xs)
         return out
-
 
 
 class _PlattSVC:
