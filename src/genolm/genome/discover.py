@@ -142,24 +142,23 @@ def complexity(seqs: list[str], order: int = 1) -> np.ndarray:
             prev = np.concatenate([np.full(k, -1), b[:-k]]) if len(b) > k else np.full(len(b), -1)
             ctx = ctx * 5 + (prev + 1)
             ok &= ~((prev < 0) & (np.arange(len(b)) >= k))  # a non-ACGT base inside the context
-        ok &= b >= 0
         if not ok.any():
             continue
         c, sym = ctx[ok], b[ok]
-        pair = c * 4 + sym
-
-        def seen_before(keys):  # for each position, how often its key occurred earlier
-            order_ = np.argsort(keys, kind="stable")
-            sk = keys[order_]
-            start = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
-            run = np.repeat(start, np.diff(np.r_[start, len(sk)]))
-            res = np.empty(len(keys), dtype=np.int64)
-            res[order_] = np.arange(len(sk)) - run
-            return res
-
-        p = (seen_before(pair) + 0.5) / (seen_before(c) + 2.0)
+        p = (_seen_before(c * 4 + sym) + 0.5) / (_seen_before(c) + 2.0)
         out[j] = float(-np.log(p).mean())
     return out
+
+
+def _seen_before(keys: np.ndarray) -> np.ndarray:
+    """For each position, how often its key occurred at earlier positions."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    start = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
+    run = np.repeat(start, np.diff(np.r_[start, len(sk)]))
+    res = np.empty(len(keys), dtype=np.int64)
+    res[order] = np.arange(len(sk)) - run
+    return res
 
 
 def knn_outlier(x: np.ndarray, k: int = 10) -> np.ndarray:
