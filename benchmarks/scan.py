@@ -138,16 +138,18 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     model = args.model
     res: dict = {"machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), shared/contended"}
+    from genolm.io.fasta import normalize, read_fasta
+
+    name, genome = next(iter(read_fasta(str(GENOME))))
+    genome = normalize(genome)
     scan_from = 0
     if args.ecoli_promoters:
         from genolm.genome.lm import ModelShape, finetune
-        from genolm.io.fasta import normalize, read_fasta
 
         scan_from = args.train_end
         model = model or str(out / "ecoli_promoter")
         if not (Path(model) / "model").is_dir():
-            genome_str = normalize(next(iter(read_fasta(str(GENOME))))[1])
-            sets = build_promoter_sets(genome_str, GFF, args.train_end, out, window=args.window)
+            sets = build_promoter_sets(genome, GFF, args.train_end, out, window=args.window)
             res["promoter_sets"] = sets
             m = finetune(sets["train_csv"], sets["dev_csv"], model,
                          shape=ModelShape(arch="cnn", hidden=64, layers=4, kernel=9, dropout=0.2),
@@ -163,10 +165,7 @@ def main() -> None:
                          time_budget=args.time_budget, batch_size=64, seed=0)
             res["promoter_model_dev"] = {k: m["valid"][k] for k in ("mcc", "auroc", "accuracy") if k in m["valid"]}
     from genolm.genome.scan import Scanner, call_peaks, scan_naive
-    from genolm.io.fasta import normalize, read_fasta
 
-    name, genome = next(iter(read_fasta(str(GENOME))))
-    genome = normalize(genome)
     sc = Scanner.load(model, window=args.window, stride=args.stride)
     res["window"], res["stride"], res["scanned"] = sc.window, sc.stride, [scan_from, args.bases]
     seq = genome[scan_from: args.bases]
