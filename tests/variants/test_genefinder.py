@@ -1,0 +1,81 @@
+"""The ab-initio gene model behind the supervised variant features, on the real BRCA1 slice.
+
+Truth is the paper's consequence (INFO CONSEQ / HGVS_C of the Findlay 2018 SNVs): the gene model never
+reads it. BRCA1 is on the minus strand.
+"""
+from __future__ import annotations
+
+import urllib.parse
+from collections import Counter
+
+import numpy as np
+
+from genolm.genome.genefinder import GM_FEATURES, GeneStructure, decode
+from genolm.genome.variants import ReferenceCache
+from genolm.genome.variants_features import FLANK, variant_features
+from genolm.io.vcf import VcfReader
+from vhelpers import BRCA1_FA, BRCA1_VCF
+
+CODING = {"Missense": "missense", "Nonsense": "stop_gained", "Synonymous": "synonymous"}
+
+
+def _consequence_hits():
+    ref = ReferenceCache(BRCA1_FA)
+    genes = GeneStructure(ref)
+    gm, local, n = Counter(), Counter(), Counter()
+    intronic, splice = [], []
+    for rec in VcfReader(str(BRCA1_VCF)):
+        m = rec.info()
+        f = genes.features(rec.chrom, rec.pos - 1, rec.ref, rec.alts[0])
+        assert set(f) == set(GM_FEATURES)
+        if m["CONSEQ"] in CODING:
+            key = CODING[m["CONSEQ"]]
+            w = ref.fetch(rec.chrom, rec.pos - 1 - FLANK, rec.pos + FLANK)
+            loc = variant_features(w, rec.ref, rec.alts[0])
+            n[m["EXON"]] += 1
+            gm[m["EXON"]] += f[f"gm_{key}_minus"] > 0.5
+            local[m["EXON"]] += loc[f"{key}_minus"] == 1.0
+        elif m["CONSEQ"] == "Intronic":
+            intronic.append(f["gm_coding_minus"])
+        elif m["CONSEQ"] == "Canonical_splice":
+            splice.append(f["gm_canonical_minus"])
+    return gm, local, n, np.array(intronic), np.array(splice)
+
+
+def test_gene_model_reads_brca1_consequences():
+    gm, local, n, intronic, splice = _consequence_hits()
+    assert sum(n.values()) > 600
+    acc_gm = {e: gm[e] / n[e] for e in n}
+    acc_local = {e: local[e] / n[e] for e in n}
+    # exon 2 (start codon) is decoded almost perfectly (the +-450 bp window: 0.90); X4 0.71; X23, the last
+    # exon, 0.34: the decoder often ends it at a spurious donor (the window reads it right). On the other dev
+    # exons it is the other way round (X19: the window's frame is wrong for every SNV, the gene model's
+    # right), which is why the supervised model keeps both views.
+    assert acc_gm["X2"] > 0.95 and acc_gm["X2"] > acc_local["X2"]
+    assert acc_gm["X4"] > 0.6
+    assert sum(gm.values()) / sum(n.values()) > 0.65
+    assert (intronic < 0.5).mean() > 0.9  # deep intronic SNVs are not called coding
+    assert (splice > 0.5).mean() >= 0.5  # canonical splice-site SNVs are called so by most paths
+
+
+def test_decode_forbids_in_frame_stops_and_keeps_codon_phase():
+    ref = ReferenceCache(BRCA1_FA)
+    seq = ref.fetch("17", 41_190_000, 41_280_000)
+    from genolm.io.fasta import reverse_complement
+
+    rc = reverse_complement(seq).upper()
+    paths = decode(reverse_complement(seq))
+    assert paths.shape[1] == len(seq)
+    for p in paths:
+        coding = np.nonzero((p >= 1) & (p <= 3))[0]
+        assert len(coding) > 300  # BRCA1 exons are found
+        # within a gene, codon positions advance C0 -> C1 -> C2 -> C0 along the coding bases, across introns too
+        states = p[coding]
+        for i in range(len(coding) - 1):
+            between = p[coding[i] + 1:coding[i + 1]]
+            if not np.any((between == 0) | (between == 7)):
+                assert states[i + 1] == states[i] % 3 + 1
+        # no codon read contiguously inside an exon (C0 C1 C2 on adjacent bases) is a stop codon
+        for i in np.nonzero(states == 3)[0]:
+            if i >= 2 and coding[i] - coding[i - 2] == 2:
+                assert rc[coding[i] - 2:coding[i] + 1] not in ("TAA", "TAG", "TGA")
