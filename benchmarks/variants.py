@@ -156,6 +156,23 @@ def part_quality(args) -> dict:
     print(f"BRCA1 dev, supervised (leave-exon-group-out CV, 7 exon libraries): AUROC {m['cv']['auroc']:.3f}; "
           f"substitution-type baseline {m['baseline_cv']['auroc']:.3f}; CADD on the same SNVs "
           f"{res['brca1_dev_cadd_auroc_reference']:.3f}; train {res['brca1_train_seconds']}s", flush=True)
+    # the supervised model's two views, each alone (same features, model family and folds)
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from genolm.genome.variants import ReferenceCache
+    from genolm.genome.variants_model import ALL_FEATURES, _Ensemble, allele_features, feature_views, \
+        load_labelled_alleles
+
+    rc = ReferenceCache(fa)
+    alleles, yy, groups, _ = load_labelled_alleles(vcf, "LOF", rc, "EXON")
+    X = allele_features(rc, alleles)
+    groups = np.array(groups)
+    for name, view in zip(("local_view", "gene_model_view"), feature_views(ALL_FEATURES)):
+        oof = np.zeros(len(yy))
+        for tr, te in LeaveOneGroupOut().split(X, yy, groups):
+            oof[te] = _Ensemble(True, args.seed, [view]).fit(X[tr], yy[tr]).predict(X[te])
+        res[f"brca1_dev_supervised_{name}_only_auroc"] = _auroc(yy, oof)
+        print(f"BRCA1 dev, {name} alone: AUROC {_auroc(yy, oof):.3f}", flush=True)
     if args.lm:
         s = score_vcf(args.lm, fa, vcf, str(work / "llr.vcf.gz"))
         sc = read_allele_values(str(work / "llr.vcf.gz"), "GENOLM_SCORE")

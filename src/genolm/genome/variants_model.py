@@ -87,6 +87,8 @@ class _Ensemble:
         return X if view is None else X[:, view]
 
     def fit(self, X, y):
+        if not self.binary:  # gradient boosting cannot bin a column with no value at all (e.g. no coding SNV)
+            self.views[-1] = np.nonzero(~np.all(np.isnan(X), axis=0))[0]
         for m, view in zip(self.models, self.views):
             m.fit(self._cols(X, view), y)
         return self
