@@ -156,7 +156,7 @@ def part_quality(args) -> dict:
     print(f"BRCA1 dev, supervised (leave-exon-group-out CV, 7 exon libraries): AUROC {m['cv']['auroc']:.3f}; "
           f"substitution-type baseline {m['baseline_cv']['auroc']:.3f}; CADD on the same SNVs "
           f"{res['brca1_dev_cadd_auroc_reference']:.3f}; train {res['brca1_train_seconds']}s", flush=True)
-    # the supervised model's two views, each alone (same features, model family and folds)
+    # the supervised model's members, each alone (same features and folds)
     from sklearn.model_selection import LeaveOneGroupOut
 
     from genolm.genome.variants import ReferenceCache
@@ -167,11 +167,17 @@ def part_quality(args) -> dict:
     alleles, yy, groups, _ = load_labelled_alleles(vcf, "LOF", rc, "EXON")
     X = allele_features(rc, alleles)
     groups = np.array(groups)
-    for name, view in zip(("local_view", "gene_model_view"), feature_views(ALL_FEATURES)):
+    local, gene = feature_views(ALL_FEATURES)
+    for name, members in (("logistic_local", [("linear", local)]), ("logistic_gene_model", [("linear", gene)]),
+                          ("boosting_gene_model", [("trees", gene)]),
+                          ("logistic_local_plus_gene_model", [("linear", local + gene)]),
+                          ("mean_of_the_two_logistic", [("linear", local), ("linear", gene)])):
         oof = np.zeros(len(yy))
         for tr, te in LeaveOneGroupOut().split(X, yy, groups):
-            oof[te] = _Ensemble(True, args.seed, [view]).fit(X[tr], yy[tr]).predict(X[te])
-        res[f"brca1_dev_supervised_{name}_only_auroc"] = _auroc(yy, oof)
+            est = _Ensemble(True, args.seed, [local, gene])
+            est.members = members
+            oof[te] = est.fit(X[tr], yy[tr]).predict(X[te])
+        res[f"brca1_dev_{name}_auroc"] = _auroc(yy, oof)
         print(f"BRCA1 dev, {name} alone: AUROC {_auroc(yy, oof):.3f}", flush=True)
     if args.lm:
         s = score_vcf(args.lm, fa, vcf, str(work / "llr.vcf.gz"))

@@ -42,9 +42,10 @@ except Exception:  # pragma: no cover - numba is a dependency; pure Python still
 
 NEG = -1e18
 STOPS = ("TAA", "TAG", "TGA")
-# (exon_pen, coding weight): the decoder is run once per pair; features are the vote over the paths
-GRID = tuple((e, w) for e in (8.0, 10.0, 12.0, 14.0, 16.0) for w in (0.5, 0.75, 1.0))
-START_PEN, END_PEN, REP_PEN = 15.0, 4.0, 0.3
+# (exon_pen, coding weight, repeat penalty): the decoder is run once per triple; features are the vote over
+# the paths
+GRID = tuple((e, w, r) for e in (8.0, 10.0, 12.0, 14.0, 16.0) for w in (0.5, 0.75, 1.0) for r in (0.0, 0.3, 1.0))
+START_PEN, END_PEN = 15.0, 4.0
 BLOCK, MARGIN = 100_000, 50_000
 
 N_, C0, C1, C2, I0, I1, I2, S = range(8)
@@ -151,7 +152,7 @@ def _viterbi(cod, stop, don, acc, atg, rep, w_c, exon_pen, start_pen, end_pen, r
 def decode(seq: str, grid=GRID) -> np.ndarray:
     """Decoded state paths (len(grid) x len(seq)) for genes on the forward strand of ``seq``."""
     cod, stop, don, acc, atg, rep = _tracks(seq)
-    return np.stack([_viterbi(cod, stop, don, acc, atg, rep, w, e, START_PEN, END_PEN, REP_PEN) for e, w in grid])
+    return np.stack([_viterbi(cod, stop, don, acc, atg, rep, w, e, START_PEN, END_PEN, r) for e, w, r in grid])
 
 
 class _StrandPaths:

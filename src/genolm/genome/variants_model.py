@@ -55,48 +55,57 @@ def allele_features(ref_cache: ReferenceCache, alleles: list[Allele], lm: Scorer
 
 
 class _Ensemble:
-    """Binary: the mean of regularised logistic regressions, one per feature view (column subsets);
-    continuous: ridge regression averaged with gradient boosting, on all columns."""
+    """The mean of a few members, each a model on a subset of the columns (a "view").
+
+    Binary labels, with views ``[local, gene]`` from :func:`feature_views`: class-balanced, strongly regularised
+    logistic regressions on each view plus shallow gradient boosting on the gene-model view. On BRCA1 dev
+    (leave-one-exon-library-out AUROC): boosting on all features 0.667 (it learns exon-specific patterns), one
+    regression on the local features 0.743, one on local + gene-model features together 0.768, the mean of the
+    two per-view regressions 0.788, plus boosting on the gene-model view 0.794 (benchmarks/variants.py).
+    Continuous labels: ridge regression averaged with shallow gradient boosting, both on all columns.
+    """
 
     def __init__(self, binary: bool, seed: int, views: list[list[int]] | None = None):
-        from sklearn.ensemble import HistGradientBoostingRegressor
+        self.binary, self.seed = binary, seed
+        if binary and views:
+            self.members = [("linear", views[0]), ("linear", views[1]), ("trees", views[1])]
+        else:
+            self.members = [("linear", None), ("trees", None)] if not binary else [("linear", None)]
+        self.models: list = []
+        self.columns: list = []
+
+    def _make(self, kind: str):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression, Ridge
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        self.binary = binary
-        # binary: class-balanced, strongly regularised logistic regressions (on BRCA1 dev, leave-exon-out AUROC:
-        # gradient boosting 0.667, which learns exon-specific patterns; one regression on the local features 0.743,
-        # on local + gene-model features together 0.768, the mean of one per view 0.782);
-        # continuous: ridge regression averaged with shallow gradient boosting
-        self.views = views if binary and views else [None]
-        self.models = []
-        for _ in self.views:
-            lin = LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000) if binary else Ridge(alpha=30.0)
-            self.models.append(make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                                             StandardScaler(), lin))
-        if not binary:
-            self.views.append(None)
-            self.models.append(HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_depth=3,
-                                                             min_samples_leaf=40, l2_regularization=5.0,
-                                                             random_state=seed))
-
-    @staticmethod
-    def _cols(X, view):
-        return X if view is None else X[:, view]
+        if kind == "linear":
+            lin = LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000) if self.binary else Ridge(alpha=30.0)
+            return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), lin)
+        if self.binary:
+            return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=2, min_samples_leaf=40,
+                                                  class_weight="balanced", random_state=self.seed)
+        return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_depth=3, min_samples_leaf=40,
+                                             l2_regularization=5.0, random_state=self.seed)
 
     def fit(self, X, y):
-        if not self.binary:  # gradient boosting cannot bin a column with no value at all (e.g. no coding SNV)
-            self.views[-1] = np.nonzero(~np.all(np.isnan(X), axis=0))[0]
-        for m, view in zip(self.models, self.views):
-            m.fit(self._cols(X, view), y)
+        X = np.asarray(X, dtype=np.float64)
+        self.models, self.columns = [], []
+        for kind, view in self.members:
+            cols = np.arange(X.shape[1]) if view is None else np.asarray(view, dtype=int)
+            if kind == "trees":  # boosting cannot bin a column with no value at all (e.g. no coding SNV)
+                cols = cols[~np.all(np.isnan(X[:, cols]), axis=0)]
+            self.models.append(self._make(kind).fit(X[:, cols], y))
+            self.columns.append(cols)
         return self
 
     def predict(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
         if self.binary:
-            return np.mean([m.predict_proba(self._cols(X, v))[:, 1] for m, v in zip(self.models, self.views)], axis=0)
-        return np.mean([m.predict(self._cols(X, v)) for m, v in zip(self.models, self.views)], axis=0)
+            return np.mean([m.predict_proba(X[:, c])[:, 1] for m, c in zip(self.models, self.columns)], axis=0)
+        return np.mean([m.predict(X[:, c]) for m, c in zip(self.models, self.columns)], axis=0)
 
 
 def feature_views(names: list[str]) -> list[list[int]]:
