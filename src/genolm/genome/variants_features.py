@@ -5,7 +5,7 @@ No annotation is read: the coding frame, strand and splice sites are *inferred* 
 matrices), so the same features work for any genome. Features are oriented on the "coding strand"
 (the strand whose best frame has the longer open reading frame), which makes them strand-agnostic.
 
-Used by ``genolm variants train`` (gradient boosting over these, plus an optional LM score).
+Used by ``genolm variants train`` beside the gene-model features of :mod:`genolm.genome.genefinder`.
 """
 from __future__ import annotations
 
