@@ -167,14 +167,15 @@ def part_quality(args) -> dict:
     alleles, yy, groups, _ = load_labelled_alleles(vcf, "LOF", rc, "EXON")
     X = allele_features(rc, alleles)
     groups = np.array(groups)
-    local, gene = feature_views(ALL_FEATURES)
-    for name, members in (("logistic_local", [("linear", local)]), ("logistic_gene_model", [("linear", gene)]),
-                          ("boosting_gene_model", [("trees", gene)]),
-                          ("logistic_local_plus_gene_model", [("linear", local + gene)]),
-                          ("mean_of_the_two_logistic", [("linear", local), ("linear", gene)])):
+    window, gene, motif = feature_views(ALL_FEATURES)
+    for name, members in (("logistic_window", [("linear", window)]), ("logistic_motif", [("linear", motif)]),
+                          ("logistic_gene_model", [("linear", gene)]), ("boosting_gene_model", [("trees", gene)]),
+                          ("logistic_window_plus_gene_model", [("linear", window + gene)]),
+                          ("logistic_window_and_gene_model", [("linear", window), ("linear", gene)]),
+                          ("without_motif_member", [("linear", window), ("linear", gene), ("trees", gene)])):
         oof = np.zeros(len(yy))
         for tr, te in LeaveOneGroupOut().split(X, yy, groups):
-            est = _Ensemble(True, args.seed, [local, gene])
+            est = _Ensemble(True, args.seed, [window, gene, motif])
             est.members = members
             oof[te] = est.fit(X[tr], yy[tr]).predict(X[te])
         res[f"brca1_dev_{name}_auroc"] = _auroc(yy, oof)
@@ -200,6 +201,17 @@ def part_quality(args) -> dict:
         res["mpra_dev_zero_shot_llr_spearman_mean_per_element"] = float(np.nanmean(per))
         print(f"MPRA dev, zero-shot llr vs EFFECT: Spearman pooled {res['mpra_dev_zero_shot_llr_spearman_pooled']:.3f}, "
               f"mean per element {res['mpra_dev_zero_shot_llr_spearman_mean_per_element']:.3f}", flush=True)
+    t1 = time.perf_counter()
+    score_vcf("jaspar", kfa, ksnv, str(work / "mpra_motif.vcf.gz"), method="motif")
+    sc = read_allele_values(str(work / "mpra_motif.vcf.gz"), "GENOLM_SCORE")
+    x = np.array([sc.get(q, np.nan) for q in kk])
+    per = [spearmanr(e[chroms == c], x[chroms == c])[0] for c in sorted(set(chroms))]
+    res["mpra_dev_zero_shot_motif_spearman_pooled"] = float(spearmanr(e, x)[0])
+    res["mpra_dev_zero_shot_motif_spearman_mean_per_element"] = float(np.nanmean(per))
+    print(f"MPRA dev, zero-shot motif change (JASPAR 2022) vs EFFECT: Spearman pooled "
+          f"{res['mpra_dev_zero_shot_motif_spearman_pooled']:.3f}, mean per element "
+          f"{res['mpra_dev_zero_shot_motif_spearman_mean_per_element']:.3f} ({time.perf_counter() - t1:.0f}s)",
+          flush=True)
     m2 = train_variant_model(kfa, ksnv, "EFFECT", str(work / "mpra_sup"), group_field="LOCUS", folds=5,
                              seed=args.seed)
     pred = {}

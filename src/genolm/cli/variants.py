@@ -12,13 +12,14 @@ app = typer.Typer(help="Variant effect prediction: score VCFs with DNA language 
 @app.command()
 def score(
     model: str = typer.Option(..., help="A genolm run dir / model folder (LM, fine-tuned, or `variants train`), "
-                                        "or a local HF folder."),
+                                        "or a local HF folder; with --method motif a MEME motif file or `jaspar` "
+                                        "(the bundled JASPAR 2022 CORE vertebrates)."),
     reference: str = typer.Option(..., help="Reference FASTA (.fa, .fa.gz bgzip with .fai/.gzi, or plain gzip)."),
     vcf: str = typer.Option(..., help="Input VCF (.vcf or .vcf.gz)."),
     out: str = typer.Option(..., help="Output VCF; .vcf.gz = bgzip + tabix index."),
-    method: Optional[str] = typer.Option(None, help="llr, delta, embedding or supervised (default: the model's "
-                                                    "own: LM -> llr, fine-tuned -> delta, variants train -> "
-                                                    "supervised)."),
+    method: Optional[str] = typer.Option(None, help="llr, delta, embedding, supervised or motif (default: the "
+                                                    "model's own: LM -> llr, fine-tuned -> delta, variants train "
+                                                    "-> supervised)."),
     window: Optional[int] = typer.Option(None, help="Context window in bases (default: the model's length)."),
     batch_size: int = typer.Option(128, help="Windows per forward pass."),
     max_allele: Optional[int] = typer.Option(None, help="Longest REF/ALT scored (default window/2)."),

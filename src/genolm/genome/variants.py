@@ -37,7 +37,7 @@ from genolm.io.vcf import VcfHeader, VcfReader, VcfRecord, VcfWriter
 
 log = logging.getLogger("genolm")
 
-METHODS = ("llr", "delta", "embedding", "supervised")
+METHODS = ("llr", "delta", "embedding", "supervised", "motif")
 SKIP_REASONS = {
     "REF_MISMATCH": "REF does not match the reference genome",
     "UNKNOWN_CONTIG": "CHROM is not a contig of the reference",
@@ -351,6 +351,38 @@ class EmbeddingScorer(Scorer):
         return out
 
 
+class MotifScorer(Scorer):
+    """Zero-shot: change of transcription-factor motif scores (JASPAR or any MEME file), no model needed."""
+
+    method = "motif"
+    causal = True  # indels: the ALT sequence is re-scored over the same span
+    fields = {
+        "GENOLM_SCORE": "motif: summed change of relative motif score over the motif sites the variant sits in "
+                        "(REF relative score >= 0.85; negative = sites weakened)",
+        "GENOLM_MOTIF_LOSS": "largest loss of relative score of a REF motif site",
+        "GENOLM_MOTIF_GAIN": "largest gain of relative score of an ALT motif site",
+        "GENOLM_MOTIF_SITES": "motif sites (REF relative score >= 0.85) overlapping the variant",
+    }
+
+    def __init__(self, motif_file: str | None, ref_cache: ReferenceCache, batch_size: int):
+        from genolm.genome.motifs import MotifScanner
+
+        self.flank = 40
+        super().__init__(ref_cache, 2 * self.flank + 1, batch_size)
+        self.scanner = MotifScanner.from_file(motif_file)
+
+    def score(self, alleles):
+        from genolm.genome.motifs import motif_features
+
+        out = []
+        for a in alleles:
+            w = self.ref_cache.fetch(a.chrom, a.pos0 - self.flank, a.pos0 + len(a.ref) + self.flank)
+            f = motif_features(self.scanner, w, self.flank, a.ref, a.alt)
+            out.append({"GENOLM_SCORE": f["motif_delta_ref_sites"], "GENOLM_MOTIF_LOSS": f["motif_loss_max"],
+                        "GENOLM_MOTIF_GAIN": f["motif_gain_max"], "GENOLM_MOTIF_SITES": f["motif_sites_ref"]})
+        return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # model loading
 
@@ -370,6 +402,8 @@ def make_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None
         raise UsageError(f"unknown --method {method!r}; use one of {', '.join(METHODS)}")
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    if method == "motif":  # --model names a MEME motif file, or `jaspar` for the bundled JASPAR 2022 collection
+        return MotifScorer(None if str(model).lower() == "jaspar" else str(model), ref_cache, batch_size)
     vdir = is_variant_model(model)
     if vdir is not None and method in (None, "supervised"):
         from genolm.genome.variants_model import SupervisedScorer
