@@ -156,6 +156,29 @@ def part_quality(args) -> dict:
     print(f"BRCA1 dev, supervised (leave-exon-group-out CV, 7 exon libraries): AUROC {m['cv']['auroc']:.3f}; "
           f"substitution-type baseline {m['baseline_cv']['auroc']:.3f}; CADD on the same SNVs "
           f"{res['brca1_dev_cadd_auroc_reference']:.3f}; train {res['brca1_train_seconds']}s", flush=True)
+    # bootstrap intervals of the out-of-fold AUROC (over variants, and over exon libraries), and of genolm - CADD
+    import pandas as pd
+
+    df = pd.read_csv(work / "sup" / "predictions_cv.csv")
+    yy0, ss0 = df["label"].to_numpy(), df["cv_score"].to_numpy()
+    cc0 = np.array([cadd[(str(r.chrom), int(r.pos), r.ref, r.alt)] for r in df.itertuples()])
+    gg0 = df["group"].astype(str).to_numpy()
+    rng = np.random.default_rng(args.seed)
+    by_var, by_exon, diff = [], [], []
+    exons = sorted(set(gg0))
+    for _ in range(2000):
+        i = rng.integers(0, len(yy0), len(yy0))
+        by_var.append(_auroc(yy0[i], ss0[i]))
+        i = np.concatenate([np.nonzero(gg0 == e)[0] for e in rng.choice(exons, len(exons))])
+        by_exon.append(_auroc(yy0[i], ss0[i]))
+        diff.append(by_exon[-1] - _auroc(yy0[i], cc0[i]))
+    res["brca1_dev_supervised_auroc_ci95_variants"] = [float(v) for v in np.percentile(by_var, [2.5, 97.5])]
+    res["brca1_dev_supervised_auroc_ci95_exons"] = [float(v) for v in np.percentile(by_exon, [2.5, 97.5])]
+    res["brca1_dev_supervised_minus_cadd_ci95_exons"] = [float(v) for v in np.percentile(diff, [2.5, 97.5])]
+    print(f"BRCA1 dev, supervised AUROC 95% bootstrap interval: over variants "
+          f"{res['brca1_dev_supervised_auroc_ci95_variants']}, over exon libraries "
+          f"{res['brca1_dev_supervised_auroc_ci95_exons']}; genolm - CADD over exon libraries "
+          f"{res['brca1_dev_supervised_minus_cadd_ci95_exons']}", flush=True)
     # the supervised model's members, each alone (same features and folds)
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -192,31 +215,24 @@ def part_quality(args) -> dict:
     kk = list(eff)
     e = np.array([eff[x] for x in kk])
     chroms = np.array([x[0] for x in kk])
-    if args.lm:
-        score_vcf(args.lm, kfa, ksnv, str(work / "mpra_llr.vcf.gz"))
-        sc = read_allele_values(str(work / "mpra_llr.vcf.gz"), "GENOLM_SCORE")
+
+    def zero_shot(name: str, model: str, method: str | None) -> None:
+        t1 = time.perf_counter()
+        score_vcf(model, kfa, ksnv, str(work / f"mpra_{name}.vcf.gz"), method=method)
+        sc = read_allele_values(str(work / f"mpra_{name}.vcf.gz"), "GENOLM_SCORE")
         x = np.array([sc.get(q, np.nan) for q in kk])
         per = [spearmanr(e[chroms == c], x[chroms == c])[0] for c in sorted(set(chroms))]
-        res["mpra_dev_zero_shot_llr_spearman_pooled"] = float(spearmanr(e, x)[0])
-        res["mpra_dev_zero_shot_llr_spearman_mean_per_element"] = float(np.nanmean(per))
-        print(f"MPRA dev, zero-shot llr vs EFFECT: Spearman pooled {res['mpra_dev_zero_shot_llr_spearman_pooled']:.3f}, "
-              f"mean per element {res['mpra_dev_zero_shot_llr_spearman_mean_per_element']:.3f}", flush=True)
-    t1 = time.perf_counter()
-    score_vcf("jaspar", kfa, ksnv, str(work / "mpra_motif.vcf.gz"), method="motif")
-    sc = read_allele_values(str(work / "mpra_motif.vcf.gz"), "GENOLM_SCORE")
-    x = np.array([sc.get(q, np.nan) for q in kk])
-    per = [spearmanr(e[chroms == c], x[chroms == c])[0] for c in sorted(set(chroms))]
-    res["mpra_dev_zero_shot_motif_spearman_pooled"] = float(spearmanr(e, x)[0])
-    res["mpra_dev_zero_shot_motif_spearman_mean_per_element"] = float(np.nanmean(per))
-    print(f"MPRA dev, zero-shot motif change (JASPAR 2022) vs EFFECT: Spearman pooled "
-          f"{res['mpra_dev_zero_shot_motif_spearman_pooled']:.3f}, mean per element "
-          f"{res['mpra_dev_zero_shot_motif_spearman_mean_per_element']:.3f} ({time.perf_counter() - t1:.0f}s)",
-          flush=True)
+        res[f"mpra_dev_zero_shot_{name}_spearman_pooled"] = float(spearmanr(e, x)[0])
+        res[f"mpra_dev_zero_shot_{name}_spearman_mean_per_element"] = float(np.nanmean(per))
+        print(f"MPRA dev, zero-shot {name} vs EFFECT: Spearman pooled {float(spearmanr(e, x)[0]):.3f}, mean per "
+              f"element {float(np.nanmean(per)):.3f} ({time.perf_counter() - t1:.0f}s)", flush=True)
+
+    if args.lm:
+        zero_shot("llr", args.lm, None)
+    zero_shot("motif", "jaspar", "motif")  # JASPAR 2022 site change, no model
     m2 = train_variant_model(kfa, ksnv, "EFFECT", str(work / "mpra_sup"), group_field="LOCUS", folds=5,
                              seed=args.seed)
     pred = {}
-    import pandas as pd
-
     df = pd.read_csv(work / "mpra_sup" / "predictions_cv.csv")
     for r in df.itertuples():
         pred[(str(r.chrom), int(r.pos), r.ref, r.alt)] = (r.cv_score, r.baseline_cv_score)
