@@ -41,7 +41,29 @@ def test_malformed_meme_names_file_and_line(tmp_path):
                    " 0.5 0.5 0.0 0.0\n 0.9 0.9 0.0 0.0\n")
     with pytest.raises(InputError) as e:
         read_meme(bad)
-    assert "bad.meme" in str(e.value) and "6" in str(e.value)
+    assert e.value.path == str(bad) and e.value.line == 6
+    for header, bad_line in (("w= x", 4), ("w=", 4)):
+        f = tmp_path / "w.meme"
+        f.write_text(f"MOTIF M1 x\nletter-probability matrix: alength= 4 {header}\n 0.5 0.5 0.0 0.0\n")
+        with pytest.raises(InputError, match="bad w=") as e:
+            read_meme(f)
+        assert e.value.line == 2
+    nospace = tmp_path / "nospace.meme"  # w=2 without a space is still read: the matrix ends after 2 rows
+    nospace.write_text("MOTIF M1 x\nletter-probability matrix: alength= 4 w=2\n 1 0 0 0\n 0 1 0 0\n 0 0 1 0\n")
+    assert read_meme(nospace)[0].probs.shape == (2, 4)
+    short = tmp_path / "short.meme"
+    short.write_text("MOTIF M1 x\nletter-probability matrix: alength= 4 w=3\n 1 0 0 0\n 0 1 0 0\n")
+    with pytest.raises(InputError, match="2 matrix rows, header says w= 3"):
+        read_meme(short)
+    flat = tmp_path / "flat.meme"
+    flat.write_text("MOTIF M1 x\nletter-probability matrix: alength= 4 w= 1\n 0.25 0.25 0.25 0.25\n")
+    with pytest.raises(InputError, match="uniform"):
+        read_meme(flat)
+    nan = tmp_path / "nan.meme"
+    nan.write_text("MOTIF M1 x\nletter-probability matrix: alength= 4 w= 1\n nan nan nan nan\n")
+    with pytest.raises(InputError) as e:
+        read_meme(nan)
+    assert e.value.line == 3
     empty = tmp_path / "empty.meme"
     empty.write_text("MEME version 4\n")
     with pytest.raises(InputError, match="no MEME motifs"):

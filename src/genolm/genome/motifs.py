@@ -2,7 +2,7 @@
 
 genolm ships the JASPAR 2022 CORE vertebrates non-redundant collection (841 matrices; Castro-Mondragon et
 al., Nucleic Acids Res. 2022; see ``genolm/data/motifs/README.md``). Any MEME v4 text file works the same
-(``--motifs FILE`` where a command takes it).
+(``variants score --method motif --model FILE``).
 
 A matrix's log-odds score is sum(log2((p + pseudocount) / 0.25)) over its columns; scores are reported
 *relative* to the matrix's own range, (score - min) / (max - min), so 1.0 is the consensus and thresholds
@@ -12,6 +12,8 @@ strengthened or created.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,30 +48,31 @@ def read_meme(path: str | Path) -> list[Motif]:
     motifs: list[Motif] = []
     name, rows, width, start = None, [], 0, 0
 
-    def close(lineno):
+    def close():
         if name is None:
             return
         if not rows or (width and len(rows) != width):
             raise InputError(f"motif {name!r}: {len(rows)} matrix rows, header says w= {width}", path, start)
-        motifs.append(Motif(name, np.array(rows, dtype=np.float64)))
+        probs = np.array(rows, dtype=np.float64)
+        if np.allclose(probs, 0.25):
+            raise InputError(f"motif {name!r}: every column is uniform (0.25 each), nothing to score", path, start)
+        motifs.append(Motif(name, probs))
 
     reading = False
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             s = line.split()
             if line.startswith("MOTIF"):
-                close(lineno)
+                close()
                 name, rows, width, start, reading = " ".join(s[1:3]) or f"motif{len(motifs) + 1}", [], 0, lineno, False
             elif line.startswith("letter-probability"):
-                reading = True
-                if "w=" in s:
-                    width = int(s[s.index("w=") + 1])
+                reading, width = True, _header_width(line, path, lineno)
             elif reading and len(s) == 4:
                 try:
                     row = [float(x) for x in s]
                 except ValueError:
                     raise InputError(f"bad matrix row {line.strip()!r}", path, lineno) from None
-                if min(row) < 0 or abs(sum(row) - 1) > 0.05:
+                if not all(map(math.isfinite, row)) or min(row) < 0 or abs(sum(row) - 1) > 0.05:
                     raise InputError(f"matrix row does not hold 4 probabilities summing to 1: {line.strip()!r}",
                                      path, lineno)
                 rows.append(row)
@@ -77,10 +80,25 @@ def read_meme(path: str | Path) -> list[Motif]:
                     reading = False
             elif reading and rows:
                 reading = False
-    close(None)
+    close()
     if not motifs:
         raise InputError("no MEME motifs (MOTIF + letter-probability matrix) in the file", path)
     return motifs
+
+
+def _header_width(line: str, path: Path, lineno: int) -> int:
+    """``w=`` of a ``letter-probability matrix:`` line (``w= 6`` or ``w=6``); 0 when absent."""
+    hit = re.search(r"\bw=\s*(\S*)", line)
+    if not hit:
+        return 0
+    try:
+        width = int(hit.group(1))
+    except ValueError:
+        raise InputError(f"bad w= in {line.strip()!r} (expected the motif width, a positive integer)", path,
+                         lineno) from None
+    if width < 1:
+        raise InputError(f"bad w= in {line.strip()!r} (expected a positive integer)", path, lineno)
+    return width
 
 
 class MotifScanner:
