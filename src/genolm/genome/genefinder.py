@@ -87,63 +87,125 @@ def _tracks(seq: str) -> tuple[np.ndarray, ...]:
     for t in range(n - 2):
         if s[t] == "A" and s[t + 1] == "T" and s[t + 2] == "G":
             atg[t] = True
-    return cod, stop, don, acc, atg, rep
+    # codons split by an intron are scored at the acceptor from the bases the intron state remembers:
+    # base codes (A C G T = 0-3, else 4) and the same codon table indexed 16 * b1 + 4 * b2 + b3
+    x = np.full(n, 4, dtype=np.int64)
+    for i, c in enumerate("ACGT"):
+        x[np.frombuffer(s.encode("ascii", "replace"), dtype=np.uint8) == ord(c)] = i
+    lo64 = np.full(64, -5.0)
+    stop64 = np.zeros(64, dtype=np.bool_)
+    for i, c in enumerate(a + b + d for a in "ACGT" for b in "ACGT" for d in "ACGT"):
+        if c in STOPS:
+            stop64[i] = True
+        else:
+            lo64[i] = table.get(c, -5.0)
+    return cod, stop, don, acc, atg, rep, x, lo64, stop64
+
+
+# decoder states: N; C0 C1 C2 (codon position, codon read contiguously); I0; I1[b] (intron after the first
+# base b of a codon); I2[b1 b2] (intron after two bases); C1a[b] (second codon base right after an acceptor,
+# the first base b before the intron); S (last base of the stop codon). Path codes are the 8 of the docstring.
+_N, _C0, _C1, _C2, _I0, _I1, _I2, _C1A, _S = 0, 1, 2, 3, 4, 5, 9, 25, 29
+_NSTATES = 30
+_CODE = np.array([0, 1, 2, 3, 4] + [5] * 4 + [6] * 16 + [2] * 4 + [7], dtype=np.int8)
 
 
 @njit(cache=True)
-def _viterbi(cod, stop, don, acc, atg, rep, w_c, exon_pen, start_pen, end_pen, rep_pen):  # pragma: no cover
-    # states as in the module docstring: 0 N, 1-3 C0-C2, 4-6 I0-I2, 7 S
+def _viterbi(cod, stop, don, acc, atg, rep, x, lo64, stop64, w_c, exon_pen, start_pen, end_pen,
+             rep_pen):  # pragma: no cover - numba
     n = cod.shape[0]
-    ns = 8
+    ns = 30
     bp = np.zeros((n, ns), dtype=np.int8)
     v = np.full(ns, -1e18)
     v[0] = 0.0
     new = np.empty(ns)
     for t in range(1, n):
+        for k in range(ns):
+            new[k] = -1e18
+            bp[t, k] = k
         rp = rep_pen * rep[t]
-        if v[0] >= v[7]:
+        xt = x[t]
+        a = acc[t] - exon_pen if acc[t] > -1e17 else -1e18
+        # N: stay, or leave the stop codon
+        if v[0] >= v[29]:
             new[0] = v[0]
             bp[t, 0] = 0
         else:
-            new[0] = v[7]
-            bp[t, 0] = 7
+            new[0] = v[29]
+            bp[t, 0] = 29
+        # C0: after C2, a start codon, or an acceptor from I0
         best, arg = v[3], 3
         if atg[t] and v[0] - start_pen > best:
             best, arg = v[0] - start_pen, 0
-        if acc[t] > -1e17 and v[4] + acc[t] - exon_pen > best:
-            best, arg = v[4] + acc[t] - exon_pen, 4
+        if v[4] + a > best:
+            best, arg = v[4] + a, 4
         new[1] = best - rp
         bp[t, 1] = arg
-        best, arg = v[1], 1
-        if acc[t] > -1e17 and v[5] + acc[t] - exon_pen > best:
-            best, arg = v[5] + acc[t] - exon_pen, 5
-        new[2] = best - rp
-        bp[t, 2] = arg
+        # C1: after C0 (contiguous)
+        new[2] = v[1] - rp
+        bp[t, 2] = 1
+        # C1a[b]: acceptor from I1[b]
+        for b in range(4):
+            new[25 + b] = v[5 + b] + a - rp
+            bp[t, 25 + b] = 5 + b
+        # C2 and S: the codon completed at t
+        best, arg = -1e18, 2
+        sbest, sarg = -1e18, 2
         if stop[t]:
-            new[3] = -1e18
-            bp[t, 3] = 2
+            sbest, sarg = v[2] - end_pen, 2
         else:
-            best, arg = v[2], 2
-            if acc[t] > -1e17 and v[6] + acc[t] - exon_pen > best:
-                best, arg = v[6] + acc[t] - exon_pen, 6
-            new[3] = best + w_c * cod[t] - rp
-            bp[t, 3] = arg
+            best, arg = v[2] + w_c * cod[t], 2
+        if xt < 4 and x[t - 1] < 4:
+            for b in range(4):  # C1a[b] at t-1: codon b, x[t-1], x[t]
+                c = 16 * b + 4 * x[t - 1] + xt
+                if stop64[c]:
+                    if v[25 + b] - end_pen > sbest:
+                        sbest, sarg = v[25 + b] - end_pen, 25 + b
+                elif v[25 + b] + w_c * lo64[c] > best:
+                    best, arg = v[25 + b] + w_c * lo64[c], 25 + b
+        if xt < 4 and a > -1e17:
+            for b12 in range(16):  # I2[b1 b2] at t-1, acceptor at t: codon b1 b2 x[t]
+                c = 4 * b12 + xt
+                if stop64[c]:
+                    if v[9 + b12] + a - end_pen > sbest:
+                        sbest, sarg = v[9 + b12] + a - end_pen, 9 + b12
+                elif v[9 + b12] + a + w_c * lo64[c] > best:
+                    best, arg = v[9 + b12] + a + w_c * lo64[c], 9 + b12
+        new[3] = best - rp
+        bp[t, 3] = arg
+        new[29] = sbest - rp
+        bp[t, 29] = sarg
+        # introns: stay, or leave an exon through a donor (exon ended at t-1, intron starts at t)
         d = don[t - 1]
-        for st, frm in ((4, 3), (5, 1), (6, 2)):  # I0 after C2, I1 after C0, I2 after C1
-            best, arg = v[st], st
-            if d > -1e17 and v[frm] + d > best:
-                best, arg = v[frm] + d, frm
-            new[st] = best
-            bp[t, st] = arg
-        if stop[t]:
-            new[7] = v[2] - end_pen
-        else:
-            new[7] = -1e18
-        bp[t, 7] = 2
+        best, arg = v[4], 4
+        if d > -1e17 and v[3] + d > best:
+            best, arg = v[3] + d, 3
+        new[4] = best
+        bp[t, 4] = arg
+        for b in range(4):
+            new[5 + b] = v[5 + b]
+        for b12 in range(16):
+            new[9 + b12] = v[9 + b12]
+        if d > -1e17:
+            b0 = x[t - 1]
+            if b0 < 4 and v[1] + d > new[5 + b0]:  # C0 at t-1: one codon base b0
+                new[5 + b0] = v[1] + d
+                bp[t, 5 + b0] = 1
+            if t >= 2 and x[t - 2] < 4 and b0 < 4:  # C1 at t-1 (contiguous): bases x[t-2] x[t-1]
+                k = 4 * x[t - 2] + b0
+                if v[2] + d > new[9 + k]:
+                    new[9 + k] = v[2] + d
+                    bp[t, 9 + k] = 2
+            if b0 < 4:
+                for b in range(4):  # C1a[b] at t-1: bases b x[t-1]
+                    k = 4 * b + b0
+                    if v[25 + b] + d > new[9 + k]:
+                        new[9 + k] = v[25 + b] + d
+                        bp[t, 9 + k] = 25 + b
         for k in range(ns):
             v[k] = new[k]
     path = np.zeros(n, dtype=np.int8)
-    st = 0 if v[0] >= v[7] else 7
+    st = 0 if v[0] >= v[29] else 29
     for t in range(n - 1, -1, -1):
         path[t] = st
         if t > 0:
@@ -153,8 +215,8 @@ def _viterbi(cod, stop, don, acc, atg, rep, w_c, exon_pen, start_pen, end_pen, r
 
 def decode(seq: str, grid=GRID) -> np.ndarray:
     """Decoded state paths (len(grid) x len(seq)) for genes on the forward strand of ``seq``."""
-    cod, stop, don, acc, atg, rep = _tracks(seq)
-    return np.stack([_viterbi(cod, stop, don, acc, atg, rep, w, e, START_PEN, END_PEN, r) for e, w, r in grid])
+    tracks = _tracks(seq)
+    return np.stack([_CODE[_viterbi(*tracks, w, e, START_PEN, END_PEN, r)] for e, w, r in grid])
 
 
 class _StrandPaths:
