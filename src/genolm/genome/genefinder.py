@@ -18,7 +18,7 @@ decodes such a model over a region (100 kb blocks with 50 kb margins, both stran
 No annotation is read. One set of penalties is not right for every gene, so the decoder runs over a
 grid of 45 (exon penalty, coding weight, repeat penalty) triples and reports, for each base, the fraction of
 decoded paths that call it coding in each frame ("ensemble vote"). On BRCA1 (dev SGE exons) the voted
-consequence of coding SNVs matches the paper's for 85.8% of them, against 69-75% for the frame read from a
+consequence of coding SNVs matches the paper's for 86.0% of them, against 69-75% for the frame read from a
 +-450 bp window; see docs/benchmarks.md. :func:`variant_gene_features` turns those paths into features of a
 variant: probability it is coding, in a splice site or splice region, and the expected amino-acid
 change (stop gained, synonymous, missense, BLOSUM62, hydropathy). This is deliberately simple next to

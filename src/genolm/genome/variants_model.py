@@ -66,8 +66,8 @@ class _Ensemble:
     Binary labels: class-balanced, strongly regularised logistic regressions on the window view, the gene-model
     view and the motif view, plus shallow gradient boosting on the gene-model view. On BRCA1 dev
     (leave-one-exon-library-out AUROC): boosting on all features 0.667 (it learns exon-specific patterns), one
-    regression on the window features 0.743, on window + gene-model features together 0.77, the four members
-    0.796 (benchmarks/variants.py).
+    regression on the window features 0.743, on window + gene-model features together 0.775, the four members
+    0.795 (benchmarks/variants.py).
     Continuous labels: ridge regression and shallow gradient boosting on all columns, plus ridge regression on
     the motif view alone. On the Kircher 2019 MPRA dev loci (CV grouped by locus, mean per-element Spearman):
     ridge + boosting on all columns 0.101, with the motif ridge 0.115 (the features that transfer between
