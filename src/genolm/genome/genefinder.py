@@ -7,7 +7,8 @@ are often open and codon usage alone picks the wrong one. A gene model decides e
 decodes such a model over a region (100 kb blocks with 50 kb margins, both strands):
 
 - states: intergenic ``N``; coding ``C0 C1 C2`` (codon position); introns ``I0 I1 I2`` (the codon
-  position the next exon resumes at); ``S`` (last base of the stop codon);
+  position the next exon resumes at; ``I1``/``I2`` also remember the one/two codon bases before the intron,
+  so a codon split by an intron is scored, and cannot be a stop); ``S`` (last base of the stop codon);
 - a gene starts at ``ATG`` (``N -> C0``), ends at an in-frame stop (``C1 -> S -> N``), and in-frame
   stops are forbidden inside exons;
 - exon -> intron only at ``GT`` and intron -> exon only at ``AG``, scored by the splice-site PWMs of
@@ -19,8 +20,8 @@ No annotation is read. One set of penalties is not right for every gene, so the 
 grid of 45 (exon penalty, coding weight, repeat penalty) triples and reports, for each base, the fraction of
 decoded paths that call it coding in each frame ("ensemble vote"). On BRCA1 (dev SGE exons) the voted
 consequence of coding SNVs matches the paper's for 86.0% of them, against 69-75% for the frame read from a
-+-450 bp window; see docs/benchmarks.md. :func:`variant_gene_features` turns those paths into features of a
-variant: probability it is coding, in a splice site or splice region, and the expected amino-acid
++-450 bp window; see docs/benchmarks.md. :meth:`GeneStructure.features` turns those paths into features of
+a variant: probability it is coding, in a splice site or splice region, and the expected amino-acid
 change (stop gained, synonymous, missense, BLOSUM62, hydropathy). This is deliberately simple next to
 a trained gene finder (GENSCAN, AUGUSTUS); it is a feature source, not an annotation tool
 (``genolm annotate`` is that).
@@ -28,12 +29,12 @@ a trained gene finder (GENSCAN, AUGUSTUS); it is a feature source, not an annota
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 
 import numpy as np
 
 from genolm.genome.variants_features import (ACCEPTOR_EXON, ACCEPTOR_PWM, BLOSUM62, CODON, CODON_LOGODDS, DONOR_EXON,
-                                             DONOR_PWM, KYTE_DOOLITTLE, pwm_scores)
+                                             DONOR_PWM, KYTE_DOOLITTLE, encode, pwm_scores)
 from genolm.io.fasta import reverse_complement
 
 try:
@@ -58,19 +59,29 @@ def _tracks(seq: str) -> tuple[np.ndarray, ...]:
     s = seq.upper()
     n = len(s)
     rep = (np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8) >= 97).astype(np.float64)
-    tri = [s[t - 2:t + 1] for t in range(2, n)]
-    bg = Counter(tri)
-    tot = max(1, sum(bg.values()))
+    x = encode(s).astype(np.int64)  # A C G T = 0-3, anything else 4
+    # codon table indexed 16 * b1 + 4 * b2 + b3: human codon usage against the sequence's own trinucleotides;
+    # the same table scores codons read contiguously (cod, stop at their last base) and codons split by an
+    # intron (at the acceptor, from the bases the intron state remembers)
+    idx = 16 * x[:-2] + 4 * x[1:-1] + x[2:]
+    ok = (x[:-2] < 4) & (x[1:-1] < 4) & (x[2:] < 4)
+    bg = np.bincount(idx[ok], minlength=64)
+    tot = max(1, n - 2)
     usage = {c: math.exp(v) / 64 for c, v in CODON_LOGODDS.items()}
     nonstop = sum(u for c, u in usage.items() if c not in STOPS)
-    table = {c: math.log(usage[c] / nonstop / (bg[c] / tot)) for c in usage if c not in STOPS and bg.get(c)}
+    lo64 = np.full(64, -5.0)
+    stop64 = np.zeros(64, dtype=np.bool_)
+    for i, c in enumerate(a + b + d for a in "ACGT" for b in "ACGT" for d in "ACGT"):
+        if c in STOPS:
+            stop64[i] = True
+        elif bg[i]:
+            lo64[i] = math.log(usage[c] / nonstop / (bg[i] / tot))
     cod = np.zeros(n)
     stop = np.zeros(n, dtype=np.bool_)
-    for t, c in enumerate(tri, start=2):
-        if c in STOPS:
-            stop[t] = True
-        else:
-            cod[t] = table.get(c, -5.0)  # codons with N
+    if n > 2:
+        stop[2:] = ok & stop64[np.where(ok, idx, 0)]
+        cod[2:] = np.where(ok, lo64[np.where(ok, idx, 0)], -5.0)  # codons with N: -5
+        cod[stop] = 0.0  # never read: a stop codon cannot end C2
     don = np.full(n, NEG)
     ds = pwm_scores(s, DONOR_PWM)
     for i in np.nonzero(ds > 0)[0]:
@@ -84,29 +95,15 @@ def _tracks(seq: str) -> tuple[np.ndarray, ...]:
         if s[j - 2:j] == "AG":
             acc[j] = a[i]
     atg = np.zeros(n, dtype=np.bool_)
-    for t in range(n - 2):
-        if s[t] == "A" and s[t + 1] == "T" and s[t + 2] == "G":
-            atg[t] = True
-    # codons split by an intron are scored at the acceptor from the bases the intron state remembers:
-    # base codes (A C G T = 0-3, else 4) and the same codon table indexed 16 * b1 + 4 * b2 + b3
-    x = np.full(n, 4, dtype=np.int64)
-    for i, c in enumerate("ACGT"):
-        x[np.frombuffer(s.encode("ascii", "replace"), dtype=np.uint8) == ord(c)] = i
-    lo64 = np.full(64, -5.0)
-    stop64 = np.zeros(64, dtype=np.bool_)
-    for i, c in enumerate(a + b + d for a in "ACGT" for b in "ACGT" for d in "ACGT"):
-        if c in STOPS:
-            stop64[i] = True
-        else:
-            lo64[i] = table.get(c, -5.0)
+    if n > 2:
+        atg[:-2] = idx == 16 * 0 + 4 * 3 + 2  # A T G
     return cod, stop, don, acc, atg, rep, x, lo64, stop64
 
 
-# decoder states: N; C0 C1 C2 (codon position, codon read contiguously); I0; I1[b] (intron after the first
-# base b of a codon); I2[b1 b2] (intron after two bases); C1a[b] (second codon base right after an acceptor,
-# the first base b before the intron); S (last base of the stop codon). Path codes are the 8 of the docstring.
-_N, _C0, _C1, _C2, _I0, _I1, _I2, _C1A, _S = 0, 1, 2, 3, 4, 5, 9, 25, 29
-_NSTATES = 30
+# decoder states (30): 0 N; 1-3 C0 C1 C2 (codon position, codon read contiguously); 4 I0; 5-8 I1[b] (intron
+# after the first base b of a codon); 9-24 I2[b1 b2] (intron after two bases); 25-28 C1a[b] (second codon base
+# right after an acceptor, the first base b before the intron); 29 S (last base of the stop codon).
+# _CODE maps them to the 8 path codes of the module docstring.
 _CODE = np.array([0, 1, 2, 3, 4] + [5] * 4 + [6] * 16 + [2] * 4 + [7], dtype=np.int8)
 
 
