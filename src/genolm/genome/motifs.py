@@ -20,14 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from genolm.genome.variants_features import encode
 from genolm.io.errors import InputError
 
 PSEUDOCOUNT = 0.01
 HIT = 0.85  # relative score of a motif "site"
-_CODE = np.full(256, -1, dtype=np.int8)
-for _i, _c in enumerate("ACGT"):
-    _CODE[ord(_c)] = _i
-    _CODE[ord(_c.lower())] = _i
+MOTIF_FLANK = 40  # bases each side of a variant that a scan needs (JASPAR matrices are at most 35 wide)
 
 
 def default_motif_file() -> Path:
@@ -131,8 +129,7 @@ class MotifScanner:
         seq_alt = window[:at] + alt + window[at + len(ref):]
         out = np.zeros((len(self.names), 2))
         for col, (seq, span) in enumerate(((seq_ref, len(ref)), (seq_alt, len(alt)))):
-            x = _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)].astype(np.int64)
-            x[x < 0] = 4
+            x = encode(seq).astype(np.int64)  # A C G T = 0-3, anything else 4 (scores -10)
             for w, idx, lo, mn, mx in self.groups:
                 s0, s1 = max(0, at - w + 1), min(len(x) - w, at + max(span, 1) - 1)
                 if s1 < s0:

@@ -365,19 +365,18 @@ class MotifScorer(Scorer):
     }
 
     def __init__(self, motif_file: str | None, ref_cache: ReferenceCache, batch_size: int):
-        from genolm.genome.motifs import MotifScanner
+        from genolm.genome.motifs import MOTIF_FLANK, MotifScanner
 
-        self.flank = 40
-        super().__init__(ref_cache, 2 * self.flank + 1, batch_size)
+        super().__init__(ref_cache, 2 * MOTIF_FLANK + 1, batch_size)
         self.scanner = MotifScanner.from_file(motif_file)
 
     def score(self, alleles):
-        from genolm.genome.motifs import motif_features
+        from genolm.genome.motifs import MOTIF_FLANK, motif_features
 
         out = []
         for a in alleles:
-            w = self.ref_cache.fetch(a.chrom, a.pos0 - self.flank, a.pos0 + len(a.ref) + self.flank)
-            f = motif_features(self.scanner, w, self.flank, a.ref, a.alt)
+            w = self.ref_cache.fetch(a.chrom, a.pos0 - MOTIF_FLANK, a.pos0 + len(a.ref) + MOTIF_FLANK)
+            f = motif_features(self.scanner, w, MOTIF_FLANK, a.ref, a.alt)
             out.append({"GENOLM_SCORE": f["motif_delta_ref_sites"], "GENOLM_MOTIF_LOSS": f["motif_loss_max"],
                         "GENOLM_MOTIF_GAIN": f["motif_gain_max"], "GENOLM_MOTIF_SITES": f["motif_sites_ref"]})
         return out

@@ -1,13 +1,12 @@
 """Supervised variant-effect models: ``genolm variants train`` and scoring with the result.
 
-Inputs are the reference context and REF/ALT only (never other INFO fields): local sequence features from
+Inputs are the reference context and REF/ALT only (never other INFO fields): window features from
 :mod:`genolm.genome.variants_features` (reading frame inferred from the +-450 bp window, stop gain,
-amino-acid change, splice-site motif change...), gene-structure features from
-:mod:`genolm.genome.genefinder` (the variant's consequence under an ab-initio gene model decoded over
-100 kb of reference), plus, with ``--model BASE``, the zero-shot LLR of a genolm/HF DNA language model.
-A scikit-learn model is fitted on them (binary labels: the mean of two logistic regressions, one on the
-local features and one on the gene-model features; continuous: ridge + gradient boosting, averaged),
-validated by
+amino-acid change, splice-site motif change...), transcription-factor motif changes from
+:mod:`genolm.genome.motifs`, gene-structure features from :mod:`genolm.genome.genefinder` (the variant's
+consequence under an ab-initio gene model decoded over 100 kb of reference), plus, with ``--model BASE``,
+the zero-shot LLR of a genolm/HF DNA language model. A scikit-learn ensemble is fitted on them (members on
+feature views, see :class:`_Ensemble`), validated by
 grouped cross-validation (groups = clusters of nearby variants, e.g. exons; never a random variant split,
 which leaks), then refitted on everything. The run directory's ``model/`` holds ``variant_model.joblib``,
 ``variant_model.json`` and the base LM (``base_lm/``), so ``variants score --model RUN`` uses it directly.
@@ -25,7 +24,7 @@ import numpy as np
 from genolm.genome.variants import (VARIANT_MODEL_FILE, Allele, ReferenceCache, Scorer, check_allele,
                                     make_scorer)
 from genolm.genome.genefinder import GM_FEATURES, GeneStructure
-from genolm.genome.motifs import MOTIF_FEATURES, MotifScanner, motif_features
+from genolm.genome.motifs import MOTIF_FEATURES, MOTIF_FLANK, MotifScanner, motif_features
 from genolm.genome.variants_features import FEATURE_NAMES, FLANK, feature_matrix
 from genolm.io.errors import InputError, UsageError
 from genolm.io.vcf import VcfReader
@@ -34,7 +33,6 @@ log = logging.getLogger("genolm")
 
 BASELINE_FEATURES = ["is_snv", "len_diff", "transition", "cpg", "ref_base", "alt_base"]
 ALL_FEATURES = FEATURE_NAMES + MOTIF_FEATURES + GM_FEATURES
-MOTIF_FLANK = 40  # bases each side scanned for motifs (JASPAR matrices are at most 35 wide)
 
 
 def allele_features(ref_cache: ReferenceCache, alleles: list[Allele], lm: Scorer | None = None,
