@@ -66,14 +66,10 @@ def main() -> None:
         print(f"{name + f' (best C={best[2]})':58s} {best[0]:7.3f} {best[1]:9.3f}")
     print(f"{'CADD (table column)':58s} {roc_auc_score(y, cadd):7.3f} {roc_auc_score(y[mis], cadd[mis]):9.3f}")
 
-    # genolm's own sequence features (local window + gene model) with and without the oracle columns, in one
-    # class-balanced logistic regression (C=0.02, standardised, as in `variants train`)
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    # genolm's own sequence features (window + motif + gene model) with and without the oracle columns, in one
+    # class-balanced logistic regression (the linear member of `variants train`, on all columns)
     from genolm.genome.variants import ReferenceCache
-    from genolm.genome.variants_model import allele_features, load_labelled_alleles
+    from genolm.genome.variants_model import _Ensemble, allele_features, load_labelled_alleles
 
     rc = ReferenceCache(str(DATA / "GRCh37_chr17_BRCA1_Npadded.fa.gz"))
     alleles, y2, _, _ = load_labelled_alleles(str(DATA / "brca1_sge_dev.vcf.gz"), "LOF", rc)
@@ -84,9 +80,7 @@ def main() -> None:
                     ("genolm features + true consequence + amino acids", np.hstack([G, X]))):
         oof = np.zeros(len(y))
         for tr, te in LeaveOneGroupOut().split(Z, y, groups):
-            est = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                                LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000)).fit(Z[tr], y[tr])
-            oof[te] = est.predict_proba(Z[te])[:, 1]
+            oof[te] = _Ensemble(True, 0).fit(Z[tr], y[tr]).predict(Z[te])
         print(f"{name:58s} {roc_auc_score(y, oof):7.3f} {roc_auc_score(y[mis], oof[mis]):9.3f}")
 
 
