@@ -72,3 +72,71 @@ def test_resume_after_kill(tmp_path):
     res = train(_model(), Loader(100), cfg, out_dir=tmp_path, resume=True)
     assert res.steps == 12
     assert not (tmp_path / "checkpoint").exists()  # finished runs clean up
+
+
+def _shuffled_loader():
+    from torch.utils.data import DataLoader
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 10, (96, 12), generator=g)
+    rows = [{"input_ids": ids[i], "labels": (ids[i] == 5).sum().gt(2).long()} for i in range(len(ids))]
+    return DataLoader(rows, batch_size=8, shuffle=True)  # shuffling and dropout draw from the global RNG
+
+
+def _dropout_model():
+    torch.manual_seed(0)
+    return GenolmForSequenceClassification(GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1,
+                                                        num_heads=4, num_labels=2, dropout=0.3))
+
+
+class _KillAfter:
+    """A loader that dies (like kill -9 of the process) after n batches in total."""
+
+    def __init__(self, inner, n):
+        self.inner, self.left = inner, n
+
+    def __iter__(self):
+        for b in self.inner:
+            if self.left == 0:
+                raise SystemExit("killed")
+            self.left -= 1
+            yield b
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    cfg = TrainConfig(max_steps=30, eval_every=0, checkpoint_every=7, seed=3)  # 12 batches/epoch: crosses epochs
+    full = _dropout_model()
+    train(full, _shuffled_loader(), cfg)
+    with pytest.raises(SystemExit):
+        train(_dropout_model(), _KillAfter(_shuffled_loader(), 17), cfg, out_dir=tmp_path)
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 14
+    resumed = _dropout_model()
+    res = train(resumed, _shuffled_loader(), cfg, out_dir=tmp_path, resume=True)
+    assert res.steps == 30
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), k
+
+
+def test_resume_without_checkpoint_says_so(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="genolm.train"):
+        res = train(_model(), Loader(10), TrainConfig(max_steps=3, eval_every=0), out_dir=tmp_path, resume=True)
+    assert res.steps == 3 and "nothing to resume" in caplog.text
+
+
+def test_custom_step_function_trains_through_the_loop():
+    m = _model()
+    seen = []
+
+    def step(model, batch):
+        seen.append(batch["tag"])
+        out = model(input_ids=batch["input_ids"])
+        return torch.nn.functional.cross_entropy(out.logits, batch["labels"]) * 2.0
+
+    class Tagged(Loader):
+        def __iter__(self):
+            for b in _batches(self.n):
+                yield {**b, "tag": "x"}  # non-tensor values pass through to the step function
+
+    before = m.head[-1].weight.clone()
+    res = train(m, Tagged(5), TrainConfig(max_steps=5, eval_every=0), step_fn=step)
+    assert res.steps == 5 and seen == ["x"] * 5 and not torch.equal(before, m.head[-1].weight)

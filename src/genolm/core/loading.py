@@ -1,8 +1,15 @@
 """Load any sequence model genolm can use: a genolm run directory, a saved model folder, any local
-Hugging Face folder (DNABERT-2, Nucleotide Transformer, a BertForMaskedLM...) or a hub id.
+Hugging Face folder (DNABERT-2, Nucleotide Transformer, a BertForMaskedLM...) or a hub id (``hf:org/name``).
 
 genolm writes ``genolm.json`` next to the weights: task, label names, target scaling, tokenizer spec.
 Folders without it are treated as plain Hugging Face checkpoints.
+
+Security: loading never runs code from the model folder. genolm's own model type is registered from the
+installed package; a folder whose ``config.json`` points at its own Python code (``auto_map``) loads only
+when the caller passes ``trust_remote_code=True`` (the CLI's ``--trust-remote-code``). A path that does not
+exist is an error naming it, never a silent hub lookup: hub ids need the ``hf:`` prefix.
+
+:func:`find_model_dir` is the one "run directory or its model/" resolver every domain uses.
 """
 from __future__ import annotations
 
@@ -55,25 +62,75 @@ class ModelInfo:
         p = Path(model_dir) / "genolm.json"
         if not p.is_file():
             return None
-        data = json.loads(p.read_text())
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"corrupt genolm.json ({e})", p) from None
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 
-def resolve_model_dir(spec: str | os.PathLike) -> str:
-    """A run directory -> its model/; a folder -> itself; anything else is a hub id (needs network)."""
+HUB_PREFIX = "hf:"
+
+
+def find_model_dir(spec: str | os.PathLike, marker: str | tuple[str, ...] = "config.json",
+                   what: str = "model") -> Path:
+    """A run directory -> its ``model/``; a model folder -> itself. ``marker`` names the file(s) that make
+    a folder a model folder of the expected kind (one of them must exist)."""
+    markers = (marker,) if isinstance(marker, str) else tuple(marker)
     p = Path(spec)
-    if p.is_dir():
-        if (p / "model").is_dir() and (p / "model" / "config.json").is_file():
-            return str(p / "model")
-        if (p / "config.json").is_file():
-            return str(p)
-        raise InputError("not a model folder (no config.json, no model/ inside)", p)
-    if p.exists():
-        raise InputError("expected a model folder, got a file", p)
-    if str(spec).count("/") == 1 and not str(spec).startswith((".", "/")):
-        return str(spec)  # hub id, e.g. zhihan1996/DNABERT-2-117M
-    raise InputError("model folder not found", p)
+    if not p.exists():
+        raise InputError(f"{what} folder not found", p)
+    if not p.is_dir():
+        raise InputError(f"expected a {what} folder (a run directory or its model/), got a file", p)
+    for cand in (p, p / "model"):
+        if any((cand / m).is_file() for m in markers):
+            return cand
+    raise InputError(f"not a {what} folder: no {' or '.join(markers)} in it or in its model/", p)
+
+
+def is_hub_id(spec: str | os.PathLike) -> bool:
+    return str(spec).startswith(HUB_PREFIX)
+
+
+def resolve_model_dir(spec: str | os.PathLike) -> str:
+    """A run directory -> its model/; a folder -> itself; ``hf:org/name`` -> the hub id (needs network)."""
+    if is_hub_id(spec):
+        hub = str(spec)[len(HUB_PREFIX):]
+        if hub.count("/") != 1 or not all(hub.split("/")):
+            raise InputError(f"hub ids look like hf:org/name, got {spec!r}")
+        return hub
+    return str(find_model_dir(spec))
+
+
+def read_config(model_dir: str | os.PathLike) -> dict:
+    """config.json of a local model folder, as a dict; a corrupt file is an InputError naming it."""
+    p = Path(model_dir) / "config.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"corrupt config.json ({e})", p) from None
+    if not isinstance(data, dict):
+        raise InputError("corrupt config.json (not a JSON object)", p)
+    return data
+
+
+def check_no_remote_code(model_dir: str | os.PathLike, trust_remote_code: bool) -> None:
+    """Refuse a local folder that needs its own Python code unless the user asked for it."""
+    if trust_remote_code or not Path(model_dir).is_dir():
+        return
+    cfg = read_config(model_dir)
+    model_type = cfg.get("model_type")
+    if model_type == "genolm":
+        return  # genolm's own classes come from the installed package, not from the folder
+    from transformers import CONFIG_MAPPING
+
+    if cfg.get("auto_map") or (model_type and model_type not in CONFIG_MAPPING):
+        raise InputError(f"this model folder needs its own Python code (model_type {model_type!r}"
+                         f"{', auto_map' if cfg.get('auto_map') else ''}); genolm does not run code from a model "
+                         "folder unless you pass --trust-remote-code", model_dir)
 
 
 def _auto_class(task: str):
@@ -86,23 +143,33 @@ def _auto_class(task: str):
             "token-classification": AutoModelForTokenClassification, "base": AutoModel}[task]
 
 
-def load_tokenizer(model_dir: str):
+def load_tokenizer(model_dir: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     quiet_transformers()
     try:
-        return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=True)
+        return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     except Exception as e:
-        raise InputError(f"cannot load a tokenizer from the model folder: {e}", model_dir) from None
+        raise InputError(f"cannot load a tokenizer from the model folder: {str(e).splitlines()[0]}",
+                         model_dir) from None
 
 
 def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int | None = None,
-               device: str | torch.device | None = None, **config_overrides):
-    """Return (model, tokenizer, info). ``task`` None = the task the model was saved for."""
+               device: str | torch.device | None = None, trust_remote_code: bool = False, **config_overrides):
+    """Return (model, tokenizer, info). ``task`` None = the task the model was saved for.
+
+    ``spec`` is a run directory, a model folder or ``hf:org/name``; ``trust_remote_code`` allows a folder's
+    own Python code to run (off by default; genolm's own models never need it).
+    """
     import genolm.core.models  # noqa: F401  (registers genolm classes with the Auto API)
 
     quiet_transformers()
     model_dir = resolve_model_dir(spec)
+    if Path(model_dir).is_dir():
+        from genolm.core.persist import check_no_pickles
+
+        check_no_remote_code(model_dir, trust_remote_code)
+        check_no_pickles(model_dir)
     info = ModelInfo.load(model_dir) if Path(model_dir).is_dir() else None
     if info is None:
         info = ModelInfo(task="masked-lm", source=str(spec))
@@ -116,10 +183,12 @@ def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int
         if want == "regression":
             kwargs["problem_type"] = "regression"
     try:
-        model = _auto_class(want).from_pretrained(model_dir, trust_remote_code=True, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
+        model = _auto_class(want).from_pretrained(model_dir, trust_remote_code=trust_remote_code,
+                                                  use_safetensors=True if any(Path(model_dir).glob("*.safetensors")) else None,
+                                                  **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(f"cannot load model for task {want!r}: {str(e).splitlines()[0]}", model_dir) from None
-    tok = load_tokenizer(model_dir)
+    tok = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
@@ -128,10 +197,9 @@ def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int
 
 
 def _guess_hf_task(model_dir: str) -> str:
-    cfg_path = Path(model_dir) / "config.json"
-    if not cfg_path.is_file():
+    cfg = read_config(model_dir) if Path(model_dir).is_dir() else {}
+    if not cfg:
         return "masked-lm"
-    cfg = json.loads(cfg_path.read_text())
     arch = " ".join(cfg.get("architectures") or [])
     if "SequenceClassification" in arch:
         return "regression" if cfg.get("problem_type") == "regression" else "classification"

@@ -8,6 +8,13 @@ best weights (early stopping after ``patience`` evaluations without improvement)
 
 Runs unchanged on CPU, one GPU (bf16 autocast) or many processes under ``torchrun`` /
 ``accelerate launch`` (DDP; gloo on CPU): `accelerate` does the wrapping.
+
+Every torch model in genolm trains here; this is the only place ``.backward`` is called. A model whose
+loss is not ``model(**batch).loss`` (a CRF tagger, an adversarial or contrastive objective) passes a
+``step_fn(model, batch) -> loss tensor``; the loop keeps budgets, schedules, clipping, checkpoints and
+early stopping the same for all of them. Resuming a killed run restores weights, optimizer, RNG state and
+the position in the data, so a step-budgeted run resumed from a checkpoint ends with the same weights as an
+uninterrupted one.
 """
 from __future__ import annotations
 
@@ -42,7 +49,8 @@ class TrainConfig:
     patience: int | None = 5
     grad_clip: float = 1.0
     seed: int = 0
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # steps; 0 = never
+    checkpoint_minutes: float | None = None  # also checkpoint every this many minutes of training
     maximize: bool = True  # direction of the selection metric
     metric: str = "loss"  # key of the evaluation dict used for model selection
 
@@ -75,6 +83,26 @@ def _lr_factor(cfg: TrainConfig, frac: float) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
+def _adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in n or "embeddings" in n else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+
+
+def _batch_items(batch: dict) -> int:
+    """Throughput unit: tokens when the batch has ``input_ids``, else rows of its first tensor."""
+    if isinstance(batch.get("input_ids"), torch.Tensor):
+        return int(batch["input_ids"].numel())
+    for v in batch.values():
+        if isinstance(v, torch.Tensor):
+            return int(v.shape[0]) if v.ndim else 1
+    return 0
+
+
 def make_accelerator():
     """An `accelerate.Accelerator`: bf16 autocast on a GPU that supports it, fp32 on CPU, DDP when launched so."""
     from accelerate import Accelerator
@@ -88,38 +116,50 @@ def make_accelerator():
 def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig,
           evaluate: Callable[[torch.nn.Module], dict] | None = None, out_dir: str | os.PathLike | None = None,
           resume: bool = False, steps_per_epoch: int | None = None, tokens_in_batch: Callable[[dict], int] | None = None,
-          accelerator=None) -> TrainResult:
+          accelerator=None, step_fn: Callable[[torch.nn.Module, dict], torch.Tensor] | None = None,
+          optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
     """Train ``model`` in place; on return it holds the best weights seen by ``evaluate`` (if given).
 
     ``train_loader`` yields dict batches (``input_ids``, ``attention_mask``, ``labels``...) and is
     re-iterated for each epoch (an endless iterable works with a step or time budget).
+    ``step_fn(model, batch)`` returns the loss when it is not ``model(**batch).loss``. ``optimizer``
+    replaces the default AdamW (e.g. an Opacus DP optimizer); its learning rate still follows the schedule.
     """
     if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
         raise ValueError("give a training budget: max_steps, epochs or time_budget")
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
-    decay, no_decay = [], []
-    for n, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "norm" in n or "embeddings" in n else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    opt = optimizer or _adamw(model, cfg)
     model, opt = acc.prepare(model, opt)
+    loss_of = step_fn or (lambda m, b: m(**b).loss)
     ckpt_dir = Path(out_dir) / "checkpoint" if out_dir else None
 
     step, epoch, elapsed_before = 0, 0, 0.0
     history: list[dict] = []
     best_metric, best_step, best_state, bad_evals = None, None, None, 0
-    if resume and ckpt_dir and (ckpt_dir / "state.json").is_file():
-        state = json.loads((ckpt_dir / "state.json").read_text())
-        acc.unwrap_model(model).load_state_dict(torch.load(ckpt_dir / "model.pt", map_location="cpu"))
-        opt.load_state_dict(torch.load(ckpt_dir / "optimizer.pt", map_location="cpu"))
-        step, epoch, elapsed_before = state["step"], state["epoch"], state["elapsed"]
-        history, best_metric, best_step = state["history"], state["best_metric"], state["best_step"]
-        if (ckpt_dir / "best.pt").is_file():
-            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu")
-        log.info("resumed from %s at step %d", ckpt_dir, step)
+    rng_epoch_start = torch.get_rng_state()  # RNG state when the current epoch's iterator was created
+    skip_batches, rng_now = 0, None
+    if resume:
+        if ckpt_dir and (ckpt_dir / "state.json").is_file():
+            state = json.loads((ckpt_dir / "state.json").read_text())
+            acc.unwrap_model(model).load_state_dict(
+                torch.load(ckpt_dir / "model.pt", map_location="cpu", weights_only=True))
+            opt.load_state_dict(torch.load(ckpt_dir / "optimizer.pt", map_location="cpu", weights_only=True))
+            step, epoch, elapsed_before = state["step"], state["epoch"], state["elapsed"]
+            history, best_metric, best_step = state["history"], state["best_metric"], state["best_step"]
+            bad_evals = state.get("bad_evals", 0)
+            steps_per_epoch = steps_per_epoch or state.get("steps_per_epoch")
+            skip_batches = state.get("step_in_epoch", 0)
+            rngs = torch.load(ckpt_dir / "rng.pt", map_location="cpu", weights_only=True) \
+                if (ckpt_dir / "rng.pt").is_file() else None
+            if rngs is not None:
+                rng_epoch_start, rng_now = rngs["epoch_start"], rngs["now"]
+            if (ckpt_dir / "best.pt").is_file():
+                best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
+            log.info("resumed from %s at step %d", ckpt_dir, step)
+        else:
+            log.warning("--resume: no checkpoint in %s, nothing to resume; training from the start",
+                        ckpt_dir or "(no run directory)")
 
     def run_eval() -> bool:
         """Evaluate, keep the best weights; True when patience is exhausted."""
@@ -151,11 +191,14 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
         tmp.mkdir(parents=True, exist_ok=True)
         torch.save(acc.unwrap_model(model).state_dict(), tmp / "model.pt")
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
+        torch.save({"epoch_start": rng_epoch_start, "now": torch.get_rng_state()}, tmp / "rng.pt")
         if best_state is not None:
             torch.save(best_state, tmp / "best.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "epoch": epoch, "elapsed": elapsed(),
                                                     "history": history, "best_metric": best_metric,
-                                                    "best_step": best_step}))
+                                                    "best_step": best_step, "bad_evals": bad_evals,
+                                                    "step_in_epoch": step_in_epoch,
+                                                    "steps_per_epoch": steps_per_epoch}))
         if ckpt_dir.exists():
             import shutil
             shutil.rmtree(ckpt_dir)
@@ -168,26 +211,40 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
 
     model.train()
     stop_reason = ""
+    step_in_epoch = 0
+    last_ckpt_time = time.perf_counter()
     loss_sum, loss_n, tok_count, t_last = 0.0, 0, 0, time.perf_counter()
     bar = progress(total=cfg.max_steps or (int(cfg.epochs * steps_per_epoch) if cfg.epochs and steps_per_epoch else None),
                    desc="train", unit="step", initial=step)
     while not stop_reason:
+        if skip_batches:
+            torch.set_rng_state(rng_epoch_start)  # replay the interrupted epoch's data order
+        else:
+            rng_epoch_start = torch.get_rng_state()
+        step_in_epoch = 0
         for batch in train_loader:
-            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            if skip_batches:
+                skip_batches -= 1
+                step_in_epoch += 1
+                if not skip_batches and rng_now is not None:
+                    torch.set_rng_state(rng_now)
+                continue
+            batch = {k: v.to(acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             frac = _progress_fraction(cfg, step, elapsed(), steps_per_epoch)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(cfg, frac)
             with acc.autocast():
-                loss = model(**batch).loss
+                loss = loss_of(model, batch)
             acc.backward(loss)
             if cfg.grad_clip:
                 acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
             step += 1
+            step_in_epoch += 1
             loss_sum += float(loss.detach())
             loss_n += 1
-            tok_count += tokens_in_batch(batch) if tokens_in_batch else int(batch["input_ids"].numel())
+            tok_count += tokens_in_batch(batch) if tokens_in_batch else _batch_items(batch)
             bar.update(1)
             if step % 20 == 0:
                 now = time.perf_counter()
@@ -204,8 +261,10 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             if cfg.eval_every and step % cfg.eval_every == 0 and not done:
                 if run_eval():
                     stop_reason = "early stopping"
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
+                    cfg.checkpoint_minutes and time.perf_counter() - last_ckpt_time >= 60 * cfg.checkpoint_minutes):
                 save_checkpoint()
+                last_ckpt_time = time.perf_counter()
             if done and not stop_reason:
                 stop_reason = "budget"
             if stop_reason:
