@@ -8,6 +8,10 @@ import typer
 from genolm.io.errors import UsageError
 
 ARCH_HELP = "Backbone: cnn, transformer or hybrid (conv stem + Transformer)."
+TRUST_HELP = ("Allow a model folder's own Python code to run (needed by some hub models, e.g. DNABERT-2). "
+              "Off by default: genolm's own models never need it.")
+OVERWRITE_HELP = "Replace an existing run of another kind (or other files) in --out."
+CKPT_HELP = "Save a resumable checkpoint every this many steps (0 = never)."
 
 
 def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="mean"):
@@ -22,8 +26,9 @@ def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="m
 def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
-        genome: str = typer.Option(..., help="Genome FASTA (.gz ok) to sample training windows from."),
-        out: str = typer.Option(..., help="Run directory to write."),
+        genome: str = typer.Option(..., "--genome", "--train", metavar="FASTA",
+                                   help="Genome FASTA (.gz ok) to sample training windows from."),
+        out: str = typer.Option(..., metavar="DIR", help="Run directory to write."),
         objective: str = typer.Option("mlm", help="mlm (masked) or clm (causal)."),
         tokenizer: str = typer.Option("base", help="base, kmer:K or bpe:V."),
         arch: str = typer.Option("cnn", help=ARCH_HELP),
@@ -37,6 +42,8 @@ def register(app: typer.Typer) -> None:
         eval_every: int = typer.Option(200),
         seed: int = typer.Option(0),
         resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
+        overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+        checkpoint_every: int = typer.Option(500, metavar="STEPS", help=CKPT_HELP),
     ):
         """Pretrain a DNA language model on windows sampled from a genome (both strands; N runs skipped)."""
         from genolm.genome.lm import pretrain as _pretrain
@@ -44,18 +51,23 @@ def register(app: typer.Typer) -> None:
         m = _pretrain(genome, out, objective=objective, tokenizer=tokenizer,
                       shape=_shape(arch, hidden, layers, heads, conv_layers, kernel, dropout), seq_len=seq_len,
                       max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
-                      eval_every=eval_every, resume=resume)
+                      eval_every=eval_every, resume=resume, overwrite=overwrite,
+                      checkpoint_every=checkpoint_every)
         if m:
             typer.echo(f"pretrained {m['steps']} steps in {m['seconds']:.0f}s; validation perplexity "
                        f"{m['valid_perplexity']:.3f}; model in {out}/model")
 
     @app.command()
     def finetune(
-        train: str = typer.Option(..., help="Training table with columns sequence,label (.csv/.tsv, .gz ok)."),
-        valid: str = typer.Option(..., help="Validation table (early stopping and model selection)."),
-        out: str = typer.Option(..., help="Run directory to write."),
-        model: Optional[str] = typer.Option(None, help="Start from a run dir, a local HF folder or a hub id; "
-                                                       "default: train from scratch."),
+        train: str = typer.Option(..., metavar="CSV",
+                                  help="Training table with columns sequence,label (.csv/.tsv, .gz ok)."),
+        valid: Optional[str] = typer.Option(None, metavar="CSV",
+                                            help="Validation table (early stopping and model selection); "
+                                                 "default: hold out 10% of --train (seeded)."),
+        out: str = typer.Option(..., metavar="DIR", help="Run directory to write."),
+        model: Optional[str] = typer.Option(None, metavar="DIR|hf:ID",
+                                            help="Start from a run dir, a local HF folder or hf:org/name; "
+                                                 "default: train from scratch."),
         task: Optional[str] = typer.Option(None, help="classification or regression (default: from the labels)."),
         arch: str = typer.Option("cnn", help=ARCH_HELP),
         tokenizer: str = typer.Option("base", help="For models trained from scratch: base, kmer:K or bpe:V."),
@@ -68,9 +80,13 @@ def register(app: typer.Typer) -> None:
                                                  "cls or bins (position-aware segment means)."),
         patience: int = typer.Option(6, help="Evaluations without improvement before stopping."),
         eval_every: Optional[int] = typer.Option(None, help="Steps between validations (default: half an epoch)."),
-        label_column: str = typer.Option("label"),
+        label_column: str = typer.Option("label", "--label-col", "--label-column", metavar="COL"),
+        sequence_column: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
         seed: int = typer.Option(0),
-        resume: bool = typer.Option(False),
+        resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
+        overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+        checkpoint_every: int = typer.Option(500, metavar="STEPS", help=CKPT_HELP),
+        trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
     ):
         """Fine-tune (or train from scratch) a sequence classifier/regressor on a sequence,label table."""
         from genolm.genome.lm import finetune as _finetune
@@ -78,7 +94,9 @@ def register(app: typer.Typer) -> None:
         shape = _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling)
         m = _finetune(train, valid, out, model=model, task=task, tokenizer=tokenizer, shape=shape, epochs=epochs,
                       max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
-                      patience=patience, eval_every=eval_every, label_column=label_column, resume=resume)
+                      patience=patience, eval_every=eval_every, label_column=label_column, resume=resume,
+                      overwrite=overwrite, checkpoint_every=checkpoint_every, sequence_column=sequence_column,
+                      trust_remote_code=trust_remote_code)
         if m:
             v = m["valid"]
             key = "mcc" if "mcc" in v else "spearman"
@@ -86,49 +104,59 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        model: str = typer.Option(..., help="Run directory or model folder."),
-        data: str = typer.Option(..., help="Table with sequence,label."),
-        out: str = typer.Option(..., help="metrics.json to write."),
-        report: Optional[str] = typer.Option(None, help="Also write an HTML report here."),
-        label_column: str = typer.Option("label"),
+        model: str = typer.Option(..., metavar="DIR", help="Run directory or model folder."),
+        data: str = typer.Option(..., "--input", "--data", metavar="CSV", help="Table with sequence,label."),
+        out: str = typer.Option(..., metavar="JSON", help="metrics.json to write."),
+        report: Optional[str] = typer.Option(None, metavar="HTML", help="Also write an HTML report here."),
+        label_column: str = typer.Option("label", "--label-col", "--label-column", metavar="COL"),
+        sequence_column: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
         batch_size: int = typer.Option(256),
+        trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
     ):
         """Score a fine-tuned model on a labelled table (accuracy, MCC, F1, AUROC / Pearson, Spearman, MSE)."""
         from genolm.genome.lm import evaluate as _evaluate
 
-        m = _evaluate(model, data, out, label_column=label_column, batch_size=batch_size, report=report)
+        m = _evaluate(model, data, out, label_column=label_column, batch_size=batch_size, report=report,
+                      sequence_column=sequence_column, trust_remote_code=trust_remote_code)
         typer.echo(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
 
     @app.command()
     def predict(
-        model: str = typer.Option(..., help="Run directory or model folder."),
-        input: str = typer.Option(..., "--input", help="FASTA or CSV with a sequence column."),
-        out: str = typer.Option(..., help="CSV to write: id, prediction, score (or score_<label> per class)."),
+        model: str = typer.Option(..., metavar="DIR", help="Run directory or model folder."),
+        input: str = typer.Option(..., "--input", metavar="FASTA|CSV", help="FASTA or CSV with a sequence column."),
+        out: str = typer.Option(..., metavar="CSV",
+                                help="CSV to write: id, prediction, score (or score_<label> per class)."),
         batch_size: int = typer.Option(256),
+        sequence_column: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+        trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
     ):
         """Predict labels/values for sequences; input order is preserved."""
         from genolm.genome.lm import predict as _predict
 
-        n = _predict(model, input, out, batch_size=batch_size)
+        n = _predict(model, input, out, batch_size=batch_size, sequence_column=sequence_column,
+                     trust_remote_code=trust_remote_code)
         typer.echo(f"wrote {n} predictions to {out}")
 
     @app.command()
     def embed(
-        model: str = typer.Option(..., help="Run directory, model folder or HF folder."),
-        input: str = typer.Option(..., "--input", help="FASTA or CSV with a sequence column."),
-        out: str = typer.Option(..., help="Parquet file: id + one column per dimension."),
+        model: str = typer.Option(..., metavar="DIR|hf:ID", help="Run directory, model folder or HF folder."),
+        input: str = typer.Option(..., "--input", metavar="FASTA|CSV", help="FASTA or CSV with a sequence column."),
+        out: str = typer.Option(..., metavar="PARQUET", help="Parquet file: id + one column per dimension."),
         pooling: str = typer.Option("mean", help="mean, cls or max."),
         batch_size: int = typer.Option(128),
+        sequence_column: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+        trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
     ):
         """One embedding per sequence (Parquet)."""
         from genolm.genome.lm import embed as _embed
 
-        n, d = _embed(model, input, out, pooling=pooling, batch_size=batch_size)
+        n, d = _embed(model, input, out, pooling=pooling, batch_size=batch_size, sequence_column=sequence_column,
+                      trust_remote_code=trust_remote_code)
         typer.echo(f"wrote {n} embeddings of dimension {d} to {out}")
 
     @app.command()
     def demo(
-        out: str = typer.Option("runs/demo", help="Directory for the demo's runs and report."),
+        out: str = typer.Option("runs/demo", metavar="DIR", help="Directory for the demo's runs and report."),
         minutes: float = typer.Option(7.0, help="Total training time budget in minutes (the whole demo takes ~1.5 min more)."),
         seed: int = typer.Option(0),
     ):

@@ -49,9 +49,12 @@ _GROUPS = [
     ("genolm.cli.crispr", "crispr"),
     ("genolm.cli.chem", "chem"),
     ("genolm.cli.omics", "omics"),
-    ("genolm.cli.kg", "kg"),
+    ("genolm.cli.kg", "linkpred"),       # knowledge-graph link prediction (was `genolm kg`)
     ("genolm.cli.serve", "serve"),
+    ("genolm.cli.convert", None),       # convert: old pickle-based model folders -> safe formats
 ]
+# old group names that keep working (hidden from --help)
+_ALIASES = {"genolm.cli.kg": "kg"}
 
 for _module, _name in _GROUPS:
     try:
@@ -64,11 +67,26 @@ for _module, _name in _GROUPS:
         _mod.register(app)
     if _name and hasattr(_mod, "app"):
         app.add_typer(_mod.app, name=_name)
+        if _module in _ALIASES:
+            app.add_typer(_mod.app, name=_ALIASES[_module], hidden=True)
+
+_GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """``genolm variants score ... -q`` == ``genolm -q variants score ...``: -q/-v work anywhere."""
+    flags = [a for a in argv if a in _GLOBAL_FLAGS]
+    if "--" in argv:  # nothing after a literal -- is an option
+        cut = argv.index("--")
+        flags = [a for a in argv[:cut] if a in _GLOBAL_FLAGS]
+        return flags + [a for a in argv[:cut] if a not in _GLOBAL_FLAGS] + argv[cut:]
+    return flags + [a for a in argv if a not in _GLOBAL_FLAGS]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=argv, standalone_mode=True, prog_name="genolm")
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     except InputError as e:

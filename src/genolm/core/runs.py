@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from genolm.io.atomic import atomic_write_text
-from genolm.io.errors import UsageError
+from genolm.io.errors import InputError, UsageError
 
 log = logging.getLogger("genolm")
 
@@ -103,17 +103,67 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def staging_path(out: str | os.PathLike) -> Path:
+    """Where a run is written until it finishes (a hidden sibling of ``out``); a killed run's checkpoint
+    stays here for ``--resume``."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
+
+
+def _command_of(path: Path) -> str | None:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_out_dir(out: str | os.PathLike, command: str, overwrite: bool = False) -> Path:
+    """Refuse an ``--out`` that would mix two runs or cannot be written; return it as a Path."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a run directory")
+    if out.is_dir() and not overwrite:
+        other = _command_of(out)
+        if other is not None and other != command:
+            raise UsageError(f"--out {out} holds a `genolm {other}` run; pass --overwrite to replace it, "
+                             "or choose another --out")
+        if other is None and any(out.iterdir()):
+            raise UsageError(f"--out {out} is a non-empty folder that is not a genolm run; pass --overwrite "
+                             "to replace it, or choose another --out")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {parent} (permission denied)")
+    return out
+
+
 class RunDir:
-    """A run directory.
+    """A run directory, written atomically.
+
+    Everything goes to a staging folder beside ``out`` (:func:`staging_path`); :meth:`finish` moves it into
+    place (an existing run there is replaced only then), and a run that fails on bad input leaves nothing
+    behind. A killed run keeps its staging folder so ``resume=True`` can continue from its checkpoint.
+    An ``out`` holding a run of another command (or other files) is refused unless ``overwrite``.
 
     >>> run = RunDir("out/x", command="finetune", config={"lr": 1e-3}, inputs=["train.csv"])
     >>> run.write_metrics({"mcc": 0.7}); run.finish()
     """
 
     def __init__(self, path: str | os.PathLike, command: str, config: dict | None = None,
-                 inputs: list[str | os.PathLike] | None = None, seed: int | None = None):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+                 inputs: list[str | os.PathLike] | None = None, seed: int | None = None,
+                 overwrite: bool = False, resume: bool = False):
+        self.final_path = check_out_dir(path, command, overwrite)
+        self.path = staging_path(self.final_path)
+        if self.path.exists() and not resume:
+            import shutil
+
+            shutil.rmtree(self.path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {self.final_path}: cannot create the run directory ({e.strerror})") from None
+        self._finished = False
         self.command = command
         self.config = _jsonable(config or {})
         self.started = _dt.datetime.now(_dt.timezone.utc)
@@ -157,12 +207,35 @@ class RunDir:
         return self.write_metrics(data, name)
 
     def finish(self, **extra: Any) -> None:
+        """Write the final manifest and move the run into place (replacing an older run there)."""
+        if self._finished:
+            return
         ended = _dt.datetime.now(_dt.timezone.utc)
         self.manifest["ended"] = ended.isoformat()
         self.manifest["seconds"] = round((ended - self.started).total_seconds(), 2)
         self.manifest.update(_jsonable(extra))
         self._write_manifest()
-        log.info("run %s finished in %.1fs", self.command, self.manifest["seconds"])
+        log.info("run %s finished in %.1fs: %s", self.command, self.manifest["seconds"], self.final_path)
+        self._close_log()
+        self._finished = True
+        _swap_into_place(self.path, self.final_path)
+        self.path = self.final_path
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """A failed run: drop the staging folder (keep it when a checkpoint there can be resumed)."""
+        import shutil
+
+        if self._finished:
+            return
+        self._finished = True
+        self._close_log()
+        keep = (self.path / "checkpoint").is_dir() and not isinstance(exc, InputError)
+        if keep:
+            log.warning("run interrupted; its checkpoint is kept in %s: rerun with --resume to continue", self.path)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _close_log(self) -> None:
         logging.getLogger("genolm").removeHandler(self._handler)
         self._handler.close()
 
@@ -171,8 +244,23 @@ class RunDir:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is not None:
-            self.manifest["error"] = str(exc)
-        self.finish()
+            self.abort(exc)
+        else:
+            self.finish()
+
+
+def _swap_into_place(staged: Path, final: Path) -> None:
+    """Rename ``staged`` onto ``final``; an existing ``final`` is renamed aside first, deleted last."""
+    import shutil
+
+    old = final.parent / f".{final.name}.old"
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:

@@ -27,7 +27,7 @@ def _history(run_dir: Path) -> list[dict]:
 
 def run_demo(out: str, minutes: float = 7.0, seed: int = 0) -> dict:
     from genolm.core.loading import load_model
-    from genolm.genome.lm import ModelShape, _encode_labels, _predict_table, evaluate, finetune, pretrain
+    from genolm.genome.lm import ModelShape, encode_labels, predict_table, evaluate, finetune, pretrain
     from genolm.io.tables import read_labelled
 
     data = demo_data_dir()
@@ -45,8 +45,8 @@ def run_demo(out: str, minutes: float = 7.0, seed: int = 0) -> dict:
 
     net, tok, info = load_model(str(out_p / "promoter"))
     seqs, labels = read_labelled(test_csv)
-    scores = _predict_table(net, tok, info, seqs)
-    y = np.asarray(_encode_labels(labels, info.label_names))
+    scores = predict_table(net, tok, info, seqs)
+    y = np.asarray(encode_labels(labels, info.label_names))
 
     rep = Report("genolm demo: DNA LM pretraining and promoter classification",
                  "Pretrain on E. coli K-12 (200 kb), fine-tune on GUE prom_core_all (6,000 rows), "

@@ -24,7 +24,7 @@ from genolm.core.loading import ModelInfo, load_model, quiet_transformers, save_
 from genolm.core.models import ARCHS, GenolmConfig, GenolmForCausalLM, GenolmForMaskedLM, \
     GenolmForSequenceClassification
 from genolm.core.report import Report, confusion_figure, loss_curve_figure, roc_pr_figure, scatter_figure
-from genolm.core.runs import RunDir, parse_duration, set_seed
+from genolm.core.runs import RunDir, parse_duration, set_seed, staging_path
 from genolm.core.tokenizers import build_dna_tokenizer
 from genolm.core.train import TrainConfig, make_accelerator, train
 from genolm.io.atomic import atomic_path, atomic_write_text
@@ -169,7 +169,8 @@ def _split_genome(path: str, valid_fraction: float) -> tuple[dict, dict]:
 def pretrain(genome: str, out: str, objective: str = "mlm", tokenizer: str = "base", shape: ModelShape | None = None,
              seq_len: int = 256, max_steps: int | None = None, time_budget: str | float | None = None,
              seed: int = 0, batch_size: int = 32, lr: float = 1e-3, mask_prob: float = 0.15,
-             eval_every: int = 200, resume: bool = False, valid_fraction: float = 0.05) -> dict:
+             eval_every: int = 200, resume: bool = False, valid_fraction: float = 0.05, overwrite: bool = False,
+             checkpoint_every: int = 500) -> dict:
     """Pretrain a DNA LM on random windows of ``genome`` (both strands; windows with N runs skipped)."""
     shape = shape or ModelShape()
     shape.check()
@@ -193,16 +194,17 @@ def pretrain(genome: str, out: str, objective: str = "mlm", tokenizer: str = "ba
         valid_windows = windows.sample(256, seed + 1)
     tok = build_dna_tokenizer(tokenizer, windows.sample(2000, seed + 2) if tokenizer.startswith("bpe") else None)
     max_length = seq_len + 2
-    run = RunDir(out, "pretrain", config, inputs=[genome], seed=seed) if acc.is_main_process else None
+    run = RunDir(out, "pretrain", config, inputs=[genome], seed=seed, overwrite=overwrite,
+                 resume=resume) if acc.is_main_process else None
     cls = GenolmForMaskedLM if objective == "mlm" else GenolmForCausalLM
     model = cls(shape.config(len(tok), tok.pad_token_id, causal=objective == "clm"))
     log.info("pretraining %s %s (%.2fM parameters) on %d genome positions", shape.arch, objective,
              sum(p.numel() for p in model.parameters()) / 1e6, windows.n_positions)
     cfg = TrainConfig(lr=lr, batch_size=batch_size, seed=seed, eval_every=eval_every, patience=None, maximize=False,
-                      metric="loss", **budget)
+                      metric="loss", checkpoint_every=checkpoint_every, **budget)
     loader = _LMBatches(windows, tok, batch_size, objective, mask_prob, seed + acc.process_index, max_length)
     res = train(model, loader, cfg, evaluate=_lm_evaluator(valid_windows, tok, objective, mask_prob, max_length),
-                out_dir=out, resume=resume, accelerator=acc)
+                out_dir=run.path if run else staging_path(out), resume=resume, accelerator=acc)
     final = res.history[-1] if res.history else {}
     metrics = {"objective": objective, "steps": res.steps, "seconds": res.seconds,
                "valid_loss": final.get("eval_loss"), "valid_perplexity": final.get("eval_perplexity"),
@@ -231,6 +233,20 @@ def _write_history(run: RunDir, history: list[dict]) -> None:
 # ---------------------------------------------------------------------------------------------------
 # fine-tuning
 
+def _internal_split(seqs, labels, fraction: float, seed: int, path):
+    """Hold out a seeded ``fraction`` of the training rows for validation (no --valid given)."""
+    n = len(seqs)
+    n_valid = max(1, int(round(n * fraction)))
+    if n - n_valid < 2:
+        raise InputError(f"too few rows ({n}) to hold out a validation split; give --valid", path)
+    order = np.random.default_rng(seed).permutation(n)
+    va, tr = set(order[:n_valid].tolist()), order[n_valid:]
+    log.info("no --valid given: holding out %d of %d training rows (seed %d) for validation", n_valid, n, seed)
+    keep = sorted(tr.tolist())
+    hold = sorted(va)
+    return ([seqs[i] for i in keep], [labels[i] for i in keep], [seqs[i] for i in hold], [labels[i] for i in hold])
+
+
 def _infer_task(labels: Sequence, task: str | None) -> str:
     if task:
         if task not in ("classification", "regression"):
@@ -241,7 +257,7 @@ def _infer_task(labels: Sequence, task: str | None) -> str:
     return "classification" if ints and len(set(vals)) <= 50 else "regression"
 
 
-def _encode_labels(labels, label_names: list) -> list[int]:
+def encode_labels(labels, label_names: list) -> list[int]:
     index = {str(n): i for i, n in enumerate(label_names)}
     return [index[str(v)] for v in labels]
 
@@ -288,30 +304,38 @@ def _seq_evaluator(valid_seqs, y_valid, task, tokenizer, info: ModelInfo, batch_
     return evaluate
 
 
-def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None, task: str | None = None,
+def finetune(train_csv: str, valid_csv: str | None, out: str, model: str | None = None, task: str | None = None,
              tokenizer: str = "base", shape: ModelShape | None = None, epochs: float | None = None,
              max_steps: int | None = None, time_budget: str | float | None = None, seed: int = 0,
              batch_size: int = 64, lr: float | None = None, patience: int = 6, eval_every: int | None = None,
              label_column: str = "label", metric: str | None = None, resume: bool = False,
-             weight_decay: float = 0.05) -> dict:
-    """Fine-tune ``model`` (a genolm run/model folder, any local HF folder or a hub id) or train from
-    scratch on a `sequence,label` table; early-stops on the validation set."""
+             weight_decay: float = 0.05, overwrite: bool = False, checkpoint_every: int = 500,
+             sequence_column: str = "sequence", trust_remote_code: bool = False,
+             valid_fraction: float = 0.1) -> dict:
+    """Fine-tune ``model`` (a genolm run/model folder, any local HF folder or ``hf:`` hub id) or train from
+    scratch on a `sequence,label` table; early-stops on the validation set (without ``valid_csv``, a
+    seeded ``valid_fraction`` of the training rows is held out)."""
     shape = shape or ModelShape(pooling="bins", dropout=0.3)  # best dev MCC on GUE prom_core_all
     shape.check()
     budget = _budget(max_steps, epochs, time_budget, default_time="20m")
     quiet_transformers()
     acc = make_accelerator()
     set_seed(seed)
-    tr_seqs, tr_labels = read_labelled(train_csv, label_column)
-    va_seqs, va_labels = read_labelled(valid_csv, label_column)
+    tr_seqs, tr_labels = read_labelled(train_csv, label_column, sequence_column)
+    if valid_csv:
+        va_seqs, va_labels = read_labelled(valid_csv, label_column, sequence_column)
+    else:
+        tr_seqs, tr_labels, va_seqs, va_labels = _internal_split(tr_seqs, tr_labels, valid_fraction, seed, train_csv)
     task = _infer_task(tr_labels, task)
     info = ModelInfo(task=task, tokenizer=tokenizer, source=str(model or "scratch"))
     if task == "classification":
         info.label_names = _label_names(tr_labels, va_labels)
-        y_tr, y_va = _encode_labels(tr_labels, info.label_names), _encode_labels(va_labels, info.label_names)
+        y_tr, y_va = encode_labels(tr_labels, info.label_names), encode_labels(va_labels, info.label_names)
         num_labels = len(info.label_names)
-        if num_labels < 2:
-            raise InputError("classification needs at least two label values", train_csv)
+        present = sorted({str(v) for v in tr_labels})
+        if num_labels < 2 or len(present) < 2:
+            raise InputError(f"column {label_column!r}: classification needs at least two label values in the "
+                             f"training table, found only {present}", train_csv)
     else:
         y = np.asarray(tr_labels, dtype=float)
         info.target_mean, info.target_std = float(y.mean()), float(y.std() or 1.0)
@@ -321,7 +345,8 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
     longest = max(len(s) for s in tr_seqs + va_seqs)
     info.extra["window"] = longest  # training sequence length: the natural window for `genolm scan`
     if model:
-        net, tok, base_info = load_model(model, task=task, num_labels=num_labels, device="cpu")
+        net, tok, base_info = load_model(model, task=task, num_labels=num_labels, device="cpu",
+                                         trust_remote_code=trust_remote_code)
         info.tokenizer = base_info.tokenizer if base_info and base_info.tokenizer else "from model"
         net.train()
         lr = lr or 3e-4
@@ -342,7 +367,8 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
               "tokenizer": tokenizer, **({} if model else asdict(shape)), **budget, "seed": seed,
               "batch_size": batch_size, "lr": lr, "patience": patience, "label_column": label_column,
               "selection_metric": metric, "weight_decay": weight_decay}
-    run = RunDir(out, "finetune", config, inputs=[train_csv, valid_csv], seed=seed) if acc.is_main_process else None
+    run = RunDir(out, "finetune", config, inputs=[train_csv, valid_csv], seed=seed, overwrite=overwrite,
+                 resume=resume) if acc.is_main_process else None
     ds = TokenizedSequences(tok, tr_seqs, y_tr, max_length=info.max_length)
     g = torch.Generator().manual_seed(seed)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, drop_last=len(ds) > batch_size,
@@ -352,18 +378,20 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
     if eval_every is None:
         eval_every = max(25, min(500, steps_per_epoch // 2))
     tcfg = TrainConfig(lr=lr, batch_size=batch_size, seed=seed, eval_every=eval_every, patience=patience,
-                       metric=metric, maximize=True, weight_decay=weight_decay, **budget)
+                       metric=metric, maximize=True, weight_decay=weight_decay, checkpoint_every=checkpoint_every,
+                       **budget)
     log.info("fine-tuning %s on %d sequences (<= %d bp), %d validation; %.2fM parameters; %d process(es) on %s",
              task, len(ds), longest, len(va_seqs), sum(p.numel() for p in net.parameters()) / 1e6,
              acc.num_processes, acc.device)
-    res = train(net, loader, tcfg, evaluate=_seq_evaluator(va_seqs, y_va, task, tok, info), out_dir=out,
+    res = train(net, loader, tcfg, evaluate=_seq_evaluator(va_seqs, y_va, task, tok, info),
+                out_dir=run.path if run else staging_path(out),
                 resume=resume, steps_per_epoch=steps_per_epoch, accelerator=acc)
     net = acc.unwrap_model(net)
     if run is None:
         return {}
     save_model(net, tok, info, run.model_dir)
     # final validation metrics and predictions from the kept (best) weights
-    scores = _predict_table(net, tok, info, va_seqs)
+    scores = predict_table(net, tok, info, va_seqs)
     metrics = _metrics_from_predictions(info, va_labels, scores)
     metrics.update({"steps": res.steps, "seconds": res.seconds, "best_step": res.best_step,
                     "world_size": acc.num_processes, "device": str(acc.device),
@@ -381,7 +409,7 @@ def finetune(train_csv: str, valid_csv: str, out: str, model: str | None = None,
 # ---------------------------------------------------------------------------------------------------
 # evaluation / prediction / embedding
 
-def _predict_table(model, tok, info: ModelInfo, seqs: Sequence[str], batch_size: int = 256) -> np.ndarray:
+def predict_table(model, tok, info: ModelInfo, seqs: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """(n, n_classes) probabilities, or (n,) values on the original regression scale."""
     logits = predict_logits(model, tok, seqs, batch_size, info.max_length)
     if info.task == "classification":
@@ -396,14 +424,15 @@ def _metrics_from_predictions(info: ModelInfo, labels, scores) -> dict:
         unknown = sorted({str(v) for v in labels} - set(map(str, info.label_names)))
         if unknown:
             raise InputError(f"labels {unknown[:5]} were not seen in training (model labels: {info.label_names})")
-        return M.classification_metrics(_encode_labels(labels, info.label_names), scores)
+        return M.classification_metrics(encode_labels(labels, info.label_names), scores)
     return M.regression_metrics(np.asarray(labels, dtype=float), scores)
 
 
-def _write_predictions(path, ids, scores, info: ModelInfo) -> None:
+def predictions_frame(ids, scores, info: ModelInfo):
+    """The `genolm predict` table: id, prediction, score (binary/regression) or score_<label> per class."""
     import pandas as pd
 
-    df = pd.DataFrame({"id": ids})
+    df = pd.DataFrame({"id": list(ids)})
     if info.task == "classification":
         names = [str(n) for n in info.label_names]
         df["prediction"] = [names[i] for i in scores.argmax(1)]
@@ -415,6 +444,18 @@ def _write_predictions(path, ids, scores, info: ModelInfo) -> None:
     else:
         df["prediction"] = scores
         df["score"] = scores
+    return df
+
+
+def predict_frame(net, tok, info: ModelInfo, ids, seqs, batch_size: int = 256):
+    return predictions_frame(ids, predict_table(net, tok, info, seqs, batch_size), info)
+
+
+def _write_predictions(path, ids, scores, info: ModelInfo) -> None:
+    write_predictions(path, predictions_frame(ids, scores, info))
+
+
+def write_predictions(path, df) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
 
@@ -425,7 +466,7 @@ def write_report(path, title, metrics, history, info, labels, scores, subtitle="
     if history:
         rep.figure(loss_curve_figure(history), "loss curves (validation loss at each evaluation)")
     if info.task == "classification":
-        y = np.asarray(_encode_labels(labels, info.label_names))
+        y = np.asarray(encode_labels(labels, info.label_names))
         if len(info.label_names) == 2 and len(set(y.tolist())) == 2:
             rep.figure(roc_pr_figure(y, scores[:, 1]), "ROC and precision-recall curves (validation)")
         rep.figure(confusion_figure(y, scores.argmax(1), [str(n) for n in info.label_names]), "confusion matrix")
@@ -435,10 +476,10 @@ def write_report(path, title, metrics, history, info, labels, scores, subtitle="
 
 
 def evaluate(model: str, data: str, out: str, label_column: str = "label", batch_size: int = 256,
-             report: str | None = None) -> dict:
-    net, tok, info = load_model(model)
-    seqs, labels = read_labelled(data, label_column)
-    scores = _predict_table(net, tok, info, seqs, batch_size)
+             report: str | None = None, sequence_column: str = "sequence", trust_remote_code: bool = False) -> dict:
+    net, tok, info = load_model(model, trust_remote_code=trust_remote_code)
+    seqs, labels = read_labelled(data, label_column, sequence_column)
+    scores = predict_table(net, tok, info, seqs, batch_size)
     metrics = _metrics_from_predictions(info, labels, scores)
     import json
 
@@ -448,22 +489,30 @@ def evaluate(model: str, data: str, out: str, label_column: str = "label", batch
     return metrics
 
 
-def predict(model: str, input: str, out: str, batch_size: int = 256) -> int:
-    net, tok, info = load_model(model)
-    ids, seqs = read_sequences(input)
-    scores = _predict_table(net, tok, info, seqs, batch_size)
-    _write_predictions(out, ids, scores, info)
+def predict(model: str, input: str, out: str, batch_size: int = 256, sequence_column: str = "sequence",
+            trust_remote_code: bool = False) -> int:
+    net, tok, info = load_model(model, trust_remote_code=trust_remote_code)
+    ids, seqs = read_sequences(input, column=sequence_column)
+    write_predictions(out, predict_frame(net, tok, info, ids, seqs, batch_size))
     return len(ids)
 
 
-def embed(model: str, input: str, out: str, pooling: str = "mean", batch_size: int = 128) -> tuple[int, int]:
+def embeddings_frame(net, tok, info: ModelInfo, ids, seqs, pooling: str = "mean", batch_size: int = 128):
+    """id + one float32 column per dimension (`genolm embed`'s Parquet table)."""
     import pandas as pd
 
-    net, tok, info = load_model(model, task="base")
-    ids, seqs = read_sequences(input)
     vecs = embed_seqs(net, tok, seqs, pooling=pooling, batch_size=batch_size, max_length=info.max_length)
     df = pd.DataFrame(vecs.astype(np.float32), columns=[f"e{i}" for i in range(vecs.shape[1])])
-    df.insert(0, "id", ids)
+    df.insert(0, "id", list(ids))
+    return df
+
+
+def embed(model: str, input: str, out: str, pooling: str = "mean", batch_size: int = 128,
+          sequence_column: str = "sequence", trust_remote_code: bool = False) -> tuple[int, int]:
+    net, tok, info = load_model(model, task="base", trust_remote_code=trust_remote_code)
+    ids, seqs = read_sequences(input, column=sequence_column)
+    df = embeddings_frame(net, tok, info, ids, seqs, pooling, batch_size)
+    vecs = df.iloc[:, 1:].to_numpy()
     with atomic_path(out) as tmp:
         df.to_parquet(tmp, index=False)
     return vecs.shape

@@ -8,29 +8,104 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Iterator
 
 from genolm.io.errors import InputError
 
 IUPAC = set("ACGTNRYSWKMBDHVU")
-_ALLOWED = IUPAC | {c.lower() for c in IUPAC} | {"-", "*", "."}
-_NOT_ALLOWED = re.compile(r"[^ACGTNRYSWKMBDHVUacgtnryswkmbdhvu\-*.]")
+# '-' and '.' are alignment gaps (read as N); '*' is not a nucleotide (a stop codon in protein FASTA)
+_ALLOWED = IUPAC | {c.lower() for c in IUPAC} | {"-", "."}
+_NOT_ALLOWED = re.compile(r"[^ACGTNRYSWKMBDHVUacgtnryswkmbdhvu\-.]")
 _AMBIG = re.compile(r"[^ACGTN]")
 
 
-def open_text(path: str | os.PathLike):
-    """Open plain or gzip/bgzip text by content (magic bytes), not by name."""
+class TextInput:
+    """A text file opened for reading (plain or gzip), whose failures are InputErrors naming the file.
+
+    A truncated or corrupt .gz and bytes that are not UTF-8 end in one line naming the file and line
+    (not a traceback, not click's bare "Aborted." on EOFError), and nothing is silently replaced.
+    """
+
+    def __init__(self, path: Path, fh):
+        self.path, self._fh, self.lineno = path, fh, 0
+
+    def _fail(self, e: BaseException):
+        if isinstance(e, UnicodeDecodeError):
+            return InputError(f"not UTF-8 text (byte {e.object[e.start:e.start + 1]!r})", self.path, self.lineno + 1)
+        if isinstance(e, (EOFError, gzip.BadGzipFile, zlib.error)):
+            return InputError("truncated or corrupt gzip file (ended before its end-of-stream marker)", self.path,
+                              self.lineno + 1)
+        return InputError(f"cannot read file: {e}", self.path, self.lineno + 1)
+
+    def __iter__(self):
+        while line := self.readline():
+            yield line
+
+    def readline(self) -> str:
+        try:
+            line = self._fh.readline()
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise self._fail(e) from None
+        if line:
+            self.lineno += 1
+        return line
+
+    def __getattr__(self, name):  # seek, tell, name...: the underlying file's
+        return getattr(self._fh, name)
+
+    def read(self, n: int = -1) -> str:
+        try:
+            return self._fh.read(n)
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise self._fail(e) from None
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "TextInput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_readable(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path)
     if path.is_dir():
         raise InputError("is a directory, expected a file", path)
+    if not os.access(path, os.R_OK):
+        raise InputError("permission denied (cannot read)", path)
+    return path
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, "r", encoding="utf-8", errors="replace")
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def open_text(path: str | os.PathLike) -> TextInput:
+    """Open plain or gzip/bgzip text by content (magic bytes), not by name; strict UTF-8."""
+    path = check_readable(path)
+    if is_gzip(path):
+        return TextInput(path, gzip.open(path, "rt", encoding="utf-8"))
+    return TextInput(path, open(path, "r", encoding="utf-8"))
+
+
+def check_gzip_complete(path: str | os.PathLike) -> None:
+    """Read a gzip file through once so a truncated one fails here, with its name, before any work starts."""
+    path = check_readable(path)
+    if not is_gzip(path):
+        return
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 22):
+                pass
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+        raise InputError("truncated or corrupt gzip file (ended before its end-of-stream marker)", path) from None
 
 
 def is_fasta(path: str | os.PathLike) -> bool:
@@ -52,6 +127,7 @@ def read_fasta(path: str | os.PathLike, alphabet: str = "dna") -> Iterator[tuple
     name: str | None = None
     chunks: list[str] = []
     n_records = 0
+    seen: set[str] = set()
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
@@ -65,6 +141,9 @@ def read_fasta(path: str | os.PathLike, alphabet: str = "dna") -> Iterator[tuple
                 if not header:
                     raise InputError("FASTA header has no name", path, lineno)
                 name = header.split()[0]
+                if name in seen:
+                    raise InputError(f"duplicate FASTA record name {name!r} (names must be unique)", path, lineno)
+                seen.add(name)
                 chunks = []
                 continue
             if line.startswith(";"):
@@ -75,8 +154,8 @@ def read_fasta(path: str | os.PathLike, alphabet: str = "dna") -> Iterator[tuple
             if alphabet == "dna":
                 bad = _NOT_ALLOWED.search(seq)
                 if bad:
-                    raise InputError(f"non-nucleotide character {bad.group(0)!r} in sequence {name!r}", path,
-                                     lineno)
+                    what = "'*' (a stop codon: protein FASTA?)" if bad.group(0) == "*" else repr(bad.group(0))
+                    raise InputError(f"non-nucleotide character {what} in sequence {name!r}", path, lineno)
             chunks.append(seq)
     if name is not None:
         n_records += 1

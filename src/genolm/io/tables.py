@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from genolm.io.errors import InputError
-from genolm.io.fasta import is_fasta, normalize, open_text, read_fasta
+from genolm.io.fasta import check_gzip_complete, is_fasta, normalize, open_text, read_fasta
 
 _BAD_SEQ = None
 
@@ -26,14 +26,19 @@ def read_table(path: str | os.PathLike, required: list[str] | tuple[str, ...] = 
         head = fh.read(1)
     if not head:
         raise InputError("empty file", path)
+    check_gzip_complete(path)
     try:
         df = pd.read_csv(path, sep=sep or _sep_for(path), dtype=dtype, compression="infer",
                          keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise InputError("empty file", path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.object[e.start:e.start + 1]!r})", path) from None
+    except (pd.errors.ParserError, csv.Error) as e:
         msg = str(e).strip().splitlines()[-1]
         raise InputError(f"cannot parse table: {msg}", path) from None
+    except (EOFError, OSError) as e:
+        raise InputError(f"cannot read table: {str(e) or type(e).__name__}", path) from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; found "
@@ -82,11 +87,12 @@ def read_sequences(path: str | os.PathLike, column: str = "sequence", id_column:
     return ids, seqs
 
 
-def read_labelled(path: str | os.PathLike, label_column: str = "label") -> tuple[list[str], list]:
+def read_labelled(path: str | os.PathLike, label_column: str = "label", sequence_column: str = "sequence"
+                  ) -> tuple[list[str], list]:
     """A `sequence,label` table -> (sequences, labels)."""
     path = str(path)
-    df = read_table(path, required=["sequence", label_column])
-    seqs = check_sequences(df["sequence"].tolist(), path)
+    df = read_table(path, required=[sequence_column, label_column])
+    seqs = check_sequences(df[sequence_column].tolist(), path, column=sequence_column)
     labels = df[label_column]
     if labels.isna().any():
         line = int(labels.isna().to_numpy().argmax()) + 2
