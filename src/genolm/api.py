@@ -52,7 +52,11 @@ def load(path: str | os.PathLike, *, trust_remote_code: bool = False) -> Predict
         raise InputError("model folder not found", p)
     if not p.is_dir():
         raise InputError("expected a run directory or model folder, got a file", p)
+    from genolm.core.persist import check_no_pickles
+
     candidates = [p / "model", p] if (p / "model").is_dir() else [p]
+    for folder in candidates:
+        check_no_pickles(folder)
     for folder in candidates:
         for marker, loader in _entries():
             if (folder / marker).is_file():
@@ -61,8 +65,4 @@ def load(path: str | os.PathLike, *, trust_remote_code: bool = False) -> Predict
 
                     return DNASequencePredictor(folder, trust_remote_code=True)
                 return loader(folder)
-    from genolm.core.persist import check_no_pickles
-
-    for folder in candidates:
-        check_no_pickles(folder)
     raise InputError("not a genolm model folder (no model file genolm knows in it or in its model/)", p)

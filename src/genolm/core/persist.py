@@ -143,11 +143,26 @@ def refuse_legacy(path: str | os.PathLike) -> None:
                      "`genolm convert MODEL_DIR` if you trust where it came from", path)
 
 
+def is_pickle(path: str | os.PathLike) -> bool:
+    """True for a file that starts like a pickle (protocol 2-5), whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def check_no_pickles(model_dir: str | os.PathLike) -> None:
-    """Refuse a model folder that carries pickle files where genolm expects safe formats."""
+    """Refuse a model folder that carries pickle files (by name or by content): genolm never writes them."""
     d = Path(model_dir)
     if not d.is_dir():
         return
     for p in sorted(d.rglob("*")):
-        if p.is_file() and p.suffix in (".joblib", ".pkl", ".pickle"):
+        if not p.is_file():
+            continue
+        if p.suffix in (".joblib", ".pkl", ".pickle"):
             refuse_legacy(p)
+        if p.suffix != ".bin" and is_pickle(p):  # .bin: PyTorch weights, read with weights_only=True
+            raise InputError("refusing to load: this file in the model folder is a pickle, which genolm never "
+                             "writes and never loads (it can run code)", p)

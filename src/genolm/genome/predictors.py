@@ -23,9 +23,10 @@ class DNASequencePredictor(Predictor):
     kind = "dna"
 
     def __init__(self, path: Path, trust_remote_code: bool = False):
-        from genolm.core.loading import ModelInfo, read_config
+        from genolm.core.loading import ModelInfo, check_no_remote_code, read_config
 
         super().__init__(path)
+        check_no_remote_code(path, trust_remote_code)
         self.trust_remote_code = trust_remote_code
         self.info = ModelInfo.load(path)
         self.config = read_config(path)
