@@ -13,23 +13,13 @@ from conftest import run_cli
 SEQ, TARGET = "target_context_30mer", "indel_freq_background_subtracted_pct"
 
 
-@pytest.fixture(scope="module")
-def trained(edata, tmp_path_factory):
-    from genolm.cli.main import main
-
-    out = tmp_path_factory.mktemp("ontarget") / "run"
-    code = main(["crispr", "train", "--train", str(edata / "kim_train.csv"), "--valid", str(edata / "kim_dev.csv"),
-                 "--sequence-col", SEQ, "--target-col", TARGET, "--out", str(out), "--epochs", "4", "--n-cnn", "1",
-                 "--seed", "3", "--threads", "1"])
-    assert code == 0
-    return out
-
-
 @pytest.mark.slow
 def test_train_writes_run_dir_and_beats_chance(trained):
     for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "log.txt", "dev_predictions.csv",
-                 "model/config.json", "model/cnn.safetensors", "model/gbm.joblib"):
+                 "model/config.json", "model/cnn.safetensors", "model/gbm.skops", "model/genolm_ontarget.json"):
         assert (trained / name).is_file(), name
+    assert not list(trained.rglob("*.joblib")) and not (trained / "checkpoint").exists()
+    assert not (trained / "members").exists()
     m = json.loads((trained / "metrics.json").read_text())
     assert m["n_train"] == 1500 and m["n_dev"] == 300
     # 1,500 real training guides: far better than chance on 300 dev guides (chance ~0 +- 0.06)
@@ -102,7 +92,7 @@ def test_train_bad_input(edata, tmp_path, capsys):
 def test_predict_needs_a_model(edata, tmp_path, capsys):
     code, _, err = run_cli(["crispr", "predict", "--model", tmp_path, "--input", edata / "kim_dev.csv",
                             "--sequence-col", SEQ, "--out", tmp_path / "p.csv"], capsys)
-    assert code == 2 and "not an on-target model" in err
+    assert code == 2 and "not a CRISPR on-target model folder" in err and str(tmp_path) in err
 
 
 def test_features_shape_and_gc():

@@ -10,33 +10,42 @@ app = typer.Typer(help="CRISPR-Cas9: on-target efficiency model, off-target sear
 
 
 @app.command()
-def train(train: str = typer.Option(..., "--train", help="Training CSV/TSV."),
-          valid: str = typer.Option(..., "--valid", help="Dev CSV/TSV (early stopping, ensemble weights)."),
-          sequence_col: str = typer.Option(..., "--sequence-col", help="30-mer (4+20+3+3), 23-mer or 20-mer column."),
-          target_col: str = typer.Option(..., "--target-col", help="Efficiency column (regression target)."),
-          out: str = typer.Option(..., "--out", help="Run directory to create."),
+def train(train: str = typer.Option(..., "--train", metavar="CSV", help="Training CSV/TSV."),
+          valid: Optional[str] = typer.Option(None, "--valid", metavar="CSV",
+                                              help="Dev CSV/TSV (early stopping, ensemble weights); "
+                                                   "default: a seeded 10% of --train."),
+          sequence_col: str = typer.Option(..., "--sequence-col", metavar="COL",
+                                           help="30-mer (4+20+3+3), 23-mer or 20-mer column."),
+          label_col: str = typer.Option(..., "--label-col", "--target-col", metavar="COL",
+                                        help="Efficiency column (regression target)."),
+          out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to create."),
           seed: int = typer.Option(0, "--seed"),
           time_budget: str = typer.Option("20m", "--time-budget", help="Wall-clock budget, e.g. 10m, 1h."),
           epochs: Optional[int] = typer.Option(None, "--epochs", help="Max epochs per CNN (default 60, early stop)."),
           n_cnn: Optional[int] = typer.Option(None, "--n-cnn", help="CNN ensemble members (default 4)."),
           no_gbm: bool = typer.Option(False, "--no-gbm", help="CNNs only, no gradient-boosting member."),
-          threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is robust on a shared CPU).")
+          threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is robust on a shared CPU)."),
+          overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+          resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from its checkpoint."),
+          checkpoint_every: int = typer.Option(500, "--checkpoint-every", metavar="STEPS",
+                                               help="Checkpoint the CNN member in training every N steps (0 = never).")
           ) -> None:
     """Train the on-target efficiency model (CNN ensemble + gradient boosting), early-stopped on --valid."""
-    from genolm.core.runs import parse_duration
-    from genolm.editing.ontarget import train_ontarget
+    from genolm.editing.ontarget import train as train_model
 
-    m = train_ontarget(train, valid, sequence_col, target_col, out, seed=seed, time_budget=parse_duration(time_budget),
-                       epochs=epochs, n_cnn=n_cnn, use_gbm=not no_gbm, threads=threads)
+    m = train_model(train, out, valid=valid, sequence_col=sequence_col, label_col=label_col, seed=seed,
+                    time_budget=time_budget, epochs=epochs, n_cnn=n_cnn, use_gbm=not no_gbm, threads=threads,
+                    overwrite=overwrite, resume=resume, checkpoint_every=checkpoint_every)
     typer.echo(f"dev spearman {m['dev']['spearman']:.4f} pearson {m['dev']['pearson']:.4f} "
                f"({m['n_train']} train / {m['n_dev']} dev, {m['train_seconds']}s) -> {out}")
 
 
 @app.command()
-def predict(model: str = typer.Option(..., "--model", help="Run directory from `genolm crispr train`."),
-            input: str = typer.Option(..., "--input", help="CSV/TSV with the sequence column."),
-            sequence_col: str = typer.Option("sequence", "--sequence-col"),
-            out: str = typer.Option(..., "--out", help="Output CSV/TSV: input columns + score (order kept).")) -> None:
+def predict(model: str = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm crispr train`."),
+            input: str = typer.Option(..., "--input", metavar="CSV", help="CSV/TSV with the sequence column."),
+            sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+            out: str = typer.Option(..., "--out", metavar="CSV",
+                                    help="Output CSV/TSV: input columns + score (order kept).")) -> None:
     """Score sequences; input order is kept; a bad row gets an empty score and an `error` column."""
     from genolm.editing.ontarget import predict_file
 
@@ -45,25 +54,25 @@ def predict(model: str = typer.Option(..., "--model", help="Run directory from `
 
 
 @app.command()
-def evaluate(model: str = typer.Option(..., "--model"),
-             input: str = typer.Option(..., "--input", help="Labelled CSV/TSV."),
-             sequence_col: str = typer.Option("sequence", "--sequence-col"),
-             target_col: str = typer.Option(..., "--target-col"),
-             out: Optional[str] = typer.Option(None, "--out", help="metrics JSON (optional).")) -> None:
+def evaluate(model: str = typer.Option(..., "--model", metavar="DIR"),
+             input: str = typer.Option(..., "--input", metavar="CSV", help="Labelled CSV/TSV."),
+             sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+             label_col: str = typer.Option(..., "--label-col", "--target-col", metavar="COL"),
+             out: Optional[str] = typer.Option(None, "--out", metavar="JSON", help="metrics JSON (optional).")) -> None:
     """Spearman and Pearson correlation of the model on a labelled table."""
     from genolm.editing.ontarget import evaluate_file
 
-    m = evaluate_file(model, input, sequence_col, target_col, out)
+    m = evaluate_file(model, input, sequence_col, label_col, out)
     typer.echo(f"spearman {m['spearman']:.4f} pearson {m['pearson']:.4f} n {m['n']}"
                + (f" (skipped {m['skipped']})" if m["skipped"] else ""))
 
 
 @app.command()
-def offtargets(guides: str = typer.Option(..., "--guides", help="Guides: FASTA, CSV/TSV or one per line."),
-               genome: str = typer.Option(..., "--genome", help="Genome FASTA (.gz ok)."),
+def offtargets(guides: str = typer.Option(..., "--guides", "--input", metavar="FILE", help="Guides: FASTA, CSV/TSV or one per line."),
+               genome: str = typer.Option(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
                max_mismatches: int = typer.Option(4, "--max-mismatches"),
                pams: str = typer.Option("NGG,NAG", "--pams", help="PAM patterns searched."),
-               out: str = typer.Option(..., "--out", help="Sites TSV (0-based half-open coordinates)."),
+               out: str = typer.Option(..., "--out", metavar="TSV", help="Sites TSV (0-based half-open coordinates)."),
                summary: Optional[str] = typer.Option(None, "--summary", help="Per-guide counts TSV "
                                                      "(default: OUT with .summary.tsv)."),
                sequence_col: Optional[str] = typer.Option(None, "--sequence-col")) -> None:
@@ -80,14 +89,14 @@ def offtargets(guides: str = typer.Option(..., "--guides", help="Guides: FASTA, 
 
 
 @app.command()
-def design(reference: str = typer.Option(..., "--reference", help="Reference FASTA."),
+def design(reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
            region: Optional[str] = typer.Option(None, "--region", help="CHR:START-END, 1-based inclusive."),
-           gff: Optional[str] = typer.Option(None, "--gff", help="GFF3 with the gene."),
+           gff: Optional[str] = typer.Option(None, "--gff", metavar="GFF3", help="GFF3 with the gene."),
            gene: Optional[str] = typer.Option(None, "--gene", help="Gene Name/gene/ID/locus_tag in --gff."),
-           out: str = typer.Option(..., "--out", help="guides.tsv; .bed and .html are written beside it."),
+           out: str = typer.Option(..., "--out", metavar="TSV", help="guides.tsv; .bed and .html are written beside it."),
            pam: str = typer.Option("NGG", "--pam"),
-           model: Optional[str] = typer.Option(None, "--model", help="On-target model run directory."),
-           genome: Optional[str] = typer.Option(None, "--genome", help="Genome FASTA for off-target search."),
+           model: Optional[str] = typer.Option(None, "--model", metavar="DIR", help="On-target model run directory."),
+           genome: Optional[str] = typer.Option(None, "--genome", metavar="FASTA", help="Genome FASTA for off-target search."),
            max_mismatches: int = typer.Option(4, "--max-mismatches"),
            top: Optional[int] = typer.Option(None, "--top", help="Keep the N best-ranked guides.")) -> None:
     """Candidate guides in a region or gene: scores, flags, off-target counts, specificity, rank, BED, report."""

@@ -18,7 +18,7 @@ from importlib import resources
 
 import numpy as np
 
-from genolm.editing.guides import encode
+from genolm.sequence import encode_batch as encode
 
 _COMP = {"A": "T", "C": "G", "G": "C", "T": "A"}
 BASES = "ACGT"

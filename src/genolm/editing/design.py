@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from genolm.editing.guides import SPACER_LEN, Guide
-from genolm.editing.offtarget import SITE_LEN, _IUPAC, parse_pams
+from genolm.editing.offtarget import IUPAC, SITE_LEN, parse_pams
 from genolm.io.errors import InputError, UsageError
-from genolm.io.fasta import reverse_complement
+from genolm.sequence import reverse_complement
 
 log = logging.getLogger("genolm.editing")
 
@@ -52,50 +52,46 @@ def parse_region(text: str, lengths: dict[str, int], path: str | None = None) ->
     return Region(chrom, start - 1, end, name=text.strip())
 
 
-def find_gene(gff_path: str, gene: str) -> Region:
-    """The gene/feature whose Name, gene, ID, locus_tag or gene_synonym equals ``gene`` (GFF3, 1-based)."""
-    from genolm.io.fasta import open_text
+def find_gene(gff_path: str, gene: str, lengths: dict[str, int] | None = None) -> Region:
+    """The gene/feature whose Name, gene, ID, locus_tag or gene_synonym equals ``gene`` (GFF3, 1-based).
+
+    The GFF is read by :func:`genolm.io.gff.iter_gff` (9 columns, integer coordinates, 1 <= start <= end,
+    strand/phase checked: an InputError naming file and line otherwise). With ``lengths`` (the reference's
+    contig lengths) the chosen feature must lie on a contig of the reference and end inside it.
+    """
+    from genolm.io.gff import iter_gff
 
     exact, folded = [], []
     want = gene.strip()
-    with open_text(gff_path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith("#"):
-                if line.startswith("##FASTA"):
-                    break
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) != 9:
-                raise InputError(f"GFF3 line has {len(cols)} columns, expected 9", gff_path, lineno)
-            attrs = {}
-            for item in cols[8].split(";"):
-                if "=" in item:
-                    k, v = item.split("=", 1)
-                    attrs[k.strip()] = v.strip()
-            names = {attrs.get(k, "") for k in ("Name", "gene", "ID", "locus_tag")}
-            names |= set(attrs.get("gene_synonym", "").split(","))
-            names.discard("")
-            if cols[2] not in ("gene", "pseudogene") and "ID" not in attrs:
-                continue
-            try:
-                rec = (0 if cols[2] in ("gene", "pseudogene") else 1, cols[0], int(cols[3]) - 1, int(cols[4]),
-                       lineno)
-            except ValueError:
-                raise InputError("GFF3 start/end are not integers", gff_path, lineno) from None
-            if want in names or f"gene-{want}" in names:
-                exact.append(rec)
-            elif want.lower() in {n.lower() for n in names}:
-                folded.append(rec)
+    for f in iter_gff(gff_path):
+        attrs = f.attributes
+        names = {attrs.get(k, "") for k in ("Name", "gene", "ID", "locus_tag")}
+        names |= set(attrs.get("gene_synonym", "").split(","))
+        names.discard("")
+        if f.type not in ("gene", "pseudogene") and "ID" not in attrs:
+            continue
+        rec = (0 if f.type in ("gene", "pseudogene") else 1, f.seqid, f.start - 1, f.end, f.line)
+        if want in names or f"gene-{want}" in names:
+            exact.append(rec)
+        elif want.lower() in {n.lower() for n in names}:
+            folded.append(rec)
     hits = sorted(exact or folded)
     if not hits:
         raise InputError(f"gene {gene!r} not found in the GFF (looked at Name, gene, ID, locus_tag, gene_synonym)",
                          gff_path)
-    _, chrom, start, end, _ = hits[0]
+    _, chrom, start, end, lineno = hits[0]
+    if lengths is not None:
+        if chrom not in lengths:
+            raise InputError(f"gene {gene!r} is on contig {chrom!r}, which is not in the reference "
+                             f"(has {', '.join(list(lengths)[:5])})", gff_path, lineno)
+        if end > lengths[chrom]:
+            raise InputError(f"gene {gene!r} ({start + 1}-{end}) is outside contig {chrom!r} "
+                             f"(length {lengths[chrom]:,})", gff_path, lineno)
     return Region(chrom, start, end, name=gene)
 
 
 def _pam_regex(pam: str) -> str:
-    return "".join(f"[{_IUPAC[c]}]" for c in pam)
+    return "".join(f"[{IUPAC[c]}]" for c in pam)
 
 
 def candidate_sites(ref, region: Region, pam: str = "NGG") -> list[dict]:
@@ -171,12 +167,7 @@ def design_guides(reference: str, out: str, region: str | None = None, gff: str 
     if region is not None:
         target = parse_region(region, ref.lengths, reference)
     else:
-        target = find_gene(gff, gene)
-        if target.chrom not in ref.lengths:
-            raise InputError(f"gene {gene!r} is on contig {target.chrom!r}, which is not in the reference", reference)
-        if target.end > ref.lengths[target.chrom]:
-            raise InputError(f"gene {gene!r} ({target.start + 1}-{target.end}) is outside contig {target.chrom!r} "
-                             f"(length {ref.lengths[target.chrom]:,})", gff)
+        target = find_gene(gff, gene, ref.lengths)
     rows = candidate_sites(ref, target, pam)
     for r in rows:
         r["gc"], flags = guide_flags(r["spacer"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genolm.editing.guides import encode
+from genolm.sequence import encode_batch
 
 # SantaLucia 1998 unified nearest-neighbour parameters: dH (kcal/mol), dS (cal/K/mol), 5'->3'/3'->5'.
 _NN = {
@@ -35,7 +35,7 @@ def melting_temp(seq: str, dna_nm: float = 25.0, na_mm: float = 50.0) -> float:
 
 def handcrafted_features(seqs: list[str], spacer_offset: int) -> np.ndarray:
     """(n, F) float32 features for equal-length ACGT sequences; the 20-nt spacer starts at spacer_offset."""
-    codes = encode(seqs).astype(np.int64)
+    codes = encode_batch(seqs).astype(np.int64)
     n, length = codes.shape
     pos1 = np.zeros((n, length, 4), dtype=np.float32)
     np.put_along_axis(pos1, codes[:, :, None], 1.0, axis=2)

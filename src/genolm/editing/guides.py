@@ -1,18 +1,19 @@
-"""Guide sequences: validation that reports each bad guide on its own, and one-hot encoding."""
+"""Guide sequences: validation that reports each bad guide on its own.
+
+DNA encoding (codes, one-hot) is :mod:`genolm.sequence`'s; ``one_hot`` is re-exported here for scripts that
+imported it from this module.
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-import numpy as np
+from genolm.sequence import one_hot
+
+__all__ = ["SPACER_LEN", "Guide", "check_guide", "one_hot", "parse_guides", "read_guides"]
 
 SPACER_LEN = 20
 _NON_ACGT = re.compile(r"[^ACGT]")
-# 2-bit codes used everywhere in this package; 4 = N / unknown.
-CODE = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    CODE[ord(_b)] = _i
-    CODE[ord(_b.lower())] = _i
 
 
 @dataclass
@@ -55,21 +56,6 @@ def parse_guides(names: list[str], seqs: list, lines: list[int] | None = None) -
         out.append(Guide(name=str(name), raw="" if raw is None else str(raw), spacer=s[:SPACER_LEN], error=err,
                          line=None if lines is None else lines[i]))
     return out
-
-
-def encode(seqs: list[str]) -> np.ndarray:
-    """Equal-length A/C/G/T strings -> (n, L) uint8 codes 0-3 (anything else 4)."""
-    if not seqs:
-        return np.zeros((0, 0), dtype=np.uint8)
-    buf = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
-    return CODE[buf].reshape(len(seqs), -1)
-
-
-def one_hot(seqs: list[str]) -> np.ndarray:
-    """(n, 4, L) float32 one-hot; N rows are all zero."""
-    codes = encode(seqs)
-    eye = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), dtype=np.float32)])
-    return np.ascontiguousarray(eye[codes].transpose(0, 2, 1))
 
 
 _SEQ_COLUMNS = ("sequence", "guide", "spacer", "sgRNA", "protospacer", "protospacer_20mer", "sgRNA_23mer")

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from genolm.editing.cfd import cfd_scores_codes
-from genolm.editing.guides import CODE, SPACER_LEN, Guide
+from genolm.editing.guides import SPACER_LEN, Guide
 from genolm.io.errors import UsageError
+from genolm.sequence import encode
 
 log = logging.getLogger("genolm.editing")
 
 SITE_LEN = SPACER_LEN + 3
 BOUNDARY = 5  # code between contigs in the concatenated genome
-_IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "ACGT", "R": "AG", "Y": "CT", "S": "CG", "W": "AT",
+IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "ACGT", "R": "AG", "Y": "CT", "S": "CG", "W": "AT",
           "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG"}
 _COMPLEMENT = np.array([3, 2, 1, 0, 4, 5], dtype=np.uint8)
 _EVEN_BITS = np.uint64(0x5555555555)  # one bit per position of a 20-nt packed spacer
@@ -41,7 +42,7 @@ def parse_pams(pams: str | list[str]) -> list[str]:
     out = []
     for p in items:
         p = p.strip().upper()
-        if len(p) != 3 or any(c not in _IUPAC for c in p):
+        if len(p) != 3 or any(c not in IUPAC for c in p):
             raise UsageError(f"bad PAM {p!r}: expected a 3-nt IUPAC pattern such as NGG or NAG")
         out.append(p)
     if not out:
@@ -56,7 +57,7 @@ def _pam_ok(a: np.ndarray, n: int, pams: list[str]) -> np.ndarray:
     """
     found = []
     for pat in pams:
-        fixed = [(j, [("ACGT").index(b) for b in _IUPAC[c]]) for j, c in enumerate(pat) if c != "N"]
+        fixed = [(j, [("ACGT").index(b) for b in IUPAC[c]]) for j, c in enumerate(pat) if c != "N"]
         if not fixed:
             found.append(np.arange(n))
             continue
@@ -93,7 +94,7 @@ class Genome:
         names, parts, offsets, lengths, pos = [], [], [], [], 0
         sep = np.full(SITE_LEN, BOUNDARY, dtype=np.uint8)
         for name, seq in records:
-            arr = CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+            arr = encode(seq)
             names.append(name)
             offsets.append(pos)
             lengths.append(len(arr))
@@ -226,7 +227,7 @@ class OffTargetIndex:
         return out
 
     def _describe(self, spacer: str, hit: np.ndarray) -> dict[str, np.ndarray]:
-        guide_codes = CODE[np.frombuffer(spacer.encode(), dtype=np.uint8)]
+        guide_codes = encode(spacer)
         strand = self.strand[hit]
         pos = self.pos[hit]
         windows = np.zeros((len(hit), SITE_LEN), dtype=np.uint8)
@@ -250,7 +251,7 @@ def brute_force_search(genome: Genome, spacer: str, max_mismatches: int = 4,
     Returns {(contig, start, strand)} in the same coordinates as :class:`OffTargetIndex`.
     """
     pams = parse_pams(pams)
-    g = CODE[np.frombuffer(spacer.encode(), dtype=np.uint8)]
+    g = encode(spacer)
     out = set()
     for name, fwd in genome.contig_sequences():
         n = len(fwd) - SITE_LEN + 1
