@@ -107,16 +107,77 @@ def test_rebuild_adds_nothing_twice(cdr_db):
     assert kg.counts(cdr_db) == before
 
 
-def test_failing_ingest_leaves_database_unchanged(cdr_db, tmp_path):
+def test_strict_failing_ingest_leaves_database_unchanged(cdr_db, tmp_path, capsys):
     before = kg.counts(cdr_db)
     lines = ABSTRACTS.read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines[:5] + ['{"id": "x1", "text": "ok"', *lines[5:7]]) + "\n")
-    # BioRED (good) first, then 5 good JSONL documents, then a broken line: everything is rolled back
+    # BioRED (good) first, then 5 good JSONL documents, then a broken line: with strict everything is rolled back
     with pytest.raises(InputError) as e:
-        kg.build([BIORED, bad], db=cdr_db)
+        kg.build([BIORED, bad], db=cdr_db, strict=True)
     assert e.value.path == str(bad) and e.value.line == 6
     assert kg.counts(cdr_db) == before
+    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db,
+                        "--no-embed", "--strict")
+    assert rc == 2 and err.strip().splitlines() == [f"genolm: error: {bad}:6: not valid JSON: Expecting ',' "
+                                                    "delimiter (column 26)"]
+    assert kg.counts(cdr_db) == before
+
+
+def test_bad_records_are_reported_and_skipped(cdr_db, tmp_path, capsys):
+    """Without --strict, like `variants score`: every bad record named (file:line: reason), every good one in."""
+    before = kg.counts(cdr_db)
+    lines = ABSTRACTS.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(("\n".join(lines[:5] + ['{"id": "x1", "text": "ok"', *lines[5:7], '{"id": "x2", "text": ""}',
+                                           '["not", "an", "object"]']) + "\n").encode()
+                    + b'{"id": "x3", "text": "caf\xe9"}\n' + (lines[7] + "\n").encode())
+    good_keys = {json.loads(line)["id"] for line in lines[:8]}
+    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db,
+                        "--no-embed")
+    assert rc == 0, err
+    assert "documents: 12 added" in out and "4 bad record(s) skipped" in out   # 4 BioRED + 8 JSONL
+    prefix = "WARNING genolm.literature.kg: skipping bad record: "
+    warned = [line[len(prefix):] for line in err.splitlines() if line.startswith(prefix)]
+    assert warned == [
+        f"{bad}:6: not valid JSON: Expecting ',' delimiter (column 26)",
+        f"{bad}:9: empty document text",
+        f"{bad}:10: each line must be a JSON object like {{\"id\": ..., \"text\": ...}}",
+        f"{bad}:11: not valid UTF-8 text (byte 0xe9 at column 26)"]
+    after = kg.counts(cdr_db)
+    assert after["documents"] == before["documents"] + 12
+    eng = sa.create_engine(kg.db_url(cdr_db))
+    with eng.connect() as conn:
+        keys = set(conn.execute(sa.text("SELECT key FROM lit_documents")).scalars())
+    eng.dispose()
+    assert good_keys <= keys and not {"x1", "x2", "x3"} & keys
+    # the Python API reports them too
+    stats = kg.build([bad], db=cdr_db)
+    assert stats.documents_unchanged == 8 and [(r["line"], r["path"]) for r in stats.bad_records] == \
+        [(6, str(bad)), (9, str(bad)), (10, str(bad)), (11, str(bad))]
+
+
+def test_a_bad_pubtator_document_is_skipped_alone(tmp_path, capsys):
+    """A PubTator record is one document: a bad mention line drops that document, not its neighbours."""
+    blocks = CDR.read_text().strip("\n").split("\n\n")
+    first = blocks[1].splitlines()
+    pmid = first[0].split("|")[0]
+    mention = next(i for i, line in enumerate(first) if line.split("\t")[1:2] and line.split("\t")[1].isdigit())
+    parts = first[mention].split("\t")
+    first[mention] = "\t".join([parts[0], "x" + parts[1], *parts[2:]])      # non-numeric offset
+    blocks[1] = "\n".join(first)
+    path = tmp_path / "cdr_bad.pubtator"
+    path.write_text("\n\n".join(blocks) + "\n\n")
+    bad_line = sum(len(b.splitlines()) + 1 for b in blocks[:1]) + mention + 1
+    db = tmp_path / "kg.sqlite"
+    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", path, "--db", db, "--no-embed")
+    assert rc == 0 and "documents: 11 added" in out and "1 bad record(s) skipped" in out
+    assert f"{path}:{bad_line}: mention offsets must be non-negative integers, got 'x{parts[1]}'" in err
+    eng = sa.create_engine(kg.db_url(db))
+    with eng.connect() as conn:
+        keys = set(conn.execute(sa.text("SELECT key FROM lit_documents")).scalars())
+    eng.dispose()
+    assert pmid not in keys and len(keys) == 11
 
 
 def test_dictionary_tagger_links_unannotated_text(cdr_db, tmp_path):
@@ -158,19 +219,29 @@ def test_bad_input_names_file_and_line(tmp_path, capsys, content, line, message)
     path = tmp_path / f"in{suffix}"
     path.write_bytes(content)
     db = tmp_path / "kg.sqlite"
-    rc, _, err = _cli(capsys, "lit", "kg", "build", "--input", path, "--db", db, "--no-embed")
+    rc, _, err = _cli(capsys, "lit", "kg", "build", "--input", path, "--db", db, "--no-embed", "--strict")
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"genolm: error: {path}:{line}: ") and message in lines[0]
     if db.exists():
         assert kg.counts(db)["documents"] == 0
+    # without --strict: the bad record is named and skipped; the good one (if any) is stored
+    good = 1 if content.startswith(b'{"id": "a", "text": "fine"}') else 0
+    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", path, "--db", db, "--no-embed")
+    assert f"{path}:{line}: " in err and message in err
+    assert kg.counts(db)["documents"] == good
+    if good:
+        assert rc == 0 and "1 bad record(s) skipped" in out
+    else:
+        assert rc == 2 and err.strip().splitlines()[-1] == \
+            f"genolm: error: {path}: none of the 1 record(s) could be read; nothing was ingested"
 
 
 def test_helpers():
-    assert kg._split_ids("D002318|D012131") == ["D002318", "D012131"]
-    assert kg._split_ids("3172,3651,6927") == ["3172", "3651", "6927"]
-    assert kg._split_ids("c|INS|5382|C") == ["c|INS|5382|C"]
-    assert kg._split_ids("-1") == []
+    assert kg.split_ids("D002318|D012131") == ["D002318", "D012131"]
+    assert kg.split_ids("3172,3651,6927") == ["3172", "3651", "6927"]
+    assert kg.split_ids("c|INS|5382|C") == ["c|INS|5382|C"]
+    assert kg.split_ids("-1") == []
     assert kg.canonical_type("DiseaseOrPhenotypicFeature") == "Disease"
     assert kg.canonical_type("ChemicalEntity") == kg.canonical_type("Chemical") == "Chemical"
     text = "A title. First sentence, e.g. with an abbreviation. Second one (n = 3)! Third?"
@@ -192,7 +263,7 @@ def pg_db(pg_url):
     sep = "&" if "?" in pg_url else "?"
     url = f"{pg_url}{sep}options=-csearch_path%3D{schema}"
     yield url
-    kg._ENGINES.pop(url, None)
+    kg.forget(url)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
     admin.dispose()
@@ -211,8 +282,11 @@ def test_postgres_build_query_search_and_rollback(pg_db, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "p1", "text": "Lidocaine and asystole."}\n{"id": "p2", "text": ""}\n')
     with pytest.raises(InputError):
-        kg.build([bad], db=pg_db)
+        kg.build([bad], db=pg_db, strict=True)
     assert kg.counts(pg_db) == before
+    stats = kg.build([bad], db=pg_db)             # lenient: p1 in, p2 reported
+    assert stats.documents_added == 1 and [r["line"] for r in stats.bad_records] == [2]
+    assert kg.counts(pg_db)["documents"] == before["documents"] + 1
     hits = search.search(pg_db, "Lidocaine-induced cardiac asystole", k=3, mode="bm25")
     assert hits[0].pmid == "354896"
 
@@ -223,7 +297,7 @@ def test_relation_model_links_raw_text(tmp_path):
     from genolm.literature import formats as F
     from genolm.literature.relations import train_re
 
-    train_re(CDR, None, tmp_path / "re", folds=2)
+    train_re(CDR, tmp_path / "re", folds=2)
     raw = tmp_path / "raw.jsonl"
     gold = {}
     with open(raw, "w") as fh:

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -88,15 +89,28 @@ def _lexical_shortlist(question: str, sents: list, n: int) -> list:
 def ask(db: str | os.PathLike, question: str, k: int = 5, n_evidence: int = 3, llm_url: str | None = None,
         llm_model: str | None = None, api_key: str | None = None, encoder: str | None = None,
         min_similarity: float = 0.35, max_tokens: int = 200) -> dict:
-    """Retrieve evidence for ``question`` and answer yes/no/maybe with supporting sentences and PMIDs."""
-    from genolm.literature.kg import connect
-    from genolm.literature.search import get_encoder, search, sentences_of
+    """Retrieve evidence for ``question`` and answer yes/no/maybe with supporting sentences and PMIDs.
 
+    ``api_key`` (default ``$OPENAI_API_KEY``) goes only to an https:// or loopback ``llm_url``."""
     question = question.strip()
     if not question:
         raise UsageError("the question is empty")
     if n_evidence < 1 or k < 1:
         raise UsageError("-k and --evidence must be at least 1")
+    client = None
+    if llm_url:
+        from genolm.literature.llm import LLMClient
+
+        client = LLMClient(llm_url, model=llm_model, api_key=api_key)   # refuses a clear-text key up front
+    with client or contextlib.nullcontext():
+        return _answer(db, question, k, n_evidence, client, encoder, min_similarity, max_tokens)
+
+
+def _answer(db, question: str, k: int, n_evidence: int, client, encoder: str | None, min_similarity: float,
+            max_tokens: int) -> dict:
+    from genolm.literature.kg import connect
+    from genolm.literature.search import get_encoder, search, sentences_of
+
     enc = get_encoder(encoder)
     hits = search(db, question, k=k, mode="hybrid", encoder=enc)
     evidence: list[dict] = []
@@ -119,21 +133,18 @@ def ask(db: str | os.PathLike, question: str, k: int = 5, n_evidence: int = 3, l
     label = heuristic_label(evidence, min_similarity)
     method = "heuristic"
     text = _templated_answer(label, evidence)
-    if llm_url:
-        from genolm.literature.llm import LLMClient
-
-        with LLMClient(llm_url, model=llm_model, api_key=api_key) as client:
-            reply = client.chat([{"role": "system", "content": SYSTEM_PROMPT},
-                                 {"role": "user", "content": evidence_prompt(question, evidence)}],
-                                max_tokens=max_tokens, temperature=0.0).strip()
-            llm_label = parse_label(reply)
-            if llm_label:
-                label, method = llm_label, f"llm:{client.model}"
-            else:
-                method = f"heuristic (the answer of llm:{client.model} did not start with yes/no/maybe)"
-            refs = "\n".join(f"[{i}] PMID {e['pmid'] or e['key']}: {e['title'] or e['sentence'][:80]}"
-                             for i, e in enumerate(evidence, 1))
-            text = f"{reply}\n\nReferences:\n{refs}" if refs else reply
+    if client is not None:
+        reply = client.chat([{"role": "system", "content": SYSTEM_PROMPT},
+                             {"role": "user", "content": evidence_prompt(question, evidence)}],
+                            max_tokens=max_tokens, temperature=0.0).strip()
+        llm_label = parse_label(reply)
+        if llm_label:
+            label, method = llm_label, f"llm:{client.model}"
+        else:
+            method = f"heuristic (the answer of llm:{client.model} did not start with yes/no/maybe)"
+        refs = "\n".join(f"[{i}] PMID {e['pmid'] or e['key']}: {e['title'] or e['sentence'][:80]}"
+                         for i, e in enumerate(evidence, 1))
+        text = f"{reply}\n\nReferences:\n{refs}" if refs else reply
     return {"question": question, "answer": label, "method": method, "text": text, "evidence": evidence,
             "documents": [h.as_dict() for h in hits]}
 

@@ -3,15 +3,19 @@
 Only the stable core of the API is used: ``GET /v1/models``, ``POST /v1/completions``,
 ``POST /v1/chat/completions`` (optionally streamed as server-sent events) and ``POST /v1/embeddings``.
 The base URL may be given with or without the trailing ``/v1``. The API key comes from ``api_key`` or the
-``OPENAI_API_KEY`` environment variable; servers that need none ignore it.
+``OPENAI_API_KEY`` environment variable; servers that need none ignore it. The key is only ever sent over
+``https://`` or to a loopback address (``127.0.0.0/8``, ``::1``, ``localhost``): a key with a plain
+``http://`` URL to any other host is refused before anything is sent (pass ``api_key=""`` to send none).
 
 Connection failures and HTTP errors raise :class:`genolm.io.errors.InputError` with the server's message.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,13 +33,40 @@ def _base(url: str) -> str:
     return url if url.endswith("/v1") else url + "/v1"
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``), 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_transport(url: str, api_key: str | None) -> None:
+    """Refuse (LLMError) to send ``api_key`` in clear text: only https:// or a loopback host may get it."""
+    if not api_key:
+        return
+    parts = urlsplit(url)
+    if parts.scheme == "https" or is_loopback(parts.hostname or ""):
+        return
+    raise LLMError(f"refusing to send the API key (--llm-key / OPENAI_API_KEY) in clear text to {parts.hostname}: "
+                   "use an https:// URL, a loopback address (127.0.0.1, ::1, localhost), or unset the key "
+                   "for a server that needs none")
+
+
 class LLMClient:
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0):
         self.base_url = _base(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        check_key_transport(self.base_url, self.api_key)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        # Redirects are not followed (a server cannot bounce the key to another host or to plain http), and
+        # plain-http (loopback) traffic ignores HTTP_PROXY settings, so it never leaves the machine.
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, follow_redirects=False,
+                                  trust_env=self.base_url.startswith("https://"))
         self._model = model
 
     # plumbing ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from genolm.core.loading import find_model_dir
 from genolm.io.errors import InputError, UsageError
 from genolm.literature.kg import FTS_TABLE, Document, Embedding, Sentence, connect, db_url
 
@@ -82,11 +83,7 @@ class TextEncoder:
         if path is None:
             self.path, self.name = default_encoder_path(), DEFAULT_ENCODER
         else:
-            p = Path(path)
-            if (p / "model").is_dir() and not (p / "config.json").is_file():
-                p = p / "model"   # a genolm run directory
-            if not (p / "config.json").is_file():
-                raise UsageError(f"--encoder {path}: not a Hugging Face model folder (no config.json)")
+            p = find_model_dir(path, marker="config.json", what="text encoder")   # a run dir or its model/
             self.path, self.name = p, str(p.resolve())
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         if self.tokenizer.pad_token is None:
@@ -181,7 +178,10 @@ def bm25_rank(engine: sa.Engine, query: str, n: int = 100) -> list[tuple[int, fl
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             q = " OR ".join(f'"{t}"' for t in terms)
-            rows = conn.execute(sa.text(f"SELECT rowid, bm25({FTS_TABLE}) AS s FROM {FTS_TABLE} "
+            # joined with lit_documents: a full-text row whose document is gone (a database written by an
+            # older genolm that kept the row of an updated document) is never a hit
+            rows = conn.execute(sa.text(f"SELECT f.rowid, bm25({FTS_TABLE}) AS s FROM {FTS_TABLE} f "
+                                        f"JOIN {Document.__tablename__} d ON d.id = f.rowid "
                                         f"WHERE {FTS_TABLE} MATCH :q ORDER BY s LIMIT :n"), {"q": q, "n": n})
             return [(int(r[0]), -float(r[1])) for r in rows]
         if conn.dialect.name == "postgresql":
@@ -274,6 +274,7 @@ def search(db: str | os.PathLike, query: str, k: int = 10, mode: str = "hybrid",
     with Session(engine) as s:
         docs = {d.id: d for d in s.execute(select(Document).where(Document.id.in_([i for i, _ in top]))).scalars()}
         hits = []
+        top = [(did, score) for did, score in top if did in docs]   # a stale index row is dropped, not a KeyError
         for rank, (did, score) in enumerate(top, 1):
             d = docs[did]
             body = d.text[len(d.title):].strip() if d.title and d.text.startswith(d.title) else d.text
