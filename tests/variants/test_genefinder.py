@@ -10,9 +10,9 @@ from collections import Counter
 
 import numpy as np
 
-from genolm.genome.genefinder import GM_FEATURES, GeneStructure, decode
 from genolm.genome.variants import ReferenceCache
-from genolm.genome.variants_features import FLANK, variant_features
+from genolm.genome.variants.features import FLANK, variant_features
+from genolm.genome.variants.genemodel import GM_FEATURES, GeneStructure, decode
 from genolm.io.vcf import VcfReader
 from vhelpers import BRCA1_FA, BRCA1_VCF
 
@@ -65,7 +65,7 @@ def test_gene_model_reads_brca1_consequences():
 def test_decode_forbids_in_frame_stops_and_keeps_codon_phase():
     """Codons are read along the decoded coding bases, across introns too: none is a stop except the last
     codon of a gene (which ends in state S), and codon positions cycle C0 -> C1 -> C2 within a gene."""
-    from genolm.io.fasta import reverse_complement
+    from genolm.sequence import reverse_complement
 
     ref = ReferenceCache(BRCA1_FA)
     seq = ref.fetch("17", 41_190_000, 41_280_000)

@@ -101,7 +101,7 @@ def test_train_uses_no_info_fields_but_the_label(tmp_path):
     """Scrambling every other INFO field must not change the trained model's CV predictions."""
     import gzip
 
-    from genolm.genome.variants_model import train_variant_model
+    from genolm.genome.variants import train_variant_model
 
     lines = gzip.open(BRCA1_VCF, "rt").read().splitlines()
     head = [x for x in lines if x.startswith("#")]
@@ -126,7 +126,7 @@ def test_train_continuous_label_on_short_elements(tmp_path):
     SNV at all), which must not break gradient boosting; the saved model fits its training data."""
     from scipy.stats import spearmanr
 
-    from genolm.genome.variants_model import train_variant_model
+    from genolm.genome.variants import train_variant_model
 
     m = train_variant_model(str(MPRA_FA), str(MPRA_SNV), "EFFECT", str(tmp_path / "run"), group_field="LOCUS",
                             folds=2, seed=0)

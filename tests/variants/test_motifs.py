@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from genolm.cli.main import main
-from genolm.genome.motifs import HIT, MotifScanner, default_motif_file, motif_features, read_meme
+from genolm.genome.variants.motifs import HIT, motif_features
+from genolm.interpret.motifscan import MotifScanner, default_motif_file
+from genolm.io.meme import read_meme
 from genolm.io.errors import InputError
 from vhelpers import MPRA_FA, MPRA_SNV, info, records
 

@@ -11,22 +11,29 @@ app = typer.Typer(help="Variant effect prediction: score VCFs with DNA language 
 
 @app.command()
 def score(
-    model: str = typer.Option(..., help="A genolm run dir / model folder (LM, fine-tuned, or `variants train`), "
-                                        "or a local HF folder; with --method motif a MEME motif file or `jaspar` "
-                                        "(the bundled JASPAR 2022 CORE vertebrates)."),
-    reference: str = typer.Option(..., help="Reference FASTA (.fa, .fa.gz bgzip with .fai/.gzi, or plain gzip)."),
-    vcf: str = typer.Option(..., help="Input VCF (.vcf or .vcf.gz)."),
-    out: str = typer.Option(..., help="Output VCF; .vcf.gz = bgzip + tabix index."),
-    method: Optional[str] = typer.Option(None, help="llr, delta, embedding, supervised or motif (default: the "
-                                                    "model's own: LM -> llr, fine-tuned -> delta, variants train "
-                                                    "-> supervised)."),
-    window: Optional[int] = typer.Option(None, help="Context window in bases (default: the model's length)."),
-    batch_size: int = typer.Option(128, help="Windows per forward pass."),
-    max_allele: Optional[int] = typer.Option(None, help="Longest REF/ALT scored (default window/2)."),
-    strict: bool = typer.Option(False, help="Stop at the first malformed or unscorable record."),
+    model: str = typer.Option(..., "--model", metavar="DIR",
+                              help="A genolm run dir / model folder (LM, fine-tuned, or `variants train`), "
+                                   "or a local HF folder; with --method motif a MEME motif file or `jaspar` "
+                                   "(the bundled JASPAR 2022 CORE vertebrates)."),
+    reference: str = typer.Option(..., "--reference", metavar="FASTA",
+                                  help="Reference FASTA (.fa, .fa.gz bgzip with .fai/.gzi, or plain gzip)."),
+    vcf: str = typer.Option(..., "--input", "--vcf", metavar="VCF", help="VCF to score (.vcf or .vcf.gz)."),
+    out: str = typer.Option(..., "--out", metavar="VCF", help="Output VCF; .vcf.gz = bgzip + tabix index."),
+    method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
+                                         help="llr, delta, embedding, supervised or motif (default: the "
+                                              "model's own: LM -> llr, fine-tuned -> delta, variants train "
+                                              "-> supervised)."),
+    window: Optional[int] = typer.Option(None, "--window", metavar="BASES",
+                                         help="Context window in bases (default: the model's length)."),
+    batch_size: int = typer.Option(128, "--batch-size", metavar="N", help="Windows per forward pass."),
+    max_allele: Optional[int] = typer.Option(None, "--max-allele", metavar="BASES",
+                                             help="Longest REF/ALT scored (default window/2)."),
+    strict: bool = typer.Option(False, "--strict",
+                                help="Stop at the first malformed or unscorable record (default: keep it, "
+                                     "flagged in GENOLM_SKIP)."),
 ):
     """Score every variant of a VCF; writes the VCF back with GENOLM_* INFO fields."""
-    from genolm.genome.variants import score_vcf
+    from genolm.genome.variants.scoring import score_vcf
 
     s = score_vcf(model, reference, vcf, out, method=method, window=window, batch_size=batch_size,
                   max_allele=max_allele, strict=strict)
@@ -36,59 +43,80 @@ def score(
 
 @app.command()
 def ism(
-    model: str = typer.Option(..., help="Model (as for `variants score`)."),
-    reference: str = typer.Option(..., help="Reference FASTA."),
-    region: str = typer.Option(..., help="CHR:START-END, 1-based inclusive (as samtools)."),
-    out: str = typer.Option(..., help="Output directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
-    method: Optional[str] = typer.Option(None, help="llr, delta, embedding or supervised (default: model's own)."),
-    window: Optional[int] = typer.Option(None, help="Context window in bases."),
-    batch_size: int = typer.Option(128),
+    model: str = typer.Option(..., "--model", metavar="DIR", help="Model (as for `variants score`)."),
+    reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
+    region: str = typer.Option(..., "--region", metavar="CHR:START-END",
+                               help="CHR:START-END, 1-based inclusive (as samtools)."),
+    out: str = typer.Option(..., "--out", metavar="DIR",
+                            help="Run directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
+    method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
+                                         help="llr, delta, embedding or supervised (default: model's own)."),
+    window: Optional[int] = typer.Option(None, "--window", metavar="BASES", help="Context window in bases."),
+    batch_size: int = typer.Option(128, "--batch-size", metavar="N"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ):
     """In-silico saturation mutagenesis: every position x 3 alternative bases."""
-    from genolm.genome.variants import ism as _ism
+    from genolm.genome.variants.mutagenesis import ism as run_ism
 
-    s = _ism(model, reference, region, out, method=method, window=window, batch_size=batch_size)
+    s = run_ism(model, reference, region, out, method=method, window=window, batch_size=batch_size,
+                overwrite=overwrite)
     typer.echo(f"scored {s['alleles']} substitutions over {s['positions']} bp ({s['method']}, {s['seconds']:.1f}s); "
                f"wrote {out}/ism.tsv, ism.bedGraph, ism_heatmap.png")
 
 
 @app.command()
 def train(
-    reference: str = typer.Option(..., help="Reference FASTA."),
-    vcf: str = typer.Option(..., help="Training VCF with a label in INFO."),
-    label: str = typer.Option(..., help="INFO field with the label: 0/1 (binary) or a number (continuous)."),
-    out: str = typer.Option(..., help="Run directory to write."),
-    model: Optional[str] = typer.Option(None, help="Base DNA LM whose zero-shot llr becomes an extra input."),
-    group_field: Optional[str] = typer.Option(None, help="INFO field defining validation groups (e.g. EXON); "
-                                                         "default: clusters of variants closer than --group-gap."),
-    group_gap: int = typer.Option(1000, help="Variants further apart than this (bp) fall into different groups."),
-    folds: int = typer.Option(5, help="Grouped cross-validation folds."),
-    time_budget: Optional[str] = typer.Option("25m", help="Stop cross-validation after this long (e.g. 25m)."),
-    seed: int = typer.Option(0),
+    train_vcf: str = typer.Option(..., "--train", "--vcf", metavar="VCF", help="Training VCF with a label in INFO."),
+    reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
+    label: str = typer.Option(..., "--label", "--label-col", metavar="FIELD",
+                              help="INFO field with the label: 0/1 (binary) or a number (continuous)."),
+    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[str] = typer.Option(None, "--valid", metavar="VCF",
+                                        help="Labelled VCF scored by the final model (default: grouped "
+                                             "cross-validation on --train only)."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="DIR",
+                                        help="Base DNA LM whose zero-shot llr becomes an extra input."),
+    group_field: Optional[str] = typer.Option(None, "--group-field", metavar="FIELD",
+                                              help="INFO field defining validation groups (e.g. EXON); "
+                                                   "default: clusters of variants closer than --group-gap."),
+    group_gap: int = typer.Option(1000, "--group-gap", metavar="BP",
+                                  help="Variants further apart than this (bp) fall into different groups."),
+    folds: int = typer.Option(5, "--folds", metavar="K", help="Grouped cross-validation folds."),
+    time_budget: Optional[str] = typer.Option("25m", "--time-budget", metavar="DURATION",
+                                              help="Stop cross-validation after this long (e.g. 25m)."),
+    seed: int = typer.Option(0, "--seed", metavar="N"),
+    batch_size: int = typer.Option(128, "--batch-size", metavar="N", help="Windows per base-LM forward pass."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ):
     """Train a supervised variant-effect model from reference context + REF/ALT only."""
-    from genolm.genome.variants_model import train_variant_model
+    from genolm.genome.variants.train import train as run_train
 
-    m = train_variant_model(reference, vcf, label, out, model=model, seed=seed, time_budget=time_budget,
-                            group_field=group_field, group_gap=group_gap, folds=folds)
+    m = run_train(train_vcf, out, reference=reference, label=label, valid=valid, model=model, seed=seed,
+                  time_budget=time_budget, group_field=group_field, group_gap=group_gap, folds=folds,
+                  batch_size=batch_size, overwrite=overwrite)
     cv, base = m["cv"], m["baseline_cv"]
     key = "auroc" if m["task"] == "binary" else "spearman"
-    typer.echo(f"trained on {m['n']} alleles in {m['groups']} groups; grouped-CV {key} {cv.get(key, float('nan')):.3f} "
-               f"(baseline {base.get(key, float('nan')):.3f}); model in {out}/model")
+    text = (f"trained on {m['n']} alleles in {m['groups']} groups; grouped-CV {key} {cv.get(key, float('nan')):.3f} "
+            f"(baseline {base.get(key, float('nan')):.3f})")
+    if "valid" in m:
+        text += f"; --valid {key} {m['valid'].get(key, float('nan')):.3f}"
+    typer.echo(f"{text}; model in {out}/model")
 
 
 @app.command()
 def evaluate(
-    scores: str = typer.Option(..., help="Scored VCF (from `variants score`)."),
-    truth: str = typer.Option(..., help="VCF with the true label in INFO."),
-    label: str = typer.Option(..., help="INFO field of the label in --truth."),
-    out: str = typer.Option(..., help="metrics.json to write (the ROC/PR or scatter plot goes beside it, .png)."),
-    score_field: str = typer.Option("GENOLM_SCORE", help="INFO field of the score in --scores."),
-    negate: bool = typer.Option(False, help="Use -score (for llr, where low = damaging)."),
-    by_chrom: bool = typer.Option(False, help="Also report metrics per CHROM (e.g. per MPRA element)."),
+    scores: str = typer.Option(..., "--scores", "--input", metavar="VCF", help="Scored VCF (from `variants score`)."),
+    truth: str = typer.Option(..., "--truth", metavar="VCF", help="VCF with the true label in INFO."),
+    label: str = typer.Option(..., "--label", "--label-col", metavar="FIELD", help="INFO field of the label in --truth."),
+    out: str = typer.Option(..., "--out", metavar="JSON",
+                            help="metrics.json to write (the ROC/PR or scatter plot goes beside it, .png)."),
+    score_field: str = typer.Option("GENOLM_SCORE", "--score-field", metavar="FIELD",
+                                    help="INFO field of the score in --scores."),
+    negate: bool = typer.Option(False, "--negate", help="Use -score (for llr, where low = damaging)."),
+    by_chrom: bool = typer.Option(False, "--by-chrom", help="Also report metrics per CHROM (e.g. per MPRA element)."),
 ):
     """AUROC/AUPRC (binary label) or Spearman/Pearson (continuous), joined by CHROM/POS/REF/ALT."""
-    from genolm.genome.variants import evaluate_scores
+    from genolm.genome.variants.evaluate import evaluate_scores
 
     m = evaluate_scores(scores, truth, label, out, score_field=score_field, negate=negate, by_chrom=by_chrom)
     if m["type"] == "binary":

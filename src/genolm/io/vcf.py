@@ -8,7 +8,10 @@ Coordinates are the VCF's own: ``POS`` is 1-based; REF starts at POS.
 
 Validation: a file without the ``##fileformat=VCF`` line or the ``#CHROM`` header line, a truncated or
 corrupt gzip stream, and malformed records raise :class:`InputError` naming file and line. Callers that
-want to skip bad records instead pass ``on_error`` (the error is handed over and reading goes on).
+want to go on past bad records pass ``on_error`` (the error is handed over and reading goes on); with
+``keep_malformed=True`` the bad record is still yielded, with :attr:`VcfRecord.error` set and its columns
+as read (padded with ``.`` to 8), so a tool that annotates a VCF can write it back flagged instead of
+dropping it.
 """
 from __future__ import annotations
 
@@ -85,10 +88,15 @@ class VcfHeader:
 
 @dataclass
 class VcfRecord:
-    """One data line. ``fields`` are the tab-separated columns as read; ``line`` is the 1-based line number."""
+    """One data line. ``fields`` are the tab-separated columns as read; ``line`` is the 1-based line number.
+
+    ``error`` is set (the message) for a malformed record yielded by ``VcfReader(keep_malformed=True)``: only
+    ``fields``, ``line`` and :meth:`with_info` are meaningful then (``pos`` may not be a number).
+    """
 
     fields: list[str]
     line: int
+    error: str | None = None
 
     @property
     def chrom(self) -> str:
@@ -157,13 +165,15 @@ class VcfReader:
     """Stream a VCF: ``.header`` is parsed on open; iterating yields :class:`VcfRecord` in file order.
 
     ``on_error(err)`` (optional) receives an :class:`InputError` for each malformed record and reading
-    continues; without it the first malformed record raises. Header problems and corrupt/truncated
-    compression always raise.
+    continues (with ``keep_malformed`` the record is then yielded with ``error`` set); without it the first
+    malformed record raises. Header problems and corrupt/truncated compression always raise.
     """
 
-    def __init__(self, path: str | os.PathLike, on_error: Callable[[InputError], None] | None = None):
+    def __init__(self, path: str | os.PathLike, on_error: Callable[[InputError], None] | None = None,
+                 keep_malformed: bool = False):
         self.path = str(path)
         self.on_error = on_error
+        self.keep_malformed = keep_malformed
         self._fh = open_text(self.path)  # plain, gzip or bgzip, by magic bytes
         self.line_no = 0
         self.header = VcfHeader(meta=[], columns=[])
@@ -233,6 +243,9 @@ class VcfReader:
                     if self.on_error is None:
                         raise
                     self.on_error(e)
+                    if self.keep_malformed:
+                        fields = line.rstrip("\r\n").split("\t")
+                        yield VcfRecord(fields + ["."] * (8 - len(fields)), self.line_no, error=e.message)
                     continue
                 yield rec
         finally:

@@ -12,7 +12,7 @@ decodes such a model over a region (100 kb blocks with 50 kb margins, both stran
 - a gene starts at ``ATG`` (``N -> C0``), ends at an in-frame stop (``C1 -> S -> N``), and in-frame
   stops are forbidden inside exons;
 - exon -> intron only at ``GT`` and intron -> exon only at ``AG``, scored by the splice-site PWMs of
-  :mod:`genolm.genome.variants_features`; each intron costs ``exon_pen``;
+  :mod:`genolm.genome.variants.features`; each intron costs ``exon_pen``;
 - coding bases score the codon log-odds (human codon usage vs the region's own trinucleotide
   frequencies) at each codon's last base; soft-masked (lowercase, repeat) bases pay ``rep_pen``.
 
@@ -33,9 +33,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from genolm.genome.variants_features import (ACCEPTOR_EXON, ACCEPTOR_PWM, BLOSUM62, CODON, CODON_LOGODDS, DONOR_EXON,
-                                             DONOR_PWM, KYTE_DOOLITTLE, encode, pwm_scores)
-from genolm.io.fasta import reverse_complement
+from genolm.genome.variants.features import (ACCEPTOR_EXON, ACCEPTOR_PWM, BLOSUM62, CODON_LOGODDS, DONOR_EXON,
+                                             DONOR_PWM, KYTE_DOOLITTLE, pwm_scores)
+from genolm.sequence import CODON_TABLE as CODON
+from genolm.sequence import STOP_CODONS, encode, reverse_complement
 
 try:
     from numba import njit
@@ -44,7 +45,7 @@ except Exception:  # pragma: no cover - numba is a dependency; pure Python still
         return (lambda f: f) if not (a and callable(a[0])) else a[0]
 
 NEG = -1e18
-STOPS = ("TAA", "TAG", "TGA")
+STOPS = tuple(sorted(STOP_CODONS))  # TAA TAG TGA
 # (exon_pen, coding weight, repeat penalty): the decoder is run once per triple; features are the vote over
 # the paths
 GRID = tuple((e, w, r) for e in (8.0, 10.0, 12.0, 14.0, 16.0) for w in (0.5, 0.75, 1.0) for r in (0.0, 0.3, 1.0))

@@ -5,7 +5,7 @@ No annotation is read: the coding frame, strand and splice sites are *inferred* 
 matrices), so the same features work for any genome. Features are oriented on the "coding strand"
 (the strand whose best frame has the longer open reading frame), which makes them strand-agnostic.
 
-Used by ``genolm variants train`` beside the gene-model features of :mod:`genolm.genome.genefinder`.
+Used by ``genolm variants train`` beside the gene-model features of :mod:`genolm.genome.variants.genemodel`.
 """
 from __future__ import annotations
 
@@ -13,25 +13,20 @@ import math
 
 import numpy as np
 
-from genolm.io.fasta import reverse_complement
+from genolm.sequence import CODON_TABLE as CODON
+from genolm.sequence import CODONS, encode, reverse_complement
 
 FLANK = 450  # bases each side of the variant used for features (150 codons)
 
-_BASES = "TCAG"
-_AAS = "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG"
-CODON = {a + b + c: _AAS[16 * i + 4 * j + k] for i, a in enumerate(_BASES) for j, b in enumerate(_BASES)
-         for k, c in enumerate(_BASES)}
-
 # Human codon usage, per thousand codons (Kazusa codon usage database, Homo sapiens, from GenBank CDSs);
-# order TTT TTC TTA TTG TCT ... (first base T C A G, then second, then third), as in _AAS.
+# order TTT TTC TTA TTG TCT ... (first base T C A G, then second, then third), as genolm.sequence.CODONS.
 _HUMAN_CODON_USAGE = [float(x) for x in """
 17.6 20.3 7.7 12.9 15.2 17.7 12.2 4.4 12.2 15.3 1.0 0.8 10.6 12.6 1.6 13.2
 13.2 19.6 7.2 39.6 17.5 19.8 16.9 6.9 10.9 15.1 12.3 34.2 4.5 10.4 6.2 11.4
 16.0 20.8 7.5 22.0 13.1 18.9 15.1 6.1 17.0 19.1 24.4 31.9 12.1 19.5 12.2 12.0
 11.0 14.5 7.1 28.1 18.4 27.7 15.8 7.4 21.8 25.1 29.0 39.6 10.8 22.2 16.5 16.5
 """.split()]
-_CODONS = [a + b + c for a in _BASES for b in _BASES for c in _BASES]
-CODON_LOGODDS = {c: math.log(u / (1000 / 64)) for c, u in zip(_CODONS, _HUMAN_CODON_USAGE)}
+CODON_LOGODDS = {c: math.log(u / (1000 / 64)) for c, u in zip(CODONS, _HUMAN_CODON_USAGE)}
 CODING_HALF_WINDOW = 20  # codons each side used to pick the reading frame
 _AA_ORDER = "ARNDCQEGHILKMFPSTWYV"
 _BLOSUM62_ROWS = """
@@ -81,16 +76,6 @@ def _pwm(freqs) -> np.ndarray:
 
 DONOR_PWM = _pwm(_DONOR_FREQ)
 ACCEPTOR_PWM = _pwm(_ACCEPTOR_FREQ)
-_CODE = np.full(256, 4, dtype=np.int8)
-for _i, _c in enumerate("ACGT"):
-    _CODE[ord(_c)] = _i
-    _CODE[ord(_c.lower())] = _i
-
-
-def encode(seq: str) -> np.ndarray:
-    return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
-
-
 def pwm_scores(seq: str, pwm: np.ndarray) -> np.ndarray:
     """Score of the motif starting at every position (length len(seq) - motif + 1)."""
     x = encode(seq)
