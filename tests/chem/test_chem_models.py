@@ -22,7 +22,7 @@ def test_transformer_multitask_missing_labels_save_load_roundtrip(tmp_path, data
     d = data_dir / "chem"
     assert pd.read_csv(d / "tox21_train.csv")[TOX21].isna().any().any()  # the slice really has gaps
     out = tmp_path / "tox"
-    m = api.train(d / "tox21_train.csv", out, ",".join(TOX21), task="classification", valid_csv=d / "tox21_dev.csv",
+    m = api.train(d / "tox21_train.csv", out, targets=",".join(TOX21), task="classification", valid=d / "tox21_dev.csv",
                   arch="transformer", seed=3, max_steps=12, epochs=3, transformer_overrides=TINY)
     assert list(m["valid"]["per_task"]) == TOX21
     assert all(np.isfinite(h["loss"]) for h in json.loads((out / "model" / "transformer" / "history.json").read_text()))
@@ -35,12 +35,12 @@ def test_transformer_multitask_missing_labels_save_load_roundtrip(tmp_path, data
     assert np.isfinite(vals).all() and ((vals > 0) & (vals < 1)).all()
     # the reloaded model reproduces the scores computed at the end of training
     again = api.evaluate(out, d / "tox21_dev.csv")
-    assert again["mean_roc_auc"] == pytest.approx(m["valid"]["mean_roc_auc"], abs=1e-6)
+    assert again["mean_auroc"] == pytest.approx(m["valid"]["mean_auroc"], abs=1e-6)
 
 
 def test_transformer_same_seed_same_metrics(tmp_path, data_dir):
     d = data_dir / "chem"
-    runs = [api.train(d / "esol_train.csv", tmp_path / f"esol{i}", "logSolubility", task="regression",
+    runs = [api.train(d / "esol_train.csv", tmp_path / f"esol{i}", targets="logSolubility", task="regression",
                       valid_csv=d / "esol_dev.csv", arch="transformer", seed=5, max_steps=8,
                       transformer_overrides=TINY) for i in range(2)]
     assert runs[0]["valid"]["mean_rmse"] == runs[1]["valid"]["mean_rmse"]
@@ -48,8 +48,8 @@ def test_transformer_same_seed_same_metrics(tmp_path, data_dir):
 
 def test_regression_trees_better_than_mean(tmp_path, data_dir):
     d = data_dir / "chem"
-    a = api.train(d / "esol_train.csv", tmp_path / "esol0", "logSolubility", task="regression",
-                  valid_csv=d / "esol_dev.csv", arch="et", seed=7, morgan_bits=256)
+    a = api.train(d / "esol_train.csv", tmp_path / "esol0", targets="logSolubility", task="regression",
+                  valid=d / "esol_dev.csv", arch="et", seed=7, morgan_bits=256)
     y = pd.read_csv(d / "esol_dev.csv")["logSolubility"]
     baseline = float(np.sqrt(((y - pd.read_csv(d / "esol_train.csv")["logSolubility"].mean()) ** 2).mean()))
     assert a["valid"]["mean_rmse"] < 0.6 * baseline  # far better than predicting the training mean

@@ -65,12 +65,18 @@ def test_metrics_missing_labels_and_single_class_tasks():
     Y = np.array([[1, 0, np.nan], [0, 0, 1], [1, np.nan, 0], [0, 0, np.nan]], dtype=float)
     P = np.array([[0.9, 0.1, 0.5], [0.2, 0.3, 0.8], [0.7, 0.5, 0.1], [0.4, 0.2, 0.3]])
     m = classification_metrics(Y, P, ["a", "b", "c"])
-    assert m["per_task"]["a"]["roc_auc"] == 1.0 and m["per_task"]["a"]["n"] == 4
-    assert m["per_task"]["b"]["roc_auc"] is None  # one class only
+    assert m["per_task"]["a"]["auroc"] == 1.0 and m["per_task"]["a"]["n"] == 4
+    assert m["per_task"]["a"]["auprc"] == 1.0 and m["per_task"]["a"]["n_pos"] == 2
+    assert np.isnan(m["per_task"]["b"]["auroc"]) and np.isnan(m["per_task"]["b"]["auprc"])  # one class only
     assert m["per_task"]["c"]["n"] == 2
-    assert m["mean_roc_auc"] == pytest.approx(1.0)
+    assert m["mean_auroc"] == pytest.approx(1.0)  # the undefined task is left out of the mean
+    assert set(m) == {"task", "mean_auroc", "mean_auprc", "per_task"}
     r = regression_metrics(np.array([[1.0], [2.0], [np.nan]]), np.array([[1.5], [2.5], [9.0]]), ["y"])
     assert r["per_task"]["y"]["rmse"] == pytest.approx(0.5) and r["per_task"]["y"]["mae"] == pytest.approx(0.5)
+    assert r["per_task"]["y"]["n"] == 2 and np.isnan(r["per_task"]["y"]["pearson"])  # too few points: NaN
+    assert r["mean_rmse"] == pytest.approx(0.5)
+    empty = regression_metrics(np.array([[np.nan]]), np.array([[1.0]]), ["y"])
+    assert empty["per_task"]["y"]["n"] == 0 and np.isnan(empty["mean_rmse"])
 
 
 def test_resolve_arch_aliases_and_errors():
@@ -140,5 +146,5 @@ def test_svm_member_learns_bbbp_and_keeps_invalid_rows_nan(data_dir):
     m = TreeModel("svm", "classification", 1, fp_columns=1024).fit(X, Y)
     P = m.predict(vX)
     assert np.isnan(P[-1]).all() and ((P[:-1] > 0) & (P[:-1] < 1)).all()  # Platt probabilities
-    assert compute_metrics("classification", vY, P[:-1], ["p_np"])["mean_roc_auc"] > 0.75  # chance is 0.5
+    assert compute_metrics("classification", vY, P[:-1], ["p_np"])["mean_auroc"] > 0.75  # chance is 0.5
     np.testing.assert_array_equal(P, TreeModel("svm", "classification", 1, fp_columns=1024).fit(X, Y).predict(vX))

@@ -1,53 +1,58 @@
-"""Multi-task metrics with missing labels (scikit-learn): per-task ROC-AUC / RMSE, MAE, R2, and means.
+"""Multi-task metrics with missing labels, in genolm's one vocabulary (``genolm.core.metrics``).
 
-Each task is scored on the rows where both its label and a prediction exist; a classification task whose
-labelled rows hold one class only has no ROC-AUC and is left out of the mean (reported as null).
+Each task is scored on the rows where both its label and a prediction exist. Per task, classification
+gives ``n``, ``n_pos``, ``auroc`` and ``auprc`` (average precision); regression gives the keys of
+:func:`genolm.core.metrics.regression_metrics` (``n``, ``mse``, ``rmse``, ``mae``, ``r2``, ``pearson``,
+``spearman``). Undefined values (a task whose labelled rows hold one class, an empty task) are NaN, and the
+``mean_<key>`` over tasks leaves them out (NaN when no task has a value).
+
+>>> m = compute_metrics("classification", Y, P, ["NR-AR", "SR-p53"])     # doctest: +SKIP
+>>> m["mean_auroc"], m["per_task"]["NR-AR"]["auprc"]                       # doctest: +SKIP
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from genolm.core.metrics import auprc, auroc, regression_metrics as core_regression_metrics
 
-def _pairs(Y: np.ndarray, P: np.ndarray, t: int):
+NAN = float("nan")
+CLASSIFICATION_MEANS = ("auroc", "auprc")
+REGRESSION_MEANS = ("rmse", "mae", "r2", "pearson", "spearman")
+#: the key of the metrics dict that summarises a model (model selection, CLI summaries)
+MAIN_KEY = {"classification": "mean_auroc", "regression": "mean_rmse"}
+
+
+def task_pairs(Y: np.ndarray, P: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions of task ``t`` on the rows where both exist."""
     rows = ~np.isnan(Y[:, t]) & ~np.isnan(P[:, t])
     return Y[rows, t], P[rows, t]
 
 
-def classification_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
+def _mean(per_task: dict, key: str) -> float:
+    vals = [e[key] for e in per_task.values() if not math.isnan(e[key])]
+    return float(np.mean(vals)) if vals else NAN
 
+
+def classification_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict:
     per_task = {}
     for t, name in enumerate(targets):
-        y, p = _pairs(Y, P, t)
-        entry = {"n": int(len(y)), "n_pos": int((y == 1).sum()), "roc_auc": None, "pr_auc": None}
-        if len(np.unique(y)) == 2:
-            entry["roc_auc"] = float(roc_auc_score(y, p))
-            entry["pr_auc"] = float(average_precision_score(y, p))
-        per_task[name] = entry
-    aucs = [e["roc_auc"] for e in per_task.values() if e["roc_auc"] is not None]
-    prs = [e["pr_auc"] for e in per_task.values() if e["pr_auc"] is not None]
-    return {"task": "classification", "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
-            "mean_pr_auc": float(np.mean(prs)) if prs else None, "per_task": per_task}
+        y, p = task_pairs(Y, P, t)
+        per_task[name] = {"n": int(len(y)), "n_pos": int((y == 1).sum()), "auroc": auroc(y, p), "auprc": auprc(y, p)}
+    return {"task": "classification", **{f"mean_{k}": _mean(per_task, k) for k in CLASSIFICATION_MEANS},
+            "per_task": per_task}
 
 
 def regression_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     per_task = {}
     for t, name in enumerate(targets):
-        y, p = _pairs(Y, P, t)
-        entry = {"n": int(len(y)), "rmse": None, "mae": None, "r2": None}
+        y, p = task_pairs(Y, P, t)
         if len(y):
-            entry["rmse"] = float(np.sqrt(mean_squared_error(y, p)))
-            entry["mae"] = float(mean_absolute_error(y, p))
-            entry["r2"] = float(r2_score(y, p)) if len(y) > 1 else None
-        per_task[name] = entry
-
-    def mean(key):
-        vals = [e[key] for e in per_task.values() if e[key] is not None]
-        return float(np.mean(vals)) if vals else None
-
-    return {"task": "regression", "mean_rmse": mean("rmse"), "mean_mae": mean("mae"), "mean_r2": mean("r2"),
+            per_task[name] = core_regression_metrics(y, p)
+        else:
+            per_task[name] = {"n": 0, **{k: NAN for k in ("mse", "rmse", "mae", "r2", "pearson", "spearman")}}
+    return {"task": "regression", **{f"mean_{k}": _mean(per_task, k) for k in REGRESSION_MEANS},
             "per_task": per_task}
 
 
@@ -56,9 +61,9 @@ def compute_metrics(task: str, Y: np.ndarray, P: np.ndarray, targets: list[str])
 
 
 def selection_score(task: str, Y: np.ndarray, P: np.ndarray) -> float:
-    """One number, higher is better: mean ROC-AUC, or minus the mean RMSE over tasks."""
+    """One number, higher is better: mean AUROC, or minus the mean RMSE over tasks (-inf when undefined)."""
     targets = [str(i) for i in range(Y.shape[1])]
-    m = compute_metrics(task, Y, P, targets)
-    if task == "classification":
-        return m["mean_roc_auc"] if m["mean_roc_auc"] is not None else -np.inf
-    return -m["mean_rmse"] if m["mean_rmse"] is not None else -np.inf
+    value = compute_metrics(task, Y, P, targets)[MAIN_KEY[task]]
+    if math.isnan(value):
+        return -math.inf
+    return value if task == "classification" else -value

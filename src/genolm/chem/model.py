@@ -10,8 +10,11 @@ Transformer, see transformer.py). ``--arch`` names one member, a comma-separated
 - ``ensemble`` = rf,et,transformer
 - ``all``      = rf,et,hgb,svm,transformer
 
-Saved as ``model/chem_model.json`` (targets, task, members, feature settings) with ``<member>.joblib``
-(scikit-learn estimators, joblib) and ``transformer/`` (safetensors + config.json).
+Saved as ``model/chem_model.json`` (targets, task, members, feature settings) with ``<member>.skops``
+(the tree members' scikit-learn estimators and arrays, skops with genolm's allow-list: loading never runs
+code from the folder) and ``transformer/`` (safetensors + config.json + tokenizer.json). Folders written by
+earlier versions (``<member>`` files in a format that can run code) are refused with a "retrain or convert
+with `genolm convert`" message (``genolm.core.persist``).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ ALIASES = {"trees": ["rf", "et", "svm"], "auto": ["rf", "et", "svm"], "forests":
            "ensemble": ["rf", "et", "transformer"],
            "all": ["rf", "et", "hgb", "svm", "transformer"]}
 FORMAT = "genolm-chem/1"
+MARKER = "chem_model.json"  # the file that makes a folder a chem model folder
 
 
 def resolve_arch(arch: str) -> list[str]:
@@ -73,7 +77,10 @@ class ChemModel:
     def fit(self, mols: list, Y: np.ndarray, valid_mols: list | None = None, valid_Y: np.ndarray | None = None,
             seed: int = 0, time_budget: float | None = None, epochs: int | None = None,
             max_steps: int | None = None, X: np.ndarray | None = None, valid_X: np.ndarray | None = None,
-            transformer_overrides: dict | None = None) -> "ChemModel":
+            transformer_overrides: dict | None = None, out_dir: str | os.PathLike | None = None,
+            resume: bool = False, checkpoint_every: int = 0) -> "ChemModel":
+        """Fit every member. ``out_dir`` (the run directory), ``resume`` and ``checkpoint_every`` (steps) go
+        to the transformer's training loop (``genolm.core.train``), which checkpoints in ``out_dir/checkpoint``."""
         from genolm.chem.metrics import selection_score
         from genolm.chem.transformer import SmilesTransformer, TransformerConfig
 
@@ -104,7 +111,8 @@ class ChemModel:
                 remaining = None if deadline is None else max(30.0, 0.92 * (deadline - time.monotonic()))
                 member = SmilesTransformer(cfg).fit(
                     mols, Y, valid_mols, valid_Y, seed=seed, time_budget=remaining,
-                    score_fn=(lambda yt, yp: selection_score(self.task, yt, yp)) if valid_Y is not None else None)
+                    score_fn=(lambda yt, yp: selection_score(self.task, yt, yp)) if valid_Y is not None else None,
+                    out_dir=out_dir, resume=resume, checkpoint_every=checkpoint_every)
             self.members[name] = member
             self.member_seconds[name] = round(time.monotonic() - t0, 1)
             log.info("member %s trained in %.1fs", name, self.member_seconds[name])
@@ -130,19 +138,17 @@ class ChemModel:
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | os.PathLike) -> None:
-        import joblib
-
-        from genolm.io.atomic import atomic_path, atomic_write_text
+        from genolm.core.persist import SKOPS_SUFFIX, save_estimator
+        from genolm.io.atomic import atomic_write_text
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for name, member in self.members.items():
             if name in TREE_ARCHS:
-                with atomic_path(d / f"{name}.joblib") as tmp:
-                    joblib.dump(member, tmp, compress=3)
+                save_estimator(member.state(), d / f"{name}{SKOPS_SUFFIX}")
             else:
                 member.save_pretrained(d / name)
-        atomic_write_text(d / "chem_model.json", json.dumps({
+        atomic_write_text(d / MARKER, json.dumps({
             "format": FORMAT, "task": self.task, "targets": self.targets, "members": self.member_names,
             "smiles_col": self.smiles_col, "features": self.features.to_dict(),
             "member_seconds": self.member_seconds}, indent=1))
@@ -150,24 +156,28 @@ class ChemModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ChemModel":
         """Load from a run directory or its model/ folder."""
-        import joblib
-
         from genolm.chem.transformer import SmilesTransformer
+        from genolm.core.loading import find_model_dir
+        from genolm.core.persist import SKOPS_SUFFIX, load_estimator
 
-        d = Path(path)
-        if (d / "model" / "chem_model.json").is_file():
-            d = d / "model"
-        meta_path = d / "chem_model.json"
-        if not meta_path.is_file():
-            raise InputError("not a genolm chem model (no chem_model.json in it or in its model/ folder)", path)
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise InputError(f"unsupported chem model format {meta.get('format')!r}", meta_path)
-        model = cls(meta["task"], meta["targets"], meta["members"], FeatureConfig(**meta["features"]),
-                    meta.get("smiles_col", "smiles"))
+        d = find_model_dir(path, marker=MARKER, what="genolm chem model")
+        meta_path = d / MARKER
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT:
+                raise InputError(f"unsupported chem model format {meta.get('format')!r}", meta_path)
+            model = cls(meta["task"], meta["targets"], meta["members"], FeatureConfig(**meta["features"]),
+                        meta.get("smiles_col", "smiles"))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"corrupt chem_model.json ({type(e).__name__}: {e})", meta_path) from None
         for name in model.member_names:
             if name in TREE_ARCHS:
-                model.members[name] = joblib.load(d / f"{name}.joblib")
+                stored = d / f"{name}{SKOPS_SUFFIX}"
+                state = load_estimator(stored)  # an old-format file in its place: "retrain or convert"
+                try:
+                    model.members[name] = TreeModel.from_state(state)
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    raise InputError(f"not a genolm chem {name} member ({type(e).__name__}: {e})", stored) from None
             else:
                 model.members[name] = SmilesTransformer.from_pretrained(d / name)
         return model

@@ -1,90 +1,78 @@
-"""report.html for a chem training run: metrics tables and plots (ROC curves or predicted-vs-true, the
-transformer's learning curve) as base64 PNGs in one self-contained page."""
+"""report.html for a chem training run, built with ``genolm.core.report.Report``: the per-target metrics
+table (the model and each member), ROC curves or predicted-vs-true plots, and the transformer's learning
+curve. The chem-specific figures are functions returning matplotlib figures."""
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-from pathlib import Path
+import math
 
 import numpy as np
 
-
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "'/>"
+from genolm.chem.metrics import MAIN_KEY, task_pairs
+from genolm.core.report import Report, pyplot, roc_pr_figure, scatter_figure
 
 
-def _plots(Y, P, targets, task, history) -> list[str]:
-    import matplotlib
+def roc_figure(Y: np.ndarray, P: np.ndarray, targets: list[str]):
+    """One ROC curve per target with both classes among its labelled rows, AUROC in the legend."""
+    from sklearn.metrics import roc_curve
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from genolm.core.metrics import auroc
 
-    out = []
-    if task == "classification":
-        from sklearn.metrics import roc_curve
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for j, t in enumerate(targets):
+        y, p = task_pairs(Y, P, j)
+        if len(np.unique(y)) == 2:
+            fpr, tpr, _ = roc_curve(y, p)
+            ax.plot(fpr, tpr, lw=1, label=f"{t} ({auroc(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.5)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="validation ROC (AUROC)")
+    ax.legend(fontsize=6)
+    return fig
 
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for j, t in enumerate(targets):
-            rows = ~np.isnan(Y[:, j]) & ~np.isnan(P[:, j])
-            if len(np.unique(Y[rows, j])) == 2:
-                fpr, tpr, _ = roc_curve(Y[rows, j], P[rows, j])
-                ax.plot(fpr, tpr, lw=1, label=t)
-        ax.plot([0, 1], [0, 1], "k--", lw=0.5)
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="validation ROC")
-        ax.legend(fontsize=6)
-        out.append(_png(fig))
-    else:
-        for j, t in enumerate(targets):
-            rows = ~np.isnan(Y[:, j]) & ~np.isnan(P[:, j])
-            fig, ax = plt.subplots(figsize=(5, 5))
-            ax.scatter(Y[rows, j], P[rows, j], s=8, alpha=0.7)
-            lo, hi = np.nanmin(Y[rows, j]), np.nanmax(Y[rows, j])
-            ax.plot([lo, hi], [lo, hi], "k--", lw=0.5)
-            ax.set(xlabel=f"true {t}", ylabel=f"predicted {t}", title="validation")
-            out.append(_png(fig))
-    if history:
-        ep = [h["epoch"] for h in history]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(ep, [h["loss"] for h in history], label="train loss (last batch)")
-        ax.set(xlabel="epoch", ylabel="loss", title="transformer training")
-        if any("valid_score" in h for h in history):
-            ax2 = ax.twinx()
-            ax2.plot(ep, [h.get("valid_score", np.nan) for h in history], color="C1", label="valid score")
-            ax2.set_ylabel("validation score (AUC or -RMSE)")
-        out.append(_png(fig))
-    return out
+
+def transformer_curve_figure(history: list[dict]):
+    """The transformer's training loss and validation score (AUROC or -RMSE) by epoch."""
+    plt = pyplot()
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(ep, [h["loss"] for h in history], label="train loss (last batch)")
+    ax.set(xlabel="epoch", ylabel="loss", title="transformer training")
+    if any("valid_score" in h for h in history):
+        ax2 = ax.twinx()
+        ax2.plot(ep, [h.get("valid_score", np.nan) for h in history], color="C1", label="valid score")
+        ax2.set_ylabel("validation score (AUROC or -RMSE)")
+    return fig
 
 
 def write_report(path, metrics: dict, Y, P, targets, task, history=None, config=None) -> None:
-    from genolm.io.atomic import atomic_write_text
-
-    key = "roc_auc" if task == "classification" else "rmse"
+    Y, P = np.asarray(Y, dtype=float), np.asarray(P, dtype=float)
+    key = MAIN_KEY[task].removeprefix("mean_")
     members = metrics.get("members_valid", {})
-    rows = []
-    for t in targets:
-        cells = "".join(f"<td>{_fmt(members[m]['per_task'][t][key])}</td>" for m in members)
-        rows.append(f"<tr><td>{html.escape(t)}</td><td><b>{_fmt(metrics['valid']['per_task'][t][key])}</b></td>"
-                    f"{cells}</tr>")
-    mean_key = "mean_roc_auc" if task == "classification" else "mean_rmse"
-    rows.append("<tr><td><i>mean</i></td><td><b>" + _fmt(metrics["valid"][mean_key]) + "</b></td>"
-                + "".join(f"<td>{_fmt(members[m][mean_key])}</td>" for m in members) + "</tr>")
-    header = "".join(f"<th>{html.escape(m)}</th>" for m in members)
-    body = (f"<h1>genolm chem train</h1><p>task: {task}; validation {key} per target for the model (mean of "
-            f"members) and each member; {metrics.get('n_train')} train / {metrics.get('n_valid')} valid molecules; "
-            f"{metrics.get('train_seconds')} s.</p>"
-            f"<table border=1 cellpadding=3><tr><th>target</th><th>model</th>{header}</tr>{''.join(rows)}</table>"
-            + "".join(_plots(np.asarray(Y), np.asarray(P), targets, task, history))
-            + "<h2>config</h2><pre>" + html.escape(json.dumps(config or {}, indent=1, default=str)) + "</pre>")
-    atomic_write_text(Path(path), f"<!doctype html><html><head><meta charset='utf-8'><title>genolm chem</title>"
-                                  f"</head><body style='font-family:sans-serif'>{body}</body></html>")
-
-
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    report = Report("genolm chem train",
+                    f"task: {task}; {metrics.get('n_train')} train / {metrics.get('n_valid')} valid molecules; "
+                    f"{metrics.get('train_seconds')} s")
+    rows = [[t, metrics["valid"]["per_task"][t][key], *(members[m]["per_task"][t][key] for m in members)]
+            for t in targets]
+    rows.append(["mean", metrics["valid"][f"mean_{key}"], *(members[m][f"mean_{key}"] for m in members)])
+    report.table(["target", "model", *members], rows,
+                 title=f"validation {key} per target: the model (mean of members) and each member")
+    if task == "classification":
+        report.figure(roc_figure(Y, P, targets), "validation ROC per target")
+        if len(targets) == 1:
+            y, p = task_pairs(Y, P, 0)
+            if len(np.unique(y)) == 2:
+                report.figure(roc_pr_figure(y, p, targets[0]), "ROC and precision-recall (AUPRC as in metrics.json)")
+    else:
+        for j, t in enumerate(targets):
+            y, p = task_pairs(Y, P, j)
+            if len(y):
+                rmse = metrics["valid"]["per_task"][t]["rmse"]
+                title = f"validation {t}" + ("" if math.isnan(rmse) else f" (RMSE {rmse:.3f})")
+                report.figure(scatter_figure(y, p, title=title), f"predicted vs measured {t}")
+    if history:
+        report.figure(transformer_curve_figure(history), "SMILES Transformer learning curve")
+    report.heading("config")
+    report.html("<pre>" + html.escape(json.dumps(config or {}, indent=1, default=str)) + "</pre>")
+    report.write(path)

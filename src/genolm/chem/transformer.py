@@ -6,6 +6,9 @@ Missing labels are masked out of the loss. Training augments each epoch with ran
 same molecules (different atom orders), which matters a lot on data sets of a few thousand molecules;
 prediction averages the canonical SMILES and a few randomised ones.
 
+Training runs through ``genolm.core.train.train`` (the one loop: budgets, warmup + cosine, early stopping on
+the per-epoch validation score, checkpoints, resume) with this module's masked loss as its step function.
+
 Saved HF-style: ``config.json`` + ``model.safetensors`` + ``tokenizer.json`` in one folder.
 """
 from __future__ import annotations
@@ -14,7 +17,6 @@ import json
 import logging
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -78,6 +80,34 @@ def _build(cfg: TransformerConfig):
     return SmilesEncoder(cfg)
 
 
+class EpochBatches:
+    """The training data, one epoch per iteration: a shuffled order, randomised SMILES (``augment``) or the
+    canonical ones, as dict batches for ``genolm.core.train.train``.
+
+    Each epoch's shuffling and SMILES randomisation come from a numpy generator seeded from torch's RNG
+    when the epoch starts, so the shared loop's resume (which restores that RNG state) replays the same
+    batches."""
+
+    def __init__(self, mols: list, canon: list[str], targets, mask, tokenizer: SmilesTokenizer, batch_size: int,
+                 augment: bool = True):
+        self.mols, self.canon, self.targets, self.mask = mols, canon, targets, mask
+        self.tokenizer, self.batch_size, self.augment = tokenizer, batch_size, augment
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.mols) / self.batch_size)
+
+    def __iter__(self):
+        import torch
+
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        order = rng.permutation(len(self.mols))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            smi = [random_smiles(self.mols[i], rng) if self.augment else self.canon[i] for i in idx]
+            ids, pad = self.tokenizer.batch(smi)
+            yield {"ids": ids, "pad": pad, "targets": self.targets[idx], "mask": self.mask[idx]}
+
+
 class SmilesTransformer:
     """fit / predict wrapper around the torch module; predictions are probabilities or values per task."""
 
@@ -89,16 +119,20 @@ class SmilesTransformer:
 
     # ---------------------------------------------------------------- training
     def fit(self, mols: list, Y: np.ndarray, valid_mols: list | None = None, valid_Y: np.ndarray | None = None,
-            seed: int = 0, time_budget: float | None = None, score_fn=None) -> "SmilesTransformer":
+            seed: int = 0, time_budget: float | None = None, score_fn=None, out_dir: str | os.PathLike | None = None,
+            resume: bool = False, checkpoint_every: int = 0) -> "SmilesTransformer":
         """Train on RDKit molecules and a (n, n_tasks) label matrix with NaN for missing labels.
 
+        The loop is ``genolm.core.train.train`` (budgets, warmup + cosine, clipping, early stopping,
+        checkpoints in ``out_dir/checkpoint`` every ``checkpoint_every`` steps, ``resume``); this method
+        supplies the data, the masked multi-task loss and the per-epoch validation score.
         ``score_fn(Y_true, Y_pred) -> float`` (higher is better) picks the best epoch on the validation set.
         """
         import torch
 
+        from genolm.core.train import TrainConfig, train
+
         cfg = self.config
-        started = time.monotonic()
-        rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         canon = [canonical_smiles(m) for m in mols]
         self.tokenizer = SmilesTokenizer.fit(canon, max_length=cfg.max_length)
@@ -112,69 +146,59 @@ class SmilesTransformer:
             Yt = Y
         mask = torch.tensor(~np.isnan(Yt), dtype=torch.bool)
         targets = torch.tensor(np.nan_to_num(Yt), dtype=torch.float32)
+        pos_weight = None
         if cfg.task == "classification":  # weight positives per task so rare assays still get signal
             pos = np.nansum(Y, axis=0)
             neg = np.sum(~np.isnan(Y), axis=0) - pos
             pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1), 1.0, 10.0) ** 0.5, dtype=torch.float32)
         self.module = _build(cfg)
-        opt = torch.optim.AdamW(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        steps_per_epoch = math.ceil(len(mols) / cfg.batch_size)
+        loader = EpochBatches(mols, canon, targets, mask, self.tokenizer, cfg.batch_size, cfg.augment)
+        steps_per_epoch = len(loader)
         total = cfg.epochs * steps_per_epoch
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
-        warmup = max(1, min(200, total // 10))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))))
-        best, best_state, bad, step = -math.inf, None, 0, 0
-        from genolm.core.progress import progress
+        warmup = max(1, min(200, total // 10))  # steps, as a fraction of the step budget below
+        tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                           max_steps=cfg.max_steps, epochs=cfg.epochs, time_budget=time_budget,
+                           warmup=warmup / max(total, 1), min_lr_ratio=0.05, eval_every=steps_per_epoch,
+                           patience=cfg.patience, grad_clip=1.0, seed=seed, checkpoint_every=checkpoint_every or 0,
+                           maximize=True, metric="valid_score")
+        state = {"step": 0, "loss": None}
+        self.history = []
 
-        bar = progress(total=total, desc="transformer", unit="step")
-        stop = False
-        for epoch in range(cfg.epochs):
-            self.module.train()
-            order = rng.permutation(len(mols))
-            for b in range(steps_per_epoch):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                smi = [random_smiles(mols[i], rng) if cfg.augment else canon[i] for i in idx]
-                ids, pad = self.tokenizer.batch(smi)
-                out = self.module(ids, pad)
-                m = mask[idx]
-                t = targets[idx]
-                if cfg.task == "classification":
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(out, t, reduction="none",
-                                                                                pos_weight=pos_weight)
-                else:
-                    loss = torch.nn.functional.mse_loss(out, t, reduction="none")
-                loss = (loss * m).sum() / m.sum().clamp(min=1)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.module.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                bar.update(1)
-                if (cfg.max_steps and step >= cfg.max_steps) or (
-                        time_budget is not None and time.monotonic() - started > time_budget):
-                    stop = True
-                    break
-            record = {"epoch": epoch + 1, "step": step, "loss": float(loss.detach())}
-            if valid_mols is not None and score_fn is not None:
-                # canonical SMILES only during training (cheap); TTA is used for final predictions
-                score = float(score_fn(valid_Y, self.predict(valid_mols, tta=0)))
-                record["valid_score"] = score
-                if score > best:
-                    best, bad = score, 0
-                    best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-                else:
-                    bad += 1
+        def step_fn(module, batch):
+            out = module(batch["ids"], batch["pad"])
+            m, t = batch["mask"], batch["targets"]
+            if cfg.task == "classification":
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    out.float(), t, reduction="none", pos_weight=pos_weight.to(out.device))
+            else:
+                loss = torch.nn.functional.mse_loss(out.float(), t, reduction="none")
+            loss = (loss * m).sum() / m.sum().clamp(min=1)
+            state["step"] += 1
+            state["loss"] = loss.detach()
+            return loss
+
+        def evaluate(module):
+            # canonical SMILES only during training (cheap); TTA is used for final predictions
+            score = float(score_fn(valid_Y, self.predict(valid_mols, tta=0)))
+            step = state["step"]
+            record = {"epoch": math.ceil(step / steps_per_epoch), "step": step,
+                      "loss": float(state["loss"]) if state["loss"] is not None else float("nan"),
+                      "valid_score": score}
             self.history.append(record)
-            log.info("transformer epoch %d step %d loss %.4f valid %s", epoch + 1, step, record["loss"],
-                     record.get("valid_score"))
-            if stop or bad >= cfg.patience:
-                break
-        bar.close()
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
+            log.info("transformer epoch %d step %d loss %.4f valid %.4f", record["epoch"], step, record["loss"],
+                     score)
+            return {"valid_score": score}
+
+        # the same AdamW as before the shared loop (weight decay on every parameter, default betas)
+        optimizer = torch.optim.AdamW(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        has_valid = valid_mols is not None and score_fn is not None
+        result = train(self.module, loader, tcfg, evaluate=evaluate if has_valid else None, out_dir=out_dir,
+                       resume=resume, steps_per_epoch=steps_per_epoch, step_fn=step_fn, optimizer=optimizer)
+        if not has_valid:
+            self.history = [{"epoch": math.ceil(h["step"] / steps_per_epoch), "step": h["step"],
+                             "loss": h["train_loss"]} for h in result.history if "train_loss" in h]
         self.module.eval()
         return self
 
@@ -192,6 +216,7 @@ class SmilesTransformer:
             return out
         was_training = self.module.training
         self.module.eval()
+        device = next(self.module.parameters()).device
         acc = np.zeros((len(ok), cfg.n_tasks))
         with torch.no_grad():
             for view in range(tta + 1):
@@ -199,7 +224,7 @@ class SmilesTransformer:
                 preds = []
                 for b in range(0, len(smi), 256):
                     ids, pad = self.tokenizer.batch(smi[b:b + 256])
-                    preds.append(self.module(ids, pad).float().numpy())
+                    preds.append(self.module(ids.to(device), pad.to(device)).float().cpu().numpy())
                 p = np.concatenate(preds)
                 acc += 1 / (1 + np.exp(-p)) if cfg.task == "classification" else p
         acc /= tta + 1
@@ -221,19 +246,29 @@ class SmilesTransformer:
         atomic_write_text(d / "config.json", json.dumps({"model_type": "genolm-smiles-transformer",
                                                          **asdict(self.config)}, indent=1))
         with atomic_path(d / "model.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.module.state_dict().items()}, str(tmp))
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}, str(tmp))
         self.tokenizer.save(d)
         atomic_write_text(d / "history.json", json.dumps(self.history, indent=1))
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> "SmilesTransformer":
+        """Load ``config.json`` + ``model.safetensors`` + ``tokenizer.json`` (data only, never code)."""
         from safetensors.torch import load_file
 
+        from genolm.io.errors import InputError
+
         d = Path(directory)
-        data = json.loads((d / "config.json").read_text(encoding="utf-8"))
-        data.pop("model_type", None)
-        cfg = TransformerConfig(**data)
-        module = _build(cfg)
-        module.load_state_dict(load_file(str(d / "model.safetensors")))
+        try:
+            data = json.loads((d / "config.json").read_text(encoding="utf-8"))
+            data.pop("model_type", None)
+            cfg = TransformerConfig(**data)
+            module = _build(cfg)
+            module.load_state_dict(load_file(str(d / "model.safetensors")))
+            tokenizer = SmilesTokenizer.load(d)
+        except FileNotFoundError as e:
+            raise InputError("chem transformer member incomplete: file missing", e.filename or d) from None
+        except Exception as e:  # corrupt JSON, a non-safetensors file, mismatched weights
+            raise InputError(f"cannot load the chem transformer member ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''})", d) from None
         module.eval()
-        return cls(cfg, SmilesTokenizer.load(d), module)
+        return cls(cfg, tokenizer, module)

@@ -9,6 +9,10 @@
   splits), so it averages well with them. Classification gives Platt-scaled probabilities
   (``SVC(probability=True)``), regression an SVR on the standardised target. The training fingerprints
   are kept with the model (the kernel needs them at prediction time).
+
+Stored as data, never as code: :meth:`TreeModel.state` is a dict of plain values, numpy arrays and scikit-learn
+estimators that ``genolm.core.persist`` writes with skops (allow-listed types only), and
+:meth:`TreeModel.from_state` rebuilds the model from it (identical predictions).
 """
 from __future__ import annotations
 
@@ -75,6 +79,28 @@ class TreeModel:
         self.medians: np.ndarray | None = None
         self.estimators: list = []
         self.constant: list = []  # a task with one class in training predicts its base rate
+        self.rows: list = []  # svm: the training rows of each task
+
+    # ---------------------------------------------------------------- storage (data only)
+    _FIELDS = ("kind", "task", "n_tasks", "seed", "n_jobs", "n_estimators", "fp_columns", "train_fp", "y_scale",
+               "columns", "medians", "constant", "rows")
+
+    def state(self) -> dict:
+        """Plain data + scikit-learn estimators (a Platt SVC becomes a dict of its two estimators)."""
+        out = {f: getattr(self, f, None) for f in self._FIELDS}
+        out["y_scale"] = [None if s is None else [float(s[0]), float(s[1])] for s in self.y_scale]
+        out["estimators"] = [e.state() if isinstance(e, PlattSVC) else e for e in self.estimators]
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict) -> "TreeModel":
+        m = cls(state["kind"], state["task"], int(state["n_tasks"]), seed=int(state["seed"]),
+                n_jobs=int(state["n_jobs"]), n_estimators=int(state["n_estimators"]), fp_columns=state["fp_columns"])
+        for f in cls._FIELDS[7:]:
+            setattr(m, f, state.get(f))
+        m.y_scale = [None if s is None else (s[0], s[1]) for s in (state.get("y_scale") or [])]
+        m.estimators = [PlattSVC.from_state(e) if isinstance(e, dict) else e for e in state["estimators"]]
+        return m
 
     def _estimator(self):
         from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
@@ -173,7 +199,7 @@ class TreeModel:
                 self.constant.append(float(y.mean()) if len(y) else (0.5 if classification else 0.0))
                 continue
             if classification:
-                est = _PlattSVC(self.seed).fit(K[np.ix_(rows, rows)], y)
+                est = PlattSVC(self.seed).fit(K[np.ix_(rows, rows)], y)
             else:
                 mu, sd = float(y.mean()), float(y.std()) or 1.0
                 self.y_scale[-1] = (mu, sd)
@@ -220,7 +246,7 @@ class TreeModel:
         return out
 
 
-class _PlattSVC:
+class PlattSVC:
     """Balanced C-SVM on a precomputed kernel with Platt-scaled probabilities: the sigmoid is fitted on
     5-fold out-of-fold decision values (sklearn's ``SVC(probability=True)`` is deprecated)."""
 
@@ -232,7 +258,7 @@ class _PlattSVC:
 
         return SVC(C=self.C, kernel="precomputed", class_weight="balanced")
 
-    def fit(self, K: np.ndarray, y: np.ndarray) -> "_PlattSVC":
+    def fit(self, K: np.ndarray, y: np.ndarray) -> "PlattSVC":
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
@@ -245,3 +271,12 @@ class _PlattSVC:
 
     def predict_proba(self, K: np.ndarray) -> np.ndarray:
         return self.platt.predict_proba(self.svc.decision_function(K)[:, None])
+
+    def state(self) -> dict:
+        return {"seed": self.seed, "C": self.C, "platt": self.platt, "svc": self.svc}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "PlattSVC":
+        m = cls(int(state["seed"]), float(state["C"]))
+        m.platt, m.svc = state["platt"], state["svc"]
+        return m
