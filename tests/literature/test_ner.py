@@ -17,7 +17,7 @@ TRAIN, DEV = DATA / "ncbi_train_400.tsv", DATA / "ncbi_devel_150.tsv"
 @pytest.fixture(scope="module")
 def crf_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ner") / "run"
-    metrics = N.train_ner(TRAIN, DEV, out, arch="crf", crf_iterations=40)
+    metrics = N.train_ner(TRAIN, out, valid=DEV, arch="crf", crf_iterations=40)
     return out, metrics
 
 
@@ -34,7 +34,7 @@ def test_viterbi_never_emits_invalid_iob():
     import numpy as np
 
     labels = ["O", "B-D", "I-D"]
-    allowed, start = N._allowed(labels)
+    allowed, start = N.allowed_transitions(labels)
     lp = np.log(np.array([[0.1, 0.1, 0.8], [0.6, 0.1, 0.3], [0.1, 0.1, 0.8]]))
     tags = [labels[i] for i in N.viterbi(lp, allowed, start)]
     assert F.repair_iob(tags) == tags and tags[0] != "I-D"
@@ -111,8 +111,8 @@ def test_cli_ner_evaluate(crf_run, capsys):
 
 
 def test_crf_is_deterministic(tmp_path):
-    a = N.train_ner(DATA / "bc5cdr_devel_80.tsv", None, tmp_path / "a", arch="crf", crf_iterations=15)
-    b = N.train_ner(DATA / "bc5cdr_devel_80.tsv", None, tmp_path / "b", arch="crf", crf_iterations=15)
+    a = N.train_ner(DATA / "bc5cdr_devel_80.tsv", tmp_path / "a", arch="crf", crf_iterations=15)
+    b = N.train_ner(DATA / "bc5cdr_devel_80.tsv", tmp_path / "b", arch="crf", crf_iterations=15)
     ta = N.load_ner(tmp_path / "a").predict_tokens([s.tokens for s in F.read_iob(DEV)[:40]])
     tb = N.load_ner(tmp_path / "b").predict_tokens([s.tokens for s in F.read_iob(DEV)[:40]])
     assert ta == tb and a["train_sentences"] == b["train_sentences"] == 80
@@ -121,7 +121,7 @@ def test_crf_is_deterministic(tmp_path):
 @pytest.mark.slow
 def test_transformer_train_predict_roundtrip(tmp_path):
     """Fine-tunes the packaged MiniLM for a few steps; checks saving/loading and word-piece alignment."""
-    m = N.train_ner(DATA / "bc5cdr_devel_80.tsv", DATA / "bc5cdr_devel_80.tsv", tmp_path / "tf",
+    m = N.train_ner(DATA / "bc5cdr_devel_80.tsv", tmp_path / "tf", valid=DATA / "bc5cdr_devel_80.tsv",
                     arch="transformer", max_steps=4, batch_size=8, time_budget=None, threads=1)
     assert m["steps"] == 4 and (tmp_path / "tf" / "model" / "model.safetensors").is_file()
     ner = N.load_ner(tmp_path / "tf")

@@ -17,7 +17,7 @@ TRAIN, DEV = DATA / "cdr_train_80.PubTator", DATA / "cdr_dev_40.PubTator"
 @pytest.fixture(scope="module")
 def re_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("re") / "run"
-    return out, R.train_re(TRAIN, DEV, out, folds=3)
+    return out, R.train_re(TRAIN, out, valid=DEV, folds=3)
 
 
 def test_candidates_cover_gold_and_skip_missing_ids():
@@ -45,7 +45,7 @@ def test_relation_scores_known_values():
 def test_train_beats_all_pairs_baseline(re_run):
     out, m = re_run
     for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "model/genolm_re.json",
-                 "model/re_model.joblib", "dev_predictions.PubTator"):
+                 "model/re_model.skops", "dev_predictions.PubTator"):
         assert (out / name).is_file(), name
     dev = F.read_pubtator(DEV)
     all_pairs = [[F.Relation("CID", a.id, b.id) for a, b in R.candidate_pairs(d, [("Chemical", "Disease")])[0]]
@@ -90,7 +90,7 @@ def test_cli_re(re_run, tmp_path, capsys):
 
 def test_rerank_context_features_and_saved_model(re_run):
     keys = [("CID", "C1", "D1"), ("CID", "C1", "D2"), ("CID", "C2", "D1")]
-    ctx = R._context_features(keys, [0.8, 0.5, 0.2])
+    ctx = R.context_features(keys, [0.8, 0.5, 0.2])
     lg = [1.3863, 0.0, -1.3863]  # log-odds
     assert ctx[:, 0] == pytest.approx(lg, abs=1e-3)
     assert ctx[:, 1] == pytest.approx([0.0, -1.3863, -2.7726], abs=1e-3)   # vs the document's best pair

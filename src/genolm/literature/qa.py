@@ -13,7 +13,7 @@ Everything fits in seconds to minutes on a CPU.
 
 Public API::
 
-    train_qa("pqal_train.json", "runs/qa", valid="pqal_dev.json")
+    train_qa("pqal_train.json", "runs/qa", valid="pqal_dev.json")      # train(train, out, *, valid=...)
     model = load_qa("runs/qa"); model.predict([{"QUESTION": ..., "CONTEXTS": [...]}, ...])
     evaluate_qa("runs/qa", "pqal_dev.json"); predict_file("runs/qa", "in.json", "out.csv")
     cross_validate("pqal_trainval.json", "pqal_cv_folds.json")   # official 10-fold CV figures
@@ -33,6 +33,8 @@ from genolm.io.errors import InputError, UsageError
 log = logging.getLogger("genolm.literature.qa")
 
 LABELS = ["yes", "no", "maybe"]
+MARKER = "genolm_qa.json"
+MODEL_FILE = "qa_model.skops"
 
 __all__ = ["QAConfig", "QAModel", "read_pubmedqa", "train_qa", "load_qa", "evaluate_qa", "predict_file",
            "cross_validate", "qa_scores", "LABELS"]
@@ -66,6 +68,11 @@ def read_pubmedqa(path: str | os.PathLike, require_labels: bool = True) -> list[
         items = [(str(r.get("id", i)) if isinstance(r, dict) else str(i), r) for i, r in enumerate(data)]
     else:
         raise InputError("expected a JSON object {id: record} or a list of records", path)
+    return parse_records(items, path, require_labels)
+
+
+def parse_records(items, path=None, require_labels: bool = False) -> list[dict]:
+    """(id, {QUESTION, CONTEXTS[, LABELS, final_decision]}) pairs -> validated records (see read_pubmedqa)."""
     out = []
     for qid, r in items:
         if not isinstance(r, dict):
@@ -88,7 +95,7 @@ def read_pubmedqa(path: str | os.PathLike, require_labels: bool = True) -> list[
         out.append({"id": str(qid), "question": q, "contexts": ctx,
                     "labels": r.get("LABELS") or [""] * len(ctx), "answer": ans})
     if not out:
-        raise InputError("no questions in the file", path)
+        raise InputError("no questions in the file" if path else "no questions given", path)
     return out
 
 
@@ -177,14 +184,15 @@ class QAModel:
         return [self.clf.classes_[i] for i in p.argmax(1)]
 
     def save(self, path):
-        import joblib
+        from genolm.core.persist import save_estimator
+        from genolm.io.atomic import atomic_write_text
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"vec_q": self.vec_q, "vec_r": self.vec_r, "scaler": self.scaler, "clf": self.clf},
-                    path / "qa_model.joblib")
-        (path / "genolm_qa.json").write_text(json.dumps({"task": "qa", "labels": LABELS, "config": self.config},
-                                                         indent=2))
+        save_estimator({"vec_q": self.vec_q, "vec_r": self.vec_r, "scaler": self.scaler, "clf": self.clf},
+                       path / MODEL_FILE)
+        atomic_write_text(path / MARKER, json.dumps({"task": "qa", "labels": LABELS, "config": self.config},
+                                                    indent=2))
 
 
 def _new_model(cfg: QAConfig) -> QAModel:
@@ -197,18 +205,23 @@ def _new_model(cfg: QAConfig) -> QAModel:
     return QAModel(vq, vr, None, clf, asdict(cfg))
 
 
-def load_qa(model_dir: str | os.PathLike) -> QAModel:
-    import joblib
+def find_qa_dir(model_dir: str | os.PathLike) -> Path:
+    from genolm.core.loading import find_model_dir
 
-    p = Path(model_dir)
-    if (p / "model" / "genolm_qa.json").is_file():
-        p = p / "model"
-    if not (p / "genolm_qa.json").is_file():
-        raise UsageError(f"{model_dir} is not a genolm QA model (no genolm_qa.json); train one with "
-                         "'genolm lit qa train'")
-    meta = json.loads((p / "genolm_qa.json").read_text())
-    b = joblib.load(p / "qa_model.joblib")
-    return QAModel(b["vec_q"], b["vec_r"], b["scaler"], b["clf"], meta["config"])
+    return find_model_dir(model_dir, MARKER, what="genolm QA model")
+
+
+def load_qa(model_dir: str | os.PathLike) -> QAModel:
+    """Load a trained QA model from a run directory or its model/ folder (nothing in it can run code)."""
+    from genolm.core.persist import load_estimator
+
+    p = find_qa_dir(model_dir)
+    try:
+        meta = json.loads((p / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"corrupt {MARKER} ({e})", p / MARKER) from None
+    b = load_estimator(p / MODEL_FILE)
+    return QAModel(b["vec_q"], b["vec_r"], b["scaler"], b["clf"], meta.get("config", {}))
 
 
 # ---------------------------------------------------------------------------------------- embeddings
@@ -278,10 +291,14 @@ def embed_records(recs, model=None, encoder=None):
 
 # ------------------------------------------------------------------------------------------ metrics
 def qa_scores(gold: Sequence[str], pred: Sequence[str]) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    """``accuracy``, ``f1`` (macro over yes/no/maybe; also under its old name ``macro_f1``), ``mcc``, ``n``,
+    the confusion matrix and the majority-class baseline (core metrics vocabulary)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, matthews_corrcoef
 
-    return {"accuracy": float(accuracy_score(gold, pred)),
-            "macro_f1": float(f1_score(gold, pred, labels=LABELS, average="macro", zero_division=0)),
+    f1 = float(f1_score(gold, pred, labels=LABELS, average="macro", zero_division=0))
+    mcc = float(matthews_corrcoef(gold, pred)) if len(gold) else float("nan")
+    return {"accuracy": float(accuracy_score(gold, pred)) if len(gold) else float("nan"), "f1": f1,
+            "macro_f1": f1, "mcc": mcc,
             "n": len(gold), "confusion": {"labels": LABELS,
                                           "matrix": confusion_matrix(gold, pred, labels=LABELS).tolist()},
             "majority_baseline_accuracy": max(list(gold).count(label) for label in LABELS) / max(1, len(gold))}
@@ -298,9 +315,12 @@ def _fit(recs, cfg: QAConfig, emb=None) -> QAModel:
     return model
 
 
-def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.PathLike | None = None,
-             config: QAConfig | None = None, **overrides) -> dict:
-    """Fit on a PubMedQA JSON file; writes a run directory (model/, metrics.json, report.html...)."""
+def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.PathLike | None = None, *,
+             config: QAConfig | None = None, overwrite: bool = False, **overrides) -> dict:
+    """Fit on a PubMedQA JSON file; writes a run directory (model/, metrics.json, report.html...).
+
+    ``valid`` is scored at the end; ``overrides`` are :class:`QAConfig` fields (``C``, ``encoder``, ``seed``...).
+    """
     from genolm.core.runs import RunDir
 
     cfg = config or QAConfig()
@@ -312,7 +332,7 @@ def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.P
     vrecs = read_pubmedqa(valid) if valid else []
     run = RunDir(out, command="lit qa train", config={**asdict(cfg), "train": str(train),
                                                       "valid": str(valid) if valid else None},
-                 inputs=[train, valid], seed=cfg.seed)
+                 inputs=[train, valid], seed=cfg.seed, overwrite=overwrite)
     with run:
         model = _fit(recs, cfg)
         model.save(run.model_dir)
@@ -328,17 +348,20 @@ def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.P
 
 
 def _report(path, title, metrics):
-    from genolm.literature.textmodels import write_report
+    from genolm.core.report import Report
 
     flat = {}
     for split in ("train", "dev"):
         if split in metrics:
             flat.update({f"{split}_{k}": v for k, v in metrics[split].items() if isinstance(v, (int, float))})
     flat.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    r = Report(title)
+    r.metrics_table(flat)
     m = (metrics.get("dev") or metrics).get("confusion")
-    rows = [{"gold \\ predicted": g, **dict(zip(m["labels"], row))} for g, row in zip(m["labels"], m["matrix"])] \
-        if m else []
-    write_report(path, title, flat, None, [("Confusion matrix", rows)])
+    if m:
+        r.table(["gold \\ predicted", *m["labels"]], [[g, *row] for g, row in zip(m["labels"], m["matrix"])],
+                title="Confusion matrix")
+    r.write(path)
 
 
 def _write_csv(path, recs, pred):
@@ -350,14 +373,22 @@ def _write_csv(path, recs, pred):
             fh.write(f"{r['id']},{p}\n")
 
 
+def answers_frame(model: QAModel, recs: Sequence[dict]):
+    """The id,prediction table predict writes, as a DataFrame (ids as strings, answers in input order)."""
+    import pandas as pd
+
+    return pd.DataFrame({"id": [r["id"] for r in recs], "prediction": model.predict(list(recs))})
+
+
 def predict_file(model_dir, input, out) -> dict:
     recs = read_pubmedqa(input, require_labels=False)
-    pred = load_qa(model_dir).predict(recs)
+    df = answers_frame(load_qa(model_dir), recs)
+    pred = df["prediction"].tolist()
     _write_csv(out, recs, pred)
     return {"questions": len(recs), "counts": {label: pred.count(label) for label in LABELS}}
 
 
-def evaluate_qa(model_dir, data, predictions=None, out=None) -> dict:
+def evaluate_qa(model_dir, data, predictions=None, out=None, overwrite: bool = False) -> dict:
     recs = read_pubmedqa(data)
     if predictions:
         from genolm.io.tables import read_table
@@ -369,13 +400,15 @@ def evaluate_qa(model_dir, data, predictions=None, out=None) -> dict:
             raise InputError(f"{len(missing)} questions have no prediction (first: {missing[0]})", predictions)
         pred = [got[r["id"]] for r in recs]
     else:
+        if model_dir is None:
+            raise UsageError("give --model or --predictions")
         pred = load_qa(model_dir).predict(recs)
     scores = qa_scores([r["answer"] for r in recs], pred)
     if out:
         from genolm.core.runs import RunDir
 
         with RunDir(out, command="lit qa evaluate", config={"model": str(model_dir), "data": str(data)},
-                    inputs=[data]) as run:
+                    inputs=[data], overwrite=overwrite) as run:
             run.write_metrics(scores)
             _write_csv(run.path / "predictions.csv", recs, pred)
             _report(run.path / "report.html", "PubMedQA evaluation", scores)
@@ -410,4 +443,4 @@ def cross_validate(data: str | os.PathLike, folds: str | os.PathLike, config: QA
         all_gold += gold
         all_pred += pred
     return {"folds": len(accs), "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
-            "macro_f1_mean": float(np.mean(f1s)), "pooled": qa_scores(all_gold, all_pred), "config": asdict(cfg)}
+            "f1_mean": float(np.mean(f1s)), "macro_f1_mean": float(np.mean(f1s)), "pooled": qa_scores(all_gold, all_pred), "config": asdict(cfg)}
