@@ -180,6 +180,40 @@ def test_a_bad_pubtator_document_is_skipped_alone(tmp_path, capsys):
     assert pmid not in keys and len(keys) == 11
 
 
+@pytest.mark.parametrize("kind", ["text", "gzip", "folder", "corrupt sqlite"])
+def test_garbage_database_is_an_input_error(tmp_path, capsys, kind):
+    """A file that is not a knowledge graph given as --db: one line naming it, exit 2, the file untouched."""
+    import gzip
+
+    db = tmp_path / "notes.txt"
+    if kind == "text":
+        db.write_text("these are my notes, not a database\n")
+        message = "not a SQLite database"
+    elif kind == "gzip":
+        db.write_bytes(gzip.compress(b"SQLite format 3\x00 but compressed"))
+        message = "not a SQLite database"
+    elif kind == "folder":
+        db.mkdir()
+        message = "expected a SQLite database file or a database URL, got a folder"
+    else:
+        db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)
+        message = "cannot open database: file is not a database"
+    before = db.read_bytes() if db.is_file() else None
+    jl = tmp_path / "a.jsonl"
+    jl.write_text(json.dumps({"id": "a", "text": "Lidocaine and asystole."}) + "\n")
+    for args in (["lit", "kg", "build", "--input", jl, "--db", db, "--no-embed"],
+                 ["lit", "kg", "query", "--db", db, "--entity", "lidocaine"],
+                 ["lit", "search", "--db", db, "lidocaine"],
+                 ["lit", "ask", "--db", db, "Does lidocaine cause asystole?"]):
+        rc, _, err = _cli(capsys, *args)
+        assert rc == 2, (args, err)
+        assert err.strip().splitlines()[-1].startswith(f"genolm: error: {db}: {message}"), (args, err)
+        assert (db.read_bytes() if db.is_file() else None) == before
+    with pytest.raises(InputError) as e:
+        kg.counts(db)
+    assert e.value.path == str(db)
+
+
 def test_dictionary_tagger_links_unannotated_text(cdr_db, tmp_path):
     doc = tmp_path / "new.jsonl"
     doc.write_text(json.dumps({"id": "new1", "pmid": "999", "title": "A case report.",

@@ -144,4 +144,142 @@ def test_serve_cli_rejects_a_folder_without_a_model(tmp_path, capsys):
     from genolm.cli.main import main
 
     assert main(["serve", "llm", "--model", str(tmp_path), "--port", "1"]) == 2
-    assert "not a genolm run directory or a Hugging Face model folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: not a genolm run directory or" in err and "Hugging Face model folder" in err
+
+
+# ------------------------------------------------------------------ the API key never travels in clear text
+
+
+class _Recorder:
+    """A real HTTP server on a given address that records each request's path and Authorization header."""
+
+    def __init__(self, host: str = "127.0.0.1", redirect: str | None = None):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                seen.append((self.path, self.headers.get("Authorization")))
+                if redirect:
+                    self.send_response(302)
+                    self.send_header("Location", redirect)
+                    self.end_headers()
+                    return
+                body = json.dumps({"object": "list", "data": [{"id": "rec", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _non_loopback_ip() -> str | None:
+    """An address of this machine that is not loopback (traffic to it is treated as leaving the host)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))          # no packet is sent for a UDP connect
+            ip = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
+@pytest.fixture()
+def sent(monkeypatch):
+    """Every request httpx puts on the wire in this test."""
+    calls = []
+    real = httpx.HTTPTransport.handle_request
+
+    def spy(self, request):
+        calls.append((str(request.url), request.headers.get("authorization")))
+        return real(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", spy)
+    return calls
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_api_key_is_refused_over_plain_http_to_another_host(monkeypatch, sent, how):
+    if how == "environment":
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+        kwargs = {}
+    else:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        kwargs = {"api_key": "sk-secret"}
+    for url in ("http://example.org", "http://example.org:8000/v1", "http://10.1.2.3:8000", "http://[2001:db8::1]"):
+        with pytest.raises(LLMError, match="refusing to send the API key .* in clear text"):
+            LLMClient(url, **kwargs)
+    assert sent == []
+    # https is fine (nothing is sent at construction), and so is plain http without a key
+    LLMClient("https://example.org", **kwargs).close()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    LLMClient("http://example.org").close()
+    assert sent == []
+
+
+def test_api_key_is_not_sent_to_a_real_non_loopback_server(monkeypatch):
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    rec = _Recorder(ip)
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+        with pytest.raises(LLMError, match="refusing to send the API key"):
+            LLMClient(rec.url).models()
+        monkeypatch.delenv("OPENAI_API_KEY")
+        assert LLMClient(rec.url).models() == ["rec"]          # without a key the same server is used
+    finally:
+        rec.close()
+    assert rec.seen == [("/v1/models", None)]
+
+
+def test_api_key_is_sent_to_loopback(monkeypatch):
+    rec = _Recorder("127.0.0.1")
+    try:
+        port = rec.url.rsplit(":", 1)[1]
+        assert LLMClient(rec.url, api_key="sk-arg").models() == ["rec"]
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+        assert LLMClient(f"http://localhost:{port}/v1").models() == ["rec"]
+    finally:
+        rec.close()
+    assert rec.seen == [("/v1/models", "Bearer sk-arg"), ("/v1/models", "Bearer sk-env")]
+
+
+def test_redirects_are_not_followed(monkeypatch):
+    target = _Recorder("127.0.0.1")
+    bouncer = _Recorder("127.0.0.1", redirect=target.url + "/v1/models")
+    try:
+        with pytest.raises(LLMError, match="HTTP 302 .*redirects are not followed"):
+            LLMClient(bouncer.url, api_key="sk-secret").models()
+    finally:
+        bouncer.close()
+        target.close()
+    assert bouncer.seen == [("/v1/models", "Bearer sk-secret")] and target.seen == []
+
+
+def test_lit_ask_refuses_the_key_before_doing_anything(monkeypatch, sent, tmp_path, capsys):
+    from genolm.cli.main import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    rc = main(["lit", "ask", "--db", str(tmp_path / "none.sqlite"), "Does X cause Y?", "--llm-url",
+               "http://example.org/v1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "refusing to send the API key" in err and "example.org" in err
+    rc = main(["lit", "ask", "--db", str(tmp_path / "none.sqlite"), "Does X cause Y?", "--llm-url",
+               "http://example.org/v1", "--llm-key", "sk-other"])
+    assert rc == 2 and "refusing to send the API key" in capsys.readouterr().err
+    assert sent == [] and not (tmp_path / "none.sqlite").exists()

@@ -78,3 +78,43 @@ def test_cli_search_and_errors(db, capsys):
     assert "unknown search mode 'fuzzy'" in capsys.readouterr().err
     assert main(["lit", "search", "--db", str(db), "   "]) == 2
     assert "empty query" in capsys.readouterr().err
+
+
+def test_an_updated_document_is_searched_by_its_new_text(tmp_path, capsys):
+    """`lit kg build` twice with changed documents: the full-text row follows the document (no stale row, no
+    KeyError), for a document in the middle (new id) and the last one (SQLite reuses its id)."""
+    import re
+
+    docs = [d for d in _docs() if d["title"]][:4]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    db = tmp_path / "kg.sqlite"
+    assert main(["lit", "kg", "build", "--input", str(corpus), "--db", str(db)]) == 0
+    capsys.readouterr()
+
+    def only_in(i: int) -> str:
+        """A word of document i's body that no title and no other document contains."""
+        others = " ".join(d["title"] for d in docs) + " " + " ".join(d["text"] for j, d in enumerate(docs) if j != i)
+        seen = set(re.findall(r"[a-z]+", others.lower()))
+        return next(w for w in re.findall(r"[a-z]{7,}", docs[i]["text"].lower()) if w not in seen)
+
+    changed = {1: "Zebrafish fin regeneration requires osteoblast dedifferentiation.",
+               3: "Axolotl limb regrowth depends on blastema macrophages."}
+    old_words = {i: only_in(i) for i in changed}
+    for i, text in changed.items():
+        docs[i] = {**docs[i], "text": text}
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert main(["lit", "kg", "build", "--input", str(corpus), "--db", str(db)]) == 0
+    assert "2 updated, 2 unchanged" in capsys.readouterr().out
+    assert kg.counts(db)["documents"] == 4
+    for i, query in ((1, "zebrafish osteoblast"), (3, "axolotl blastema")):
+        for mode in ("bm25", "hybrid", "dense"):
+            hits = search.search(db, query, k=2, mode=mode)
+            assert hits[0].key == docs[i]["id"], (mode, query, [h.key for h in hits])
+        assert docs[i]["id"] not in [h.key for h in search.search(db, old_words[i], k=4, mode="bm25")]
+        assert main(["lit", "search", "--db", str(db), query, "--json", "-k", "1"]) == 0
+        assert json.loads(capsys.readouterr().out)["key"] == docs[i]["id"]
+    with kg.connect(db).connect() as conn:      # one full-text row per document, no orphans
+        rows = conn.exec_driver_sql("SELECT rowid FROM lit_fts ORDER BY rowid").scalars().all()
+        ids = conn.exec_driver_sql("SELECT id FROM lit_documents ORDER BY id").scalars().all()
+    assert rows == ids

@@ -111,11 +111,11 @@ def _answer(db, question: str, k: int, n_evidence: int, client, encoder: str | N
     from genolm.literature.kg import connect
     from genolm.literature.search import get_encoder, search, sentences_of
 
+    engine = connect(db, create=False)       # a missing or foreign database fails before the encoder loads
     enc = get_encoder(encoder)
     hits = search(db, question, k=k, mode="hybrid", encoder=enc)
     evidence: list[dict] = []
     if hits:
-        engine = connect(db, create=False)
         by_doc = {h.document_id: h for h in hits}
         sents = [(did, s) for did, s in sentences_of(engine, list(by_doc)) if len(s.text) >= 20]
         sents = _lexical_shortlist(question, sents, max(4 * n_evidence, 12))

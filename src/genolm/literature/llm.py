@@ -94,6 +94,9 @@ class LLMClient:
             resp = self._http.request(method, path, **kw)
         except httpx.HTTPError as e:
             raise LLMError(f"cannot reach the LLM server at {self.base_url}: {e}") from None
+        if resp.is_redirect:
+            raise LLMError(f"LLM server {resp.request.url} answered HTTP {resp.status_code} (a redirect to "
+                           f"{resp.headers.get('location', '?')}); redirects are not followed: use the final URL")
         if resp.status_code >= 400:
             raise self._error(resp)
         try:
