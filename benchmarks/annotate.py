@@ -60,7 +60,7 @@ def main() -> None:
         else:
             A.train(fa, gff, str(run), scheme=scheme, time_budget=parse_duration(args.time_budget), seed=args.seed)
         train_wall = time.time() - t0
-        seqs = A._read_genome(fa)
+        seqs = A.read_genome(fa)
         _, dev = A.split_train_dev(seqs, 0.1, args.seed)
         bed = run / "dev_regions.bed"
         write_bed(bed, [Region(s.contig, s.start, s.end) for s in dev])

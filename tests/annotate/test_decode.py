@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genolm.genome import annotate as A
-from genolm.genome.decode import SCHEMES, build_hmm, path_to_genes, swap_strand_labels, viterbi
+from genolm.genome.annotate import SCHEMES, build_hmm, path_to_genes, swap_strand_labels, viterbi
 from genolm.io.bed import Region
 from genolm.io.fasta import reverse_complement
 from genolm.io.gff import GffWarnings, read_gff
@@ -36,7 +36,7 @@ def _decode_all(seqs, txs, scheme, strand_flip=False):
 
 @pytest.fixture(scope="module")
 def celegans(ann_data):
-    seqs = A._read_genome(str(ann_data / "celegans_60loci.fa.gz"))
+    seqs = A.read_genome(str(ann_data / "celegans_60loci.fa.gz"))
     lengths = {k: len(v) for k, v in seqs.items()}
     txs = A.load_annotation(ann_data / "celegans_60loci.gff3.gz", lengths)
     truth = read_gff(ann_data / "celegans_60loci.gff3.gz", lengths, GffWarnings())
@@ -91,7 +91,7 @@ def test_decoded_genes_obey_codon_and_splice_rules(celegans):
 
 
 def test_prokaryote_oracle_and_orf_baseline(ann_data):
-    seqs = A._read_genome(str(ann_data / "ecoli_40kb.fa.gz"))
+    seqs = A.read_genome(str(ann_data / "ecoli_40kb.fa.gz"))
     lengths = {k: len(v) for k, v in seqs.items()}
     txs = A.load_annotation(ann_data / "ecoli_40kb.gff3.gz", lengths)
     truth = read_gff(ann_data / "ecoli_40kb.gff3.gz", lengths, GffWarnings())
@@ -126,7 +126,7 @@ def test_evaluation_counts_by_hand(tmp_path):
 
 def test_chunked_decoding_matches_whole_sequence(ann_data):
     """Long regions are decoded in overlapping chunks; the genes found are (nearly) the same."""
-    seqs = A._read_genome(str(ann_data / "ecoli_40kb.fa.gz"))
+    seqs = A.read_genome(str(ann_data / "ecoli_40kb.fa.gz"))
     lengths = {k: len(v) for k, v in seqs.items()}
     txs = A.load_annotation(ann_data / "ecoli_40kb.gff3.gz", lengths)
     s = seqs["NC_000913.3"]

@@ -1,8 +1,10 @@
 """GFF3 reading and writing with validation.
 
 Coordinates are GFF's own: 1-based, inclusive (``start``/``end`` as in the file). Structural errors
-(wrong column count, non-integer or inverted coordinates, bad strand/phase) raise
-:class:`~genolm.io.errors.InputError` naming file and line. Softer problems a GFF from the wild often
+(wrong column count, non-integer or inverted coordinates (end < start), bad strand/phase) raise
+:class:`~genolm.io.errors.InputError` naming file and line; so does a feature extending past the end
+of its contig when the contig lengths are known (:func:`read_gff` with ``seq_lengths``, or
+:func:`validate_features` for features read elsewhere). Softer problems a GFF from the wild often
 has (features on sequences the genome lacks, CDS without a parent, exons outside their transcript,
 overlapping CDS of one transcript) are collected in a :class:`GffWarnings` counter and logged once
 with counts: never silent, never fatal.
@@ -121,7 +123,11 @@ def iter_gff(path: str | os.PathLike) -> Iterator[Feature]:
 
 def read_gff(path: str | os.PathLike, seq_lengths: dict[str, int] | None = None,
              warnings: GffWarnings | None = None) -> list[Feature]:
-    """Read and check a GFF3 file. Features on seqids missing from ``seq_lengths`` are dropped (counted)."""
+    """Read and check a GFF3 file.
+
+    With ``seq_lengths`` (contig name -> length): features on seqids missing from it are dropped
+    (counted in ``warnings``), and a feature past the end of its contig is an InputError naming the line.
+    """
     path = str(path)
     w = warnings if warnings is not None else GffWarnings()
     feats: list[Feature] = []
@@ -130,13 +136,45 @@ def read_gff(path: str | os.PathLike, seq_lengths: dict[str, int] | None = None,
             if f.seqid not in seq_lengths:
                 w.add(f"on a seqid missing from the genome (dropped, e.g. {f.seqid!r})", f.line)
                 continue
-            if f.end > seq_lengths[f.seqid]:
-                w.add("extending past the end of their sequence", f.line)
+            check_feature_bounds(f, seq_lengths[f.seqid], path)
         feats.append(f)
     check_structure(feats, w)
     if warnings is None:
         w.report(path)
     return feats
+
+
+def check_feature_bounds(f: Feature, length: int, path: str | os.PathLike | None = None) -> None:
+    """InputError (file:line) unless 1 <= start <= end <= ``length`` (the contig's length)."""
+    if f.start < 1 or f.end < f.start:
+        raise InputError(f"invalid coordinates {f.start}-{f.end} (1-based, start <= end)",
+                         None if path is None else str(path), f.line)
+    if f.end > length:
+        raise InputError(f"{f.type} {f.seqid}:{f.start}-{f.end} extends past the end of contig {f.seqid!r} "
+                         f"({length} bases)", None if path is None else str(path), f.line)
+
+
+def validate_features(features: Iterable[Feature], lengths: dict[str, int],
+                      path: str | os.PathLike | None = None, unknown: str = "error") -> list[Feature]:
+    """Check features (e.g. from :func:`iter_gff`) against contig lengths; returns the features kept.
+
+    Every feature must have 1 <= start <= end <= its contig's length, else InputError naming ``path``
+    and the feature's line. A feature on a contig missing from ``lengths`` is an InputError too
+    (``unknown="error"``) or dropped (``unknown="drop"``).
+    """
+    if unknown not in ("error", "drop"):
+        raise ValueError("unknown must be 'error' or 'drop'")
+    out = []
+    for f in features:
+        if f.seqid not in lengths:
+            if unknown == "drop":
+                continue
+            known = ", ".join(list(lengths)[:5]) + ("..." if len(lengths) > 5 else "")
+            raise InputError(f"feature on unknown contig {f.seqid!r} (genome has {known})",
+                             None if path is None else str(path), f.line)
+        check_feature_bounds(f, lengths[f.seqid], path)
+        out.append(f)
+    return out
 
 
 def check_structure(feats: list[Feature], w: GffWarnings) -> None:
@@ -164,7 +202,8 @@ def check_structure(feats: list[Feature], w: GffWarnings) -> None:
                 w.add("CDS overlapping another CDS part of the same parent", b.line)
 
 
-def _fmt_attrs(attrs: dict) -> str:
+def format_attributes(attrs: dict) -> str:
+    """GFF3 column 9 (tag=value;...), escaped; ``.`` when empty."""
     if not attrs:
         return "."
     return ";".join(f"{quote(str(k), safe=' :^*$@!+?-|')}={quote(str(v), safe=' :^*$@!+?-|,')}"
@@ -173,7 +212,21 @@ def _fmt_attrs(attrs: dict) -> str:
 
 def format_feature(f: Feature) -> str:
     return "\t".join([f.seqid, f.source, f.type, str(f.start), str(f.end), f.score, f.strand, f.phase,
-                      _fmt_attrs(f.attributes)])
+                      format_attributes(f.attributes)])
+
+
+GFF_COLUMNS = ["seqid", "source", "type", "start", "end", "score", "strand", "phase", "attributes"]
+
+
+def features_frame(features: Iterable[Feature]):
+    """Features as a pandas DataFrame with the nine GFF3 columns, values exactly as :func:`write_gff`
+    writes them (``start``/``end`` int, the rest strings; ``attributes`` as column 9)."""
+    import pandas as pd
+
+    rows = [[f.seqid, f.source, f.type, int(f.start), int(f.end), f.score, f.strand, f.phase,
+             format_attributes(f.attributes)] for f in features]
+    df = pd.DataFrame(rows, columns=GFF_COLUMNS)
+    return df.astype({"start": "int64", "end": "int64"})
 
 
 def write_gff(path: str | os.PathLike, features: Iterable[Feature],
