@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from genolm.core.progress import set_quiet
+from genolm.core.progress import set_quiet, silence_library_noise
 from genolm.io.errors import InputError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
     set_quiet(quiet)
+    silence_library_noise()
     # the stderr handler honours --quiet/--verbose; run directories' log.txt always gets INFO
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)

@@ -103,6 +103,20 @@ def _batch_items(batch: dict) -> int:
     return 0
 
 
+def _replay_epochs(loader, n: int) -> None:
+    """Advance a loader's own random state by ``n`` epochs without loading the data when possible."""
+    from torch.utils.data import DataLoader
+
+    for _ in range(n):
+        if isinstance(loader, DataLoader) and loader.num_workers == 0:
+            iter(loader)  # draws the per-iterator base seed, as each real epoch did
+            for _ in loader.batch_sampler:  # the shuffle order draws, without collating any data
+                pass
+        else:
+            for _ in loader:
+                pass
+
+
 def make_accelerator():
     """An `accelerate.Accelerator`: bf16 autocast on a GPU that supports it, fp32 on CPU, DDP when launched so."""
     from accelerate import Accelerator
@@ -216,6 +230,8 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
     loss_sum, loss_n, tok_count, t_last = 0.0, 0, 0, time.perf_counter()
     bar = progress(total=cfg.max_steps or (int(cfg.epochs * steps_per_epoch) if cfg.epochs and steps_per_epoch else None),
                    desc="train", unit="step", initial=step)
+    if skip_batches and epoch:
+        _replay_epochs(train_loader, epoch)  # loaders with their own generator: advance it past whole epochs
     while not stop_reason:
         if skip_batches:
             torch.set_rng_state(rng_epoch_start)  # replay the interrupted epoch's data order
