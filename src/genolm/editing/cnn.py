@@ -62,21 +62,37 @@ def build_cnn(cfg) -> GuideCNN:
 
 
 class ShuffledBatches:
-    """Dict batches ``{"x", "labels"}`` in a fresh random order each pass (torch's global RNG, so the core
-    loop's resume replays the same order)."""
+    """Dict batches ``{"x", "labels"}`` in a fresh random order each pass, drawn from the member's own
+    generator (seeded with the member seed, one permutation per epoch: the order the member always used).
+    ``epochs_done`` fast-forwards the generator when a run resumes inside a later epoch."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int):
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs_done: int = 0):
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        for _ in range(epochs_done):
+            torch.randperm(len(self.x), generator=self.generator)
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
 
     def __iter__(self):
-        perm = torch.randperm(len(self.x))
+        perm = torch.randperm(len(self.x), generator=self.generator)
         for i in range(0, len(perm), self.batch_size):
             idx = perm[i:i + self.batch_size]
             yield {"x": self.x[idx], "labels": self.y[idx]}
+
+
+def _epochs_done(out_dir, resume: bool) -> int | None:
+    """Full epochs recorded in the core loop's checkpoint (``out_dir/checkpoint/state.json``), None if none."""
+    if not (resume and out_dir):
+        return None
+    state = Path(out_dir) / "checkpoint" / "state.json"
+    if not state.is_file():
+        return None
+    import json
+
+    return int(json.loads(state.read_text()).get("epoch", 0))
 
 
 def predict_raw(model: nn.Module, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -101,19 +117,28 @@ def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_d
 
     torch.manual_seed(seed)
     model = build_cnn(cfg)
+    # Dropout draws from torch's global RNG as it stands after the weight init (the core loop reseeds it, so the
+    # first step puts this state back; a resumed run gets its own saved RNG state from the checkpoint instead).
+    after_init = torch.get_rng_state()
+    epochs_done = _epochs_done(out_dir, resume)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loader = ShuffledBatches(x_tr, y_tr, cfg.batch_size)
+    loader = ShuffledBatches(x_tr, y_tr, cfg.batch_size, seed, epochs_done or 0)
     steps = len(loader)
-    budget = time_left / n_left if math.isfinite(time_left) else None
-    # constant lr (no warmup, min_lr_ratio 1), no clipping: the member's recipe before the shared loop
+    share = {"s": time_left / n_left if math.isfinite(time_left) else None}
+    # Constant lr (no warmup, min_lr_ratio 1), no clipping: the member's recipe before the shared loop. The time
+    # share is checked at the end of each epoch (as before): a member whose share is spent finishes its epoch,
+    # is evaluated, and stops (patience set to 0 for that evaluation), so a budget never cuts an epoch short.
     tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, epochs=cfg.max_epochs,
-                       time_budget=budget, warmup=0.0, min_lr_ratio=1.0, grad_clip=0.0, eval_every=steps,
+                       time_budget=None, warmup=0.0, min_lr_ratio=1.0, grad_clip=0.0, eval_every=steps,
                        patience=cfg.patience, seed=seed, checkpoint_every=checkpoint_every, metric="dev_spearman",
                        maximize=True)
-    seen = {"loss": 0.0, "rows": 0, "evals": 0}
+    seen = {"loss": 0.0, "rows": 0, "evals": 0, "first": epochs_done is None}
     clock = {"start": time.monotonic(), "epoch": time.monotonic()}
 
     def step(m, batch):
+        if seen["first"]:
+            torch.set_rng_state(after_init)
+            seen["first"] = False
         out = m(**batch)
         n = len(batch["labels"])
         seen["loss"] += float(out.loss.detach()) * n
@@ -126,16 +151,19 @@ def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_d
         rec = {"dev_spearman": rho, "train_mse": seen["loss"] / max(seen["rows"], 1),
                "seconds": round(now - clock["epoch"], 3)}
         seen.update(loss=0.0, rows=0, evals=seen["evals"] + 1)
-        if seen["evals"] == 1 and budget is not None:
+        if seen["evals"] == 1 and share["s"] is not None:
             per_epoch = now - clock["start"]
             n_fit = max(1, min(n_left, int(time_left // (MIN_EPOCHS * max(per_epoch, 1e-9)))))
-            tcfg.time_budget = time_left / n_fit  # the loop reads the budget live
+            share["s"] = time_left / n_fit
         clock["epoch"] = now
         log.info("cnn seed %d epoch %d train_mse %.4f dev_spearman %.4f", seed, seen["evals"], rec["train_mse"], rho)
+        if share["s"] is not None and now - clock["start"] > share["s"]:
+            log.info("cnn seed %d: time share (%.0fs) spent, stopping after this epoch", seed, share["s"])
+            tcfg.patience = 0  # the loop reads patience right after this evaluation: stop here, keep the best
         return rec
 
-    res = train(model, loader, tcfg, evaluate=evaluate, out_dir=out_dir, resume=resume, steps_per_epoch=steps,
-                step_fn=step, optimizer=opt)
+    res = train(model, loader, tcfg, evaluate=evaluate, out_dir=out_dir, resume=epochs_done is not None,
+                steps_per_epoch=steps, step_fn=step, optimizer=opt)
     history = [{"member": seed, "epoch": i + 1, "train_mse": h["eval_train_mse"], "dev_spearman": h["eval_dev_spearman"],
                 "seconds": h["eval_seconds"]}
                for i, h in enumerate(r for r in res.history if "eval_dev_spearman" in r)]
