@@ -84,7 +84,8 @@ def _lr_factor(cfg: TrainConfig, frac: float) -> float:
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for n, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -110,7 +111,7 @@ def _replay_epochs(loader, n: int) -> None:
     for _ in range(n):
         if isinstance(loader, DataLoader) and loader.num_workers == 0:
             iter(loader)  # draws the per-iterator base seed, as each real epoch did
-            for _ in loader.batch_sampler:  # the shuffle order draws, without collating any data
+            for _ in loader.batch_sampler or ():  # the shuffle order draws, without collating any data
                 pass
         else:
             for _ in loader:

@@ -14,7 +14,6 @@ Causal objectives (``clm``) use causal convolutions and causal attention.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -54,7 +53,7 @@ class GenolmConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
         # no dropout on attention weights by default: lets SDPA use its fused kernel in training too
         self.attention_dropout = attention_dropout
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
+        super().__init__(pad_token_id=pad_token_id, **kwargs)  # type: ignore[call-arg]  # PretrainedConfig takes it
 
 
 @dataclass
@@ -307,7 +306,7 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         d = config.hidden_size
         d_in = d * config.pool_bins if config.pooling == "bins" else d
         self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(d_in, d), nn.GELU(),
-                                  nn.Dropout(config.classifier_dropout), nn.Linear(d, config.num_labels))
+                                  nn.Dropout(config.classifier_dropout), nn.Linear(d, config.num_labels or 2))
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
@@ -331,7 +330,7 @@ class GenolmForTokenClassification(GenolmPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.genolm = GenolmModel(config)
-        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels))
+        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels or 2))
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
