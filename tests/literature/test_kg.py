@@ -323,6 +323,21 @@ def test_postgres_build_query_search_and_rollback(pg_db, tmp_path):
     assert kg.counts(pg_db)["documents"] == before["documents"] + 1
     hits = search.search(pg_db, "Lidocaine-induced cardiac asystole", k=3, mode="bm25")
     assert hits[0].pmid == "354896"
+    # an updated document is found by its new text only
+    upd = tmp_path / "upd.jsonl"
+    upd.write_text(json.dumps({"id": "u1", "text": "Old words about aardvarks."}) + "\n")
+    kg.build([upd], db=pg_db)
+    upd.write_text(json.dumps({"id": "u1", "text": "New words about pangolins."}) + "\n")
+    assert kg.build([upd], db=pg_db).documents_updated == 1
+    assert [h.key for h in search.search(pg_db, "pangolins", k=3, mode="bm25")] == ["u1"]
+    assert search.search(pg_db, "aardvarks", k=3, mode="bm25") == []
+
+
+def test_postgres_unknown_database_is_an_input_error(pg_url):
+    url = sa.engine.make_url(pg_url).set(database="genolm_no_such_database").render_as_string(hide_password=False)
+    with pytest.raises(InputError, match="cannot open database"):
+        kg.build([ABSTRACTS], db=url)
+    kg.forget(url)
 
 
 def test_relation_model_links_raw_text(tmp_path):

@@ -199,37 +199,13 @@ def textlm_train(
     cfg = textlm.TextLMConfig(vocab_size=vocab_size, n_layer=layers, n_head=heads, n_embd=dim, block_size=block_size,
                               batch_size=batch_size, lr=lr, valid_fraction=valid_fraction,
                               time_budget=parse_duration(time_budget), max_steps=max_steps, epochs=epochs, seed=seed,
-                              threads=threads)
-    extra = _run_options(textlm, cfg, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite)
-    m = textlm.train_textlm(str(corpus), str(out), cfg, **extra)
+                              threads=threads, checkpoint_every=checkpoint_every or 0)
+    m = textlm.train_textlm(str(corpus), str(out), cfg, overwrite=overwrite, resume=resume)
     ppl = m.get("heldout_perplexity")
     typer.echo(f"trained {m['steps']} steps in {m['train_seconds']}s; held-out perplexity "
                f"{ppl:.2f}, {m.get('heldout_bits_per_byte', float('nan')):.3f} bits/byte" if ppl is not None
                else f"trained {m['steps']} steps in {m['train_seconds']}s (no held-out documents)")
     typer.echo(f"model: {Path(out) / 'model'}")
-
-
-def _run_options(textlm, cfg, **options) -> dict:
-    """Pass --checkpoint-every / --resume / --overwrite to the text LM trainer: as a TextLMConfig field when
-    it has one, else as a train_textlm keyword; a value the trainer cannot take is a usage error."""
-    import dataclasses
-    import inspect
-
-    from genolm.io.errors import UsageError
-
-    fields = {f.name for f in dataclasses.fields(cfg)}
-    params = inspect.signature(textlm.train_textlm).parameters
-    extra = {}
-    for name, value in options.items():
-        if value in (None, False):
-            continue
-        if name in fields:
-            setattr(cfg, name, value)
-        elif name in params:
-            extra[name] = value
-        else:
-            raise UsageError(f"--{name.replace('_', '-')} is not supported by `lit textlm train` in this version")
-    return extra
 
 
 def register(app: typer.Typer) -> None:

@@ -42,9 +42,3 @@ __all__ = [
     "resolve_entity", "split_ids", "split_sentences",
 ]
 
-
-def _lines(path):
-    """Deprecated: use :func:`genolm.literature.formats.read_lines` (kept while textlm imports it)."""
-    from genolm.literature.formats import read_lines
-
-    return read_lines(path)
