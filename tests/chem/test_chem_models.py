@@ -3,6 +3,7 @@ determinism with a seed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,3 +58,32 @@ def test_regression_trees_better_than_mean(tmp_path, data_dir):
     pred = api.predict(tmp_path / "esol0", d / "esol_dev.csv")
     assert list(pred.columns) == ["smiles", "logSolubility", "error"]  # the label column is replaced
     assert pred["logSolubility"].between(-13, 3).all()
+
+
+def test_transformer_trains_in_the_shared_loop_with_the_cli_checkpoint_setting(tmp_path, data_dir, monkeypatch):
+    """`chem train --checkpoint-every N` reaches genolm.core.train's TrainConfig, which runs the epochs
+    (per-epoch validation, budgets) and checkpoints into the run directory."""
+    import genolm.core.train as core_train
+    from genolm.cli.main import main
+
+    seen = []
+    real = core_train.train
+
+    def spy(model, loader, cfg, **kw):
+        seen.append((cfg, kw))
+        return real(model, loader, cfg, **kw)
+
+    monkeypatch.setattr(core_train, "train", spy)
+    d = data_dir / "chem"
+    out = tmp_path / "tf"
+    rc = main(["--quiet", "chem", "train", "--train", str(d / "bbbp_train.csv"), "--valid", str(d / "bbbp_dev.csv"),
+               "--label-col", "p_np", "--arch", "transformer", "--max-steps", "9", "--checkpoint-every", "3",
+               "--out", str(out), "--seed", "2"])
+    assert rc == 0 and len(seen) == 1
+    cfg, kw = seen[0]
+    assert cfg.checkpoint_every == 3 and cfg.max_steps == 9 and cfg.metric == "valid_score"
+    assert kw["steps_per_epoch"] == 7 and cfg.eval_every == 7  # 400 molecules / batch 64: validated per epoch
+    assert Path(kw["out_dir"]).name == ".tf.partial"  # checkpoints go into the run being written
+    history = json.loads((out / "model" / "transformer" / "history.json").read_text())
+    assert [h["step"] for h in history] == [7, 9] and all(np.isfinite(h["valid_score"]) for h in history)
+    assert not (out / "checkpoint").exists()  # removed once training finished

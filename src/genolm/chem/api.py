@@ -193,16 +193,18 @@ def _as_model(model) -> ChemModel:
 
 def _as_table(inputs, smiles_col: str | None, required: list[str] | tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
     """A path (CSV/TSV), a DataFrame, or a list of SMILES -> (table, where it came from)."""
-    if isinstance(inputs, pd.DataFrame):
-        missing = [c for c in required if c not in inputs.columns]
-        if missing:
-            raise InputError(f"missing column(s) {', '.join(map(repr, missing))} in the DataFrame")
-        return inputs, "<DataFrame>"
     if isinstance(inputs, os.PathLike) or (isinstance(inputs, str) and (
             inputs.lower().endswith(TABLE_SUFFIXES) or Path(inputs).is_file())):
         return read_table(str(inputs), required=list(required)), str(inputs)
-    smiles = [inputs] if isinstance(inputs, str) else list(inputs)
-    return pd.DataFrame({smiles_col or "smiles": smiles}), "<list>"
+    if isinstance(inputs, pd.DataFrame):
+        df, source = inputs, "<DataFrame>"
+    else:
+        smiles = [inputs] if isinstance(inputs, str) else list(inputs)
+        df, source = pd.DataFrame({smiles_col or "smiles": smiles}), "<list of SMILES>"
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(map(repr, missing))} in the {source}")
+    return df, source
 
 
 def predict_frame(model: ChemModel, df: pd.DataFrame, smiles_col: str | None = None,
