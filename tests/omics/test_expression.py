@@ -26,7 +26,7 @@ def genes(data_dir):
 @pytest.fixture(scope="module")
 def trained(golub, genes, tmp_path_factory):
     out = tmp_path_factory.mktemp("omics") / "run"
-    rc = main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--genes", str(genes),
+    rc = main(["omics", "train", "--train", str(golub), "--label-col", "cancer", "--genes", str(genes),
                "--out", str(out), "--cv", "5", "--seed", "0"])
     assert rc == 0
     return out
@@ -87,17 +87,19 @@ def test_preprocessor_fits_on_training_values_only():
 
 def test_train_run_directory_cv_and_markers(trained):
     for name in ("config.yaml", "manifest.json", "metrics.json", "genes.csv", "report.html", "cv_predictions.csv",
-                 "log.txt", "model/config.json", "model/classifier.joblib", "model/preprocess.safetensors"):
+                 "log.txt", "model/config.json", "model/classifier.skops", "model/preprocess.safetensors"):
         assert (trained / name).is_file(), name
     m = json.loads((trained / "metrics.json").read_text())
     assert m["classes"] == {"ALL": 27, "AML": 11}
-    assert m["cv"]["accuracy"] >= 0.9 and m["cv"]["roc_auc"] >= 0.95  # majority class would be 0.71
+    assert m["cv"]["accuracy"] >= 0.9 and m["cv"]["auroc"] >= 0.95  # majority class would be 0.71
+    assert {"mcc", "auprc", "balanced_accuracy", "errors"} <= set(m["cv"]) and "roc_auc" not in m["cv"]
     markers = pd.read_csv(trained / "genes.csv")
     assert len(markers) == 1019 and list(markers["rank"][:3]) == [1, 2, 3]
     assert (markers["name"].str.len() > 0).all()  # names joined from the gene table
     assert set(markers["marks_class"]) == {"ALL", "AML"}
     assert markers["snr"].abs().is_monotonic_decreasing
     assert markers["q_value"].iloc[0] < 1e-3
+    assert not list(trained.glob("**/*.joblib"))
     html = (trained / "report.html").read_text()
     assert "data:image/png;base64," in html and "Top marker genes" in html and markers["gene"][0] in html
 
@@ -108,7 +110,7 @@ def test_predict_keeps_order_and_gives_probabilities(trained, golub, tmp_path, c
     inp = tmp_path / "new.csv"
     shuffled.to_csv(inp, index=False)
     out = tmp_path / "pred.csv"
-    assert main(["omics", "predict", "--model", str(trained), "--matrix", str(inp), "--out", str(out)]) == 0
+    assert main(["omics", "predict", "--model", str(trained), "--input", str(inp), "--out", str(out)]) == 0
     pred = pd.read_csv(out)
     assert list(pred.columns) == ["sample_id", "prediction", "prob_ALL", "prob_AML"]
     assert pred["sample_id"].tolist() == shuffled["sample_id"].tolist()
@@ -142,13 +144,13 @@ def test_h5ad_pca_and_determinism(golub, tmp_path):
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert main(["omics", "train", "--matrix", str(h5), "--label-col", "cancer", "--reduce", "pca:10",
+        assert main(["omics", "train", "--train", str(h5), "--label-col", "cancer", "--reduce", "pca:10",
                      "--cv", "3", "--seed", "3", "--out", str(out)]) == 0
         outs.append(pd.read_csv(out / "cv_predictions.csv"))
     pd.testing.assert_frame_equal(outs[0], outs[1])  # same seed, same data -> same result
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["cv"]["accuracy"] >= 0.8  # majority class: 0.71
-    assert main(["omics", "predict", "--model", str(tmp_path / "a"), "--matrix", str(h5),
+    assert main(["omics", "predict", "--model", str(tmp_path / "a"), "--input", str(h5),
                  "--out", str(tmp_path / "p.csv")]) == 0
     assert pd.read_csv(tmp_path / "p.csv")["sample_id"].astype(str).tolist() == df["sample_id"].astype(str).tolist()
 
@@ -170,3 +172,110 @@ def test_autoencoder_reduction_round_trips(golub, tmp_path):
     pred = tmp_path / "p.csv"
     assert main(["omics", "predict", "--model", str(out), "--matrix", str(golub), "--out", str(pred)]) == 0
     np.testing.assert_allclose(pd.read_csv(pred)["prob_AML"], np.round(clf.predict_proba(data.X)[:, 1], 6), atol=1e-6)
+
+
+def test_marker_q_values_are_benjamini_hochberg_over_p_values(trained):
+    """q is BH over all genes' p-values in their own order (not in |SNR| order): q >= p on every row, q is
+    monotone in p, and it equals scipy's false_discovery_control."""
+    from scipy.stats import false_discovery_control
+
+    markers = pd.read_csv(trained / "genes.csv")
+    p, q = markers["p_value"].to_numpy(), markers["q_value"].to_numpy()
+    assert (q >= p - 1e-15).all(), int((q < p - 1e-15).sum())
+    by_p = np.argsort(p, kind="stable")
+    assert (np.diff(q[by_p]) >= -1e-15).all()
+    np.testing.assert_allclose(q, false_discovery_control(p, method="bh"), rtol=1e-12)
+    # the SNR order is not the p order on this slice: the old |SNR|-order BH got most rows wrong
+    assert not (np.diff(p) >= 0).all()
+
+
+def test_genolm_load_gives_the_cli_predictions(trained, golub, tmp_path):
+    import genolm
+    from genolm.omics.predictors import ExpressionPredictor
+
+    out = tmp_path / "cli.csv"
+    assert main(["omics", "predict", "--model", str(trained), "--input", str(golub), "--out", str(out)]) == 0
+    cli = pd.read_csv(out, dtype={"sample_id": str})
+    model = genolm.load(trained)
+    assert isinstance(model, ExpressionPredictor) and model.classes == ["ALL", "AML"]
+    frame = pd.read_csv(golub)  # a DataFrame with the label column still in it, genes in a new order
+    frame = frame[["sample_id", "cancer", *frame.columns[2:][::-1]]]
+    api = model.predict(frame)
+    pd.testing.assert_frame_equal(api, cli)
+    pd.testing.assert_frame_equal(genolm.load(trained / "model").predict(str(golub)), cli)
+    assert model.embed(frame).shape == (38, len(model.model.pre.keep))
+    with pytest.raises(InputError, match="genes are missing"):
+        model.predict(frame.iloc[:, :30])
+
+
+def test_old_option_names_still_work(golub, tmp_path):
+    out = tmp_path / "old"
+    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--model", "knn",
+                 "--cv", "0", "--out", str(out)]) == 0
+    assert main(["omics", "predict", "--model", str(out), "--matrix", str(golub),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert main(["omics", "evaluate", "--model", str(out), "--matrix", str(golub)]) == 0
+    # k-NN is stored as its parameters and training points (its metric object is not on the allow-list)
+    m = json.loads((out / "metrics.json").read_text())
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert m["train"]["accuracy"] == (pred["prediction"] == pd.read_csv(golub)["cancer"]).mean()
+
+
+def test_a_run_of_another_kind_needs_overwrite(trained, golub, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(trained, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["command"] = "chem train"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    argv = ["omics", "train", "--train", str(golub), "--label-col", "cancer", "--cv", "0", "--out", str(other)]
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+    assert json.loads((other / "manifest.json").read_text())["command"] == "omics train"
+
+
+def test_pickled_model_folder_is_refused(trained, tmp_path, capsys):
+    import pickle
+    import shutil
+
+    old = tmp_path / "old_run"
+    shutil.copytree(trained, old)
+    marker = tmp_path / "PWNED"
+    (old / "model" / "classifier.skops").unlink()
+    (old / "model" / "classifier.joblib").write_bytes(pickle.dumps((open, (str(marker), "w"))))
+    assert main(["omics", "predict", "--model", str(old), "--input", str(trained / "cv_predictions.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 2
+    assert "genolm convert" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_autoencoder_trains_through_core_train_like_the_old_loop(golub):
+    """The reducer's code through genolm.core.train equals the plain loop it replaced (same seed, same draws)."""
+    import torch
+
+    from genolm.omics.preprocess import AutoencoderReducer
+
+    data = read_matrix(golub, label_col="cancer")
+    Z = Preprocessor(PreprocessConfig(top_genes=200)).fit(data.X).transform(data.X)
+    new = AutoencoderReducer(3, hidden=32, epochs=15, seed=1).fit(Z)
+    # the loop before the move to core.train: AdamW, constant lr, no clipping, noise from one generator
+    ref = AutoencoderReducer(3, hidden=32, epochs=15, seed=1)
+    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+    ref.n_in = Z.shape[1]
+    ref.model = ref._build(ref.n_in)
+    opt = torch.optim.AdamW(ref.model.parameters(), lr=ref.lr, weight_decay=ref.weight_decay)
+    xt = torch.as_tensor(Z, dtype=torch.float32)
+    for _ in range(15):
+        order = torch.randperm(len(xt), generator=g)
+        for i in range(0, len(xt), 64):
+            xb = xt[order[i:i + 64]]
+            noisy = xb + 0.1 * torch.randn(xb.shape, generator=g)
+            loss = torch.nn.functional.mse_loss(ref.model["decoder"](ref.model["encoder"](noisy)), xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    ref.model.eval()
+    np.testing.assert_allclose(new.transform(Z), ref.transform(Z), atol=1e-5)
+    assert new.final_loss == pytest.approx(float(loss.detach()), rel=1e-4)

@@ -1,4 +1,7 @@
-"""`genolm kg ...`: link prediction over a heterogeneous knowledge graph (Hetionet-style TSVs)."""
+"""`genolm linkpred ...`: link prediction over a heterogeneous knowledge graph (Hetionet-style TSVs).
+
+(`genolm kg ...` is the old name and still works; the literature database is `genolm lit kg ...`.)
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,16 +9,20 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Knowledge-graph link prediction: train, score, predict.", no_args_is_help=True)
+app = typer.Typer(help="Knowledge-graph link prediction (Hetionet-style node/edge TSVs): train, score, predict. "
+                       "Not the literature database, which is `genolm lit kg`.", no_args_is_help=True)
 
 
 @app.command("train")
 def train(
-    nodes: Path = typer.Option(..., "--nodes", help="TSV: id, name, kind."),
-    edges: Path = typer.Option(..., "--edges", help="TSV: source, metaedge, target (training graph)."),
-    targets: str = typer.Option(..., "--targets", help="Metaedges to predict, comma-separated, e.g. CtD,DaG,CbG."),
-    out: Path = typer.Option(..., "--out", help="Run directory to write."),
-    valid: Optional[Path] = typer.Option(None, "--valid", help="TSV of held-out edges (dev) to report AUROC on."),
+    train: Path = typer.Option(..., "--train", "--edges", metavar="TSV",
+                               help="Training graph edges: source, metaedge, target (--edges: old name)."),
+    nodes: Path = typer.Option(..., "--nodes", metavar="TSV", help="Nodes: id, name, kind."),
+    targets: str = typer.Option(..., "--targets", metavar="METAEDGES",
+                                help="Metaedges to predict, comma-separated, e.g. CtD,DaG,CbG."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[Path] = typer.Option(None, "--valid", metavar="TSV",
+                                         help="Held-out edges (dev) to report AUROC/AUPRC on."),
     combiner: str = typer.Option("hgb", "--combiner", help="hgb (gradient-boosted trees) | logistic"),
     folds: int = typer.Option(5, "--folds", help="Cross-fitting folds for the combiner's training features."),
     neg_ratio: int = typer.Option(5, "--neg-ratio", help="Random negatives per positive edge."),
@@ -24,47 +31,66 @@ def train(
                                           help="After reporting dev metrics, add the --valid edges to the graph."),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget, e.g. 25m."),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ) -> None:
     """Train one link predictor per target metaedge; writes model/, metrics.json, report.html."""
-    from genolm.core.runs import parse_duration
-    from genolm.omics import train_kg
+    from genolm.omics.linkpred import train as train_api
 
-    m = train_kg(nodes, edges, targets.split(","), out, valid=valid, combiner=combiner, folds=folds,
-                 neg_ratio=neg_ratio, max_path_length=max_path_length, seed=seed,
-                 time_budget=parse_duration(time_budget), refit_with_valid=refit_with_valid)
+    m = train_api(train, out, nodes=nodes, targets=targets, valid=valid, combiner=combiner, folds=folds,
+                  neg_ratio=neg_ratio, max_path_length=max_path_length, seed=seed, time_budget=time_budget,
+                  refit_with_valid=refit_with_valid, overwrite=overwrite)
     parts = []
     for t, e in m["targets"].items():
         parts.append(f"{t} valid AUROC {e['valid']['auroc']:.3f}" if "valid" in e else f"{t} trained")
-    typer.echo(f"kg train: {'; '.join(parts)} ({m['seconds']:.0f}s) -> {out}")
+    typer.echo(f"linkpred train: {'; '.join(parts)} ({m['seconds']:.0f}s) -> {out}")
+
+
+def _score(model: Path, input: Path, out: Path) -> None:
+    from genolm.io.atomic import atomic_open
+    from genolm.omics.predictors import LinkPredictorPredictor
+
+    df = LinkPredictorPredictor(model).predict(input)
+    with atomic_open(out, "w", newline="") as fh:
+        df.to_csv(fh, sep="\t", index=False, na_rep="")
+    missing = int((df["reason"] != "").sum())
+    typer.echo(f"linkpred score: {len(df) - missing} scored, {missing} without score -> {out}")
 
 
 @app.command("score")
 def score(
-    model: Path = typer.Option(..., "--model", help="Run directory from `genolm kg train`."),
-    pairs: Path = typer.Option(..., "--pairs", help="TSV with source, metaedge, target (node ids)."),
-    out: Path = typer.Option(..., "--out", help="Output TSV: the input columns + score + reason."),
+    model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
+    input: Path = typer.Option(..., "--input", "--pairs", metavar="TSV",
+                               help="Pairs TSV with source, metaedge, target (node ids) (--pairs: old name)."),
+    out: Path = typer.Option(..., "--out", metavar="TSV", help="Output TSV: the input columns + score + reason."),
 ) -> None:
     """Score candidate edges (input order kept; unknown nodes get an empty score and a reason)."""
-    from genolm.omics import score_pairs
-
-    df = score_pairs(model, pairs, out)
-    missing = int((df["reason"] != "").sum())
-    typer.echo(f"kg score: {len(df) - missing} scored, {missing} without score -> {out}")
+    _score(model, input, out)
 
 
 @app.command("predict")
 def predict(
-    model: Path = typer.Option(..., "--model"),
-    node: str = typer.Option(..., "--node", help="Node id (Disease::DOID:1612) or name (breast cancer)."),
-    metaedge: str = typer.Option(..., "--metaedge", help="CtD | DaG | CbG (any trained target)."),
+    model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node id (Disease::DOID:1612) or name (breast cancer)."),
+    metaedge: Optional[str] = typer.Option(None, "--metaedge", help="CtD | DaG | CbG (any trained target)."),
+    input: Optional[Path] = typer.Option(None, "--input", metavar="TSV",
+                                         help="Instead of --node: score the pairs of this TSV (as `score`)."),
     top: int = typer.Option(20, "--top"),
     novel_only: bool = typer.Option(False, "--novel-only", help="Leave out edges already in the graph."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the ranking as TSV."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="TSV", help="Also write the ranking as TSV."),
 ) -> None:
-    """Rank the most likely partners of a node (with names)."""
-    from genolm.omics import predict_links
+    """Rank the most likely partners of a node (with names); or, with --input, score a pairs TSV."""
+    from genolm.io.errors import UsageError
 
-    df = predict_links(model, node, metaedge, top=top, novel_only=novel_only)
+    if input is not None:
+        if node is not None or out is None:
+            raise UsageError("give either --node and --metaedge (a ranking), or --input and --out (score pairs)")
+        _score(model, input, out)
+        return
+    if node is None or metaedge is None:
+        raise UsageError("give --node and --metaedge (or --input pairs.tsv --out scored.tsv)")
+    from genolm.omics.predictors import LinkPredictorPredictor
+
+    df = LinkPredictorPredictor(model).rank(node, metaedge, top=top, novel_only=novel_only)
     if out is not None:
         from genolm.io.atomic import atomic_open
 

@@ -1,8 +1,9 @@
 """Classify samples from expression profiles and name the genes that drive the classes.
 
->>> from genolm.omics import train_expression, predict_expression
->>> metrics = train_expression("train.csv", label_col="cancer", out="runs/golub", cv=5)
+>>> from genolm.omics.expression import train, predict_expression
+>>> metrics = train("train.csv", "runs/golub", label_col="cancer", cv=5)
 >>> predict_expression("runs/golub", "new.csv", "pred.csv")
+>>> import genolm; genolm.load("runs/golub").predict(new_dataframe)   # the same table as the CLI
 
 A model is preprocessing (clip/log/variance filter/standardise) -> optional reduction (PCA or a torch
 autoencoder) -> a scikit-learn classifier, all fitted on the training samples only (inside each fold
@@ -20,14 +21,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genolm.core.loading import find_model_dir
+from genolm.core.persist import load_estimator, save_estimator
 from genolm.io.atomic import atomic_open, atomic_path
 from genolm.io.errors import InputError, UsageError
+from genolm.omics.files import refuse_old_files
 from genolm.omics.matrix import ExpressionMatrix, read_gene_names, read_matrix
 from genolm.omics.preprocess import AutoencoderReducer, PreprocessConfig, Preprocessor, parse_reduce
 
 logger = logging.getLogger("genolm.omics")
 
 CLASSIFIERS = ("logistic", "svm", "mlp", "rf", "knn")
+FORMAT = "genolm.omics.expression/1"
+#: a file only an expression-classifier model folder has (genolm.load picks the loader by it)
+MARKER = "preprocess.safetensors"
 
 
 def make_classifier(name: str, seed: int = 0):
@@ -76,13 +83,16 @@ class ExpressionClassifier:
         make_classifier(classifier, seed)  # validate early
         self.genes: list[str] = []
         self.classes: list[str] = []
+        self.label_col: str | None = None
+        self.path: Path | None = None
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: list[str], genes: list[str]) -> "ExpressionClassifier":
+    def fit(self, X: np.ndarray, y: list[str], genes: list[str], **train_kw) -> "ExpressionClassifier":
+        """``train_kw`` (time_budget, out_dir, resume, checkpoint_every) go to the autoencoder's training."""
         with _single_thread():
-            return self._fit(X, y, genes)
+            return self._fit(X, y, genes, train_kw)
 
-    def _fit(self, X: np.ndarray, y: list[str], genes: list[str]) -> "ExpressionClassifier":
+    def _fit(self, X: np.ndarray, y: list[str], genes: list[str], train_kw: dict) -> "ExpressionClassifier":
         self.genes = list(genes)
         self.pre = Preprocessor(self.preprocess_config).fit(X)
         Z = self.pre.transform(X)
@@ -93,7 +103,7 @@ class ExpressionClassifier:
             k = min(self.reduce_k, Z.shape[0], Z.shape[1])
             self.reducer = PCA(n_components=k, random_state=self.seed).fit(Z)
         elif self.reduce_kind == "autoencoder":
-            self.reducer = AutoencoderReducer(self.reduce_k, epochs=self.ae_epochs, seed=self.seed).fit(Z)
+            self.reducer = AutoencoderReducer(self.reduce_k, epochs=self.ae_epochs, seed=self.seed).fit(Z, **train_kw)
         if self.reducer is not None:
             Z = self.reducer.transform(Z)
         self.clf = make_classifier(self.classifier_name, self.seed).fit(Z, np.asarray(y))
@@ -119,70 +129,86 @@ class ExpressionClassifier:
         return w
 
     # -- persistence -----------------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> None:
-        import joblib
+    def save(self, directory: str | os.PathLike, label_col: str | None = None) -> None:
+        """Safetensors (preprocessing, autoencoder), JSON (config) and skops (scikit-learn parts): no pickle."""
         from safetensors.numpy import save_file
 
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
-            save_file({k: np.ascontiguousarray(v) for k, v in self.pre.arrays().items()},
-                      str(tmp / "preprocess.safetensors"))
-            config = {"format": "genolm.omics.expression/1", "classifier": self.classifier_name,
+            save_file({k: np.ascontiguousarray(v) for k, v in self.pre.arrays().items()}, str(tmp / MARKER))
+            config = {"format": FORMAT, "classifier": self.classifier_name,
                       "reduce": f"{self.reduce_kind}:{self.reduce_k}" if self.reduce_kind != "none" else "none",
-                      "classes": self.classes, "genes": self.genes, "seed": self.seed,
+                      "classes": self.classes, "genes": self.genes, "seed": self.seed, "label_col": label_col,
                       "preprocess": self.pre.state()}
             (tmp / "config.json").write_text(json.dumps(config, indent=1))
             if self.reduce_kind == "autoencoder":
                 self.reducer.save(tmp)
             elif self.reducer is not None:
-                joblib.dump(self.reducer, tmp / "reducer.joblib")
-            joblib.dump(self.clf, tmp / "classifier.joblib")
+                save_estimator(self.reducer, tmp / "reducer.skops")
+            save_estimator(_storable(self.clf), tmp / "classifier.skops")
 
     @classmethod
     def load(cls, model: str | os.PathLike) -> "ExpressionClassifier":
-        import joblib
         from safetensors.numpy import load_file
 
-        directory = Path(model)
-        if (directory / "model" / "config.json").is_file():
-            directory = directory / "model"
+        directory = find_model_dir(model, marker=MARKER, what="expression model")
+        refuse_old_files(directory, ("classifier", "reducer"))
         cfg_path = directory / "config.json"
-        if not cfg_path.is_file():
-            raise InputError("not an omics model directory (no model/config.json)", str(model))
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("format") != "genolm.omics.expression/1":
-            raise InputError("not an expression model (wrong format)", str(cfg_path))
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"corrupt or missing config.json ({e})", cfg_path) from None
+        if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+            raise InputError("not an expression model (wrong format)", cfg_path)
         self = cls(cfg["classifier"], cfg["reduce"], PreprocessConfig(**cfg["preprocess"]["config"]), cfg["seed"])
         self.genes, self.classes = cfg["genes"], cfg["classes"]
-        self.pre = Preprocessor.from_state(cfg["preprocess"], load_file(str(directory / "preprocess.safetensors")))
+        self.label_col = cfg.get("label_col")
+        self.path = directory
+        self.pre = Preprocessor.from_state(cfg["preprocess"], load_file(str(directory / MARKER)))
         self.reducer = None
         if self.reduce_kind == "autoencoder":
             self.reducer = AutoencoderReducer.load(directory)
         elif self.reduce_kind == "pca":
-            self.reducer = joblib.load(directory / "reducer.joblib")
-        self.clf = joblib.load(directory / "classifier.joblib")
+            self.reducer = load_estimator(directory / "reducer.skops")
+        self.clf = _restored(load_estimator(directory / "classifier.skops"))
         return self
 
 
+def _storable(clf):
+    """What the skops file holds for a classifier. k-NN's fitted state holds a distance-metric object outside
+    the persist allow-list, so a k-NN model is stored as its parameters and training points and refitted on
+    load (k-NN fitting only indexes the points: the same predictions)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if isinstance(clf, KNeighborsClassifier):
+        return {"refit": "KNeighborsClassifier", "n_neighbors": int(clf.n_neighbors),
+                "X": np.asarray(clf._fit_X), "y": np.asarray(clf.classes_)[clf._y].astype(str)}
+    return clf
+
+
+def _restored(obj):
+    if isinstance(obj, dict) and obj.get("refit") == "KNeighborsClassifier":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=obj["n_neighbors"]).fit(obj["X"], obj["y"])
+    return obj
+
+
 # -- metrics and markers ---------------------------------------------------------------------------------
-def classification_metrics(y_true: list[str], proba: np.ndarray, classes: list[str]) -> dict:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score
+def expression_metrics(y_true: list[str], proba: np.ndarray, classes: list[str]) -> dict:
+    """genolm.core.metrics keys (n, accuracy, mcc, f1, auroc, auprc) plus balanced_accuracy, errors and
+    the confusion matrix; ``proba`` columns follow ``classes``."""
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+    from genolm.core.metrics import classification_metrics
 
     y_true = np.asarray(y_true)
+    index = {c: i for i, c in enumerate(classes)}
     pred = np.asarray(classes)[proba.argmax(axis=1)]
-    out = {"n": int(len(y_true)), "accuracy": float(accuracy_score(y_true, pred)),
-           "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
-           "errors": int((pred != y_true).sum()),
-           "confusion": {"labels": list(classes),
-                         "matrix": confusion_matrix(y_true, pred, labels=classes).tolist()}}
-    present = [c for c in classes if c in set(y_true)]
-    try:
-        if len(classes) == 2 and len(present) == 2:
-            out["roc_auc"] = float(roc_auc_score(y_true == classes[1], proba[:, 1]))
-        elif len(present) == len(classes) > 2:
-            out["roc_auc"] = float(roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
-    except ValueError:
-        pass
+    out = classification_metrics(np.array([index[c] for c in y_true]), proba)
+    out["balanced_accuracy"] = float(balanced_accuracy_score(y_true, pred))
+    out["errors"] = int((pred != y_true).sum())
+    out["confusion"] = {"labels": list(classes), "matrix": confusion_matrix(y_true, pred, labels=classes).tolist()}
     return out
 
 
@@ -190,9 +216,13 @@ def marker_genes(L: np.ndarray, y: list[str], genes: list[str], names: dict[str,
                  weights: np.ndarray | None = None) -> pd.DataFrame:
     """Per gene: the class it marks (one-vs-rest), Golub's signal-to-noise ratio, Welch t-test p and BH q.
 
-    ``L`` holds clipped/logged values of all genes. Sorted by |SNR| (strongest markers first).
+    ``L`` holds clipped/logged values of all genes. Sorted by |SNR| (strongest markers first). The
+    Benjamini-Hochberg q-values are computed over all genes' p-values (scipy's false_discovery_control),
+    independent of the display order: q >= p, and q is monotone in p.
     """
     from scipy import stats
+
+    from genolm.core.metrics import fdr_bh
 
     y = np.asarray(y)
     classes = sorted(set(y))
@@ -219,7 +249,7 @@ def marker_genes(L: np.ndarray, y: list[str], genes: list[str], names: dict[str,
     order = np.argsort(-np.abs(best_snr), kind="stable")
     m = len(best_p)
     ranked_p = best_p[order]
-    q = np.minimum.accumulate((ranked_p * m / np.arange(1, m + 1))[::-1])[::-1]
+    q = fdr_bh(best_p)[order]
     df = pd.DataFrame({
         "rank": np.arange(1, m + 1),
         "gene": [genes[i] for i in order],
@@ -243,8 +273,10 @@ def _check_folds(folds: int, y) -> None:
         raise UsageError(f"--cv {folds}: the smallest class has only {smallest} samples")
 
 
-def cross_validate(data: ExpressionMatrix, folds: int, make_model) -> tuple[dict, pd.DataFrame]:
-    """Stratified K-fold CV of the whole pipeline; returns metrics and out-of-fold predictions."""
+def cross_validate(data: ExpressionMatrix, folds: int, make_model,
+                   time_budget=None) -> tuple[dict, pd.DataFrame]:
+    """Stratified K-fold CV of the whole pipeline; returns metrics and out-of-fold predictions.
+    ``time_budget``: a callable giving the seconds left (for an autoencoder's training), or None."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(data.labels)
@@ -256,13 +288,14 @@ def cross_validate(data: ExpressionMatrix, folds: int, make_model) -> tuple[dict
     fold_of = np.zeros(len(y), dtype=int)
     fold_acc = []
     for k, (tr, te) in enumerate(skf.split(data.X, y)):
-        model = make_model().fit(data.X[tr], list(y[tr]), data.genes)
+        model = make_model().fit(data.X[tr], list(y[tr]), data.genes,
+                                 time_budget=time_budget() if time_budget else None)
         p = model.predict_proba(data.X[te])
         idx = [classes.index(c) for c in model.classes]
         proba[np.ix_(te, idx)] = p
         fold_of[te] = k
         fold_acc.append(float((np.asarray(classes)[proba[te].argmax(axis=1)] == y[te]).mean()))
-    metrics = classification_metrics(list(y), proba, classes)
+    metrics = expression_metrics(list(y), proba, classes)
     metrics["folds"] = folds
     metrics["fold_accuracy"] = fold_acc
     pred = pd.DataFrame({data.id_col: data.samples, "label": y, "fold": fold_of,
@@ -272,14 +305,20 @@ def cross_validate(data: ExpressionMatrix, folds: int, make_model) -> tuple[dict
     return metrics, pred
 
 
-def train_expression(matrix: str | os.PathLike, label_col: str, out: str | os.PathLike, *,
-                     model: str = "logistic", reduce: str | None = None, cv: int = 5, seed: int = 0,
-                     gene_names: str | os.PathLike | None = None, top_genes: int = 2000, log: str = "auto",
-                     floor: str = "auto", ceiling: float | None = None, sample_center: bool = True,
-                     valid: str | os.PathLike | None = None, ae_epochs: int = 300, id_col: str | None = None,
-                     top_markers: int = 50) -> dict:
-    """Fit a classifier on ``matrix`` (labels in ``label_col``) and write a run directory to ``out``."""
-    from genolm.core.runs import RunDir, set_seed
+def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str,
+          valid: str | os.PathLike | None = None, model: str = "logistic", reduce: str | None = None, cv: int = 5,
+          gene_names: str | os.PathLike | None = None, top_genes: int = 2000, log: str = "auto",
+          floor: str = "auto", ceiling: float | None = None, sample_center: bool = True, ae_epochs: int = 300,
+          id_col: str | None = None, top_markers: int = 50, time_budget: str | float | None = "25m", seed: int = 0,
+          overwrite: bool = False, resume: bool = False, checkpoint_every: int = 0) -> dict:
+    """Fit a classifier on the ``train`` matrix (classes in ``label_col``) and write a run directory to ``out``.
+
+    ``valid``: a labelled matrix scored after training; ``cv``: stratified K-fold CV of the whole pipeline
+    (0 = none). ``time_budget`` (e.g. "25m", or seconds) bounds the autoencoder's training (with
+    ``reduce="autoencoder:K"``; scikit-learn fits are not interrupted). ``checkpoint_every`` (steps) and
+    ``resume`` apply to the final autoencoder fit. Returns the metrics written to ``metrics.json``.
+    """
+    from genolm.core.runs import RunDir, parse_duration, set_seed
 
     if log not in ("auto", "log2", "none"):
         raise UsageError(f"unknown --log {log!r}; use auto, log2 or none")
@@ -290,7 +329,10 @@ def train_expression(matrix: str | os.PathLike, label_col: str, out: str | os.Pa
             raise UsageError(f"--floor must be a number or auto, not {floor!r}") from None
     if top_genes < 0:
         raise UsageError("--top-genes must be >= 0 (0 keeps all genes)")
-    data = read_matrix(matrix, label_col=label_col, id_col=id_col, require_label=True)
+    if checkpoint_every < 0:
+        raise UsageError("--checkpoint-every must be >= 0 (0 = no checkpoints)")
+    budget = parse_duration(time_budget)
+    data = read_matrix(train, label_col=label_col, id_col=id_col, require_label=True)
     if len(set(data.labels)) < 2:
         raise InputError(f"column {label_col!r} holds a single class; need at least two", data.path)
     names = read_gene_names(gene_names)
@@ -303,43 +345,55 @@ def train_expression(matrix: str | os.PathLike, label_col: str, out: str | os.Pa
     make_model()  # validate options before creating the run directory
     if cv:
         _check_folds(cv, data.labels)
-    config = {"matrix": str(matrix), "label_col": label_col, "model": model, "reduce": reduce or "none", "cv": cv,
+    config = {"matrix": str(train), "label_col": label_col, "model": model, "reduce": reduce or "none", "cv": cv,
               "seed": seed, "gene_names": str(gene_names) if gene_names else None,
-              "valid": str(valid) if valid else None, "preprocess": asdict(pcfg), "ae_epochs": ae_epochs}
-    out = Path(out)
+              "valid": str(valid) if valid else None, "preprocess": asdict(pcfg), "ae_epochs": ae_epochs,
+              "time_budget_s": budget, "checkpoint_every": checkpoint_every}
     t0 = time.time()
+
+    def remaining() -> float | None:
+        return None if budget is None else max(1.0, budget - (time.time() - t0))
+
     set_seed(seed)
-    with RunDir(out, command="omics train", config=config, inputs=[matrix, gene_names, valid], seed=seed) as run:
+    with RunDir(out, command="omics train", config=config, inputs=[train, gene_names, valid], seed=seed,
+                overwrite=overwrite, resume=resume) as run:
         metrics: dict = {"n_samples": data.n_samples, "n_genes": len(data.genes),
                          "classes": dict(zip(*np.unique(data.labels, return_counts=True)))}
         metrics["classes"] = {str(k): int(v) for k, v in metrics["classes"].items()}
         if cv:
-            cv_metrics, cv_pred = cross_validate(data, cv, make_model)
+            cv_metrics, cv_pred = cross_validate(data, cv, make_model, time_budget=remaining)
             metrics["cv"] = cv_metrics
-            with atomic_open(out / "cv_predictions.csv", "w", newline="") as fh:
+            with atomic_open(run.path / "cv_predictions.csv", "w", newline="") as fh:
                 cv_pred.to_csv(fh, index=False)
             logger.info("cv accuracy %.3f over %d folds", cv_metrics["accuracy"], cv)
         set_seed(seed)
-        clf = make_model().fit(data.X, data.labels, data.genes)
-        clf.save(run.model_dir)
+        clf = make_model().fit(data.X, data.labels, data.genes, time_budget=remaining(), out_dir=run.path,
+                               resume=resume, checkpoint_every=checkpoint_every)
+        clf.save(run.model_dir, label_col=label_col)
         train_proba = clf.predict_proba(data.X)
-        metrics["train"] = classification_metrics(data.labels, train_proba, clf.classes)
+        metrics["train"] = expression_metrics(data.labels, train_proba, clf.classes)
         if valid_data is not None:
             vp = clf.predict_proba(valid_data.align(clf.genes))
-            metrics["valid"] = classification_metrics(valid_data.labels, vp, clf.classes)
+            metrics["valid"] = expression_metrics(valid_data.labels, vp, clf.classes)
         markers = marker_genes(clf.pre.log_values(data.X), data.labels, data.genes, names, clf.gene_weights())
-        with atomic_open(out / "genes.csv", "w", newline="") as fh:
+        with atomic_open(run.path / "genes.csv", "w", newline="") as fh:
             markers.to_csv(fh, index=False)
         metrics["top_markers"] = markers.head(10)[["gene", "name", "marks_class", "snr"]].to_dict("records")
         metrics["seconds"] = round(time.time() - t0, 2)
         run.write_metrics(metrics)
         from genolm.omics.report import expression_report
 
-        expression_report(out / "report.html", clf, data, markers.head(top_markers), metrics)
+        expression_report(run.path / "report.html", clf, data, markers.head(top_markers), metrics)
     return metrics
 
 
-def _prediction_frame(clf: ExpressionClassifier, data: ExpressionMatrix) -> pd.DataFrame:
+def train_expression(matrix: str | os.PathLike, label_col: str, out: str | os.PathLike, **kwargs) -> dict:
+    """:func:`train` with the older argument order ``(matrix, label_col, out, ...)`` (kept for scripts)."""
+    return train(matrix, out, label_col=label_col, **kwargs)
+
+
+def prediction_frame(clf: ExpressionClassifier, data: ExpressionMatrix) -> pd.DataFrame:
+    """What `genolm omics predict` writes: ``<id column>, prediction, prob_<class>...`` in input order."""
     proba = clf.predict_proba(data.align(clf.genes))
     df = pd.DataFrame({data.id_col: data.samples,
                        "prediction": [clf.classes[i] for i in proba.argmax(axis=1)]})
@@ -348,23 +402,26 @@ def _prediction_frame(clf: ExpressionClassifier, data: ExpressionMatrix) -> pd.D
     return df
 
 
-def predict_expression(model: str | os.PathLike, matrix: str | os.PathLike, out: str | os.PathLike,
-                       id_col: str | None = None) -> pd.DataFrame:
-    """Write ``prediction`` and ``prob_<class>`` per sample (input order) to ``out`` (CSV)."""
-    clf = ExpressionClassifier.load(model)
-    label_col = _label_col_of(model)
-    data = read_matrix(matrix, label_col=label_col, id_col=id_col)
-    df = _prediction_frame(clf, data)
-    with atomic_open(out, "w", newline="") as fh:
-        df.to_csv(fh, index=False)
+def predict_expression(model: str | os.PathLike | ExpressionClassifier, matrix: str | os.PathLike,
+                       out: str | os.PathLike | None = None, id_col: str | None = None) -> pd.DataFrame:
+    """``prediction`` and ``prob_<class>`` per sample (input order), written to ``out`` (CSV) when given."""
+    clf = model if isinstance(model, ExpressionClassifier) else ExpressionClassifier.load(model)
+    data = read_matrix(matrix, label_col=label_col_of(clf), id_col=id_col)
+    df = prediction_frame(clf, data)
+    if out is not None:
+        with atomic_open(out, "w", newline="") as fh:
+            df.to_csv(fh, index=False)
     return df
 
 
-def _label_col_of(model: str | os.PathLike) -> str | None:
-    """The training label column (so a matrix that still carries it is read correctly)."""
+def label_col_of(clf: ExpressionClassifier) -> str | None:
+    """The training label column (so a matrix that still carries it is read correctly): recorded in the
+    model's config.json, or (folders from before it was) in the run's config.yaml."""
     import yaml
 
-    cfg = Path(model) / "config.yaml"
+    if getattr(clf, "label_col", None):
+        return clf.label_col
+    cfg = Path(clf.path).parent / "config.yaml"
     if cfg.is_file():
         return (yaml.safe_load(cfg.read_text()) or {}).get("label_col")
     return None
@@ -372,9 +429,9 @@ def _label_col_of(model: str | os.PathLike) -> str | None:
 
 def evaluate_expression(model: str | os.PathLike, matrix: str | os.PathLike, label_col: str | None = None,
                         out: str | os.PathLike | None = None, id_col: str | None = None) -> dict:
-    """Accuracy, balanced accuracy, ROC-AUC and confusion matrix on a labelled matrix."""
+    """Accuracy, balanced accuracy, MCC, AUROC and confusion matrix on a labelled matrix."""
     clf = ExpressionClassifier.load(model)
-    label_col = label_col or _label_col_of(model)
+    label_col = label_col or label_col_of(clf)
     if not label_col:
         raise UsageError("give --label-col (the model does not record one)")
     data = read_matrix(matrix, label_col=label_col, id_col=id_col, require_label=True)
@@ -382,9 +439,9 @@ def evaluate_expression(model: str | os.PathLike, matrix: str | os.PathLike, lab
     if unknown:
         raise InputError(f"labels unknown to the model: {', '.join(unknown)} (model classes: "
                          f"{', '.join(clf.classes)})", data.path)
-    pred = _prediction_frame(clf, data)
+    pred = prediction_frame(clf, data)
     proba = pred[[f"prob_{c}" for c in clf.classes]].to_numpy()
-    metrics = classification_metrics(data.labels, proba, clf.classes)
+    metrics = expression_metrics(data.labels, proba, clf.classes)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """Knowledge-graph link prediction: which compounds treat a disease, which genes a disease is associated
 with, which genes a compound binds.
 
->>> from genolm.omics import train_kg, score_pairs, predict_links
->>> train_kg("nodes.tsv", "edges_train.tsv", ["CtD", "DaG", "CbG"], "runs/kg", valid="edges_dev.tsv")
+>>> from genolm.omics.linkpred import train, score_pairs, predict_links
+>>> train("edges_train.tsv", "runs/kg", nodes="nodes.tsv", targets="CtD,DaG,CbG", valid="edges_dev.tsv")
 >>> score_pairs("runs/kg", "pairs.tsv", "scored.tsv")
 >>> predict_links("runs/kg", "Disease::DOID:1612", "CtD", top=20)
+>>> import genolm; genolm.load("runs/kg").predict([("Compound::DB00091", "Disease::DOID:1612")], metaedge="CtD")
 
 Method (chosen on the dev split, see docs/benchmarks/omics.md): for every target metaedge, a learned
 combiner (gradient-boosted trees by default) over graph features of a (source, target) pair: degree-
@@ -24,15 +25,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genolm.core.loading import find_model_dir
+from genolm.core.metrics import auprc, auroc
+from genolm.core.persist import load_estimator, save_estimator
 from genolm.core.progress import progress
 from genolm.io.atomic import atomic_open, atomic_path
 from genolm.io.errors import InputError, UsageError
+from genolm.omics.files import refuse_old_files
 from genolm.omics.graph import Graph, Metaedge, read_edges, read_nodes, sample_negatives
 
 log = logging.getLogger("genolm.omics")
 
 COMBINERS = ("hgb", "logistic")
 FORMAT = "genolm.omics.kg/1"
+#: a file only a link-prediction model folder has (genolm.load picks the loader by it)
+MARKER = "graph.safetensors"
 
 
 def _make_combiner(name: str, seed: int):
@@ -66,19 +73,28 @@ def _local_pairs(graph: Graph, edges: pd.DataFrame, metaedge: str) -> tuple[np.n
 
 
 def _auroc_ap(y: np.ndarray, s: np.ndarray) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    return {"auroc": float(roc_auc_score(y, s)), "auprc": float(average_precision_score(y, s))}
+    return {"auroc": auroc(y, s), "auprc": auprc(y, s)}
 
 
-def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: list[str], out: str | os.PathLike, *,
-             valid: str | os.PathLike | None = None, combiner: str = "hgb", folds: int = 5, neg_ratio: int = 5,
-             max_path_length: int = 3, damping: float = 0.4, seed: int = 0, time_budget: float | None = 1800,
-             refit_with_valid: bool = True) -> dict:
-    """Train one link predictor per target metaedge and write a run directory (model/, metrics.json, report)."""
-    from genolm.core.runs import RunDir, set_seed
+def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.PathLike,
+          targets: str | list[str], valid: str | os.PathLike | None = None, combiner: str = "hgb", folds: int = 5,
+          neg_ratio: int = 5, max_path_length: int = 3, damping: float = 0.4,
+          time_budget: str | float | None = "25m", seed: int = 0, refit_with_valid: bool = True,
+          overwrite: bool = False) -> dict:
+    """Train one link predictor per target metaedge and write a run directory (model/, metrics.json, report).
+
+    ``train``: the training edges TSV (``source, metaedge, target``); ``nodes``: the nodes TSV (``id, name,
+    kind``); ``targets``: metaedges to predict ("CtD,DaG,CbG" or a list); ``valid``: held-out edges (dev
+    metrics, then added to the saved graph with ``refit_with_valid``). ``time_budget`` ("25m" or seconds)
+    stops the cross-fitting fold loop early when needed.
+    """
+    from genolm.core.runs import RunDir, parse_duration, set_seed
 
     t0 = time.time()
+    edges = train
+    time_budget = parse_duration(time_budget)
+    if isinstance(targets, str):
+        targets = targets.split(",")
     if folds < 2:
         raise UsageError("--folds must be at least 2")
     if neg_ratio < 1:
@@ -107,7 +123,8 @@ def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: list[s
     out = Path(out)
     metrics: dict = {"targets": {}}
     models, curves, importances, paths_of = {}, {}, {}, {}
-    with RunDir(out, command="kg train", config=config, inputs=[nodes, edges, valid], seed=seed) as run:
+    with RunDir(out, command="linkpred train", config=config, inputs=[nodes, edges, valid], seed=seed,
+                overwrite=overwrite) as run:
         for ti, target in enumerate(targets):
             rng = np.random.default_rng([seed, ti])
             me = graph.metaedges[target]
@@ -149,7 +166,7 @@ def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: list[s
                 deg_t = np.asarray(graph.adj[target].sum(axis=0)).ravel()
                 pa = deg_s[np.r_[vs, ns]] * deg_t[np.r_[vt, nt]]
                 entry["valid_baseline_degree_product"] = _auroc_ap(yv, pa)
-                curves[target] = (yv, sv, None, None)
+                curves[target] = (yv, sv)
                 importances[target] = _importance(model, Xv, yv, names, seed)
                 log.info("%s valid AUROC %.4f (degree-product baseline %.4f)", target, entry["valid"]["auroc"],
                          entry["valid_baseline_degree_product"]["auroc"])
@@ -163,34 +180,37 @@ def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: list[s
         run.write_metrics(metrics)
         from genolm.omics.report import kg_report
 
-        kg_report(out / "report.html", metrics, curves, importances)
+        kg_report(run.path / "report.html", metrics, curves, importances)
     return metrics
+
+
+def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: str | list[str], out: str | os.PathLike,
+             **kwargs) -> dict:
+    """:func:`train` with the older argument order ``(nodes, edges, targets, out, ...)`` (kept for scripts)."""
+    return train(edges, out, nodes=nodes, targets=targets, **kwargs)
 
 
 def _importance(model, X, y, names, seed, limit: int = 30, rows: int = 3000) -> pd.DataFrame:
     """Permutation importance: the validation AUROC lost when one feature's column is shuffled
     (checked for the ``limit`` features that vary most)."""
-    from sklearn.metrics import roc_auc_score
-
     rng = np.random.default_rng(seed)
     if len(y) > rows:
         keep = rng.choice(len(y), rows, replace=False)
         X, y = X[keep], y[keep]
-    base = roc_auc_score(y, model.predict_proba(X)[:, 1])
+    base = auroc(y, model.predict_proba(X)[:, 1])
     spread = (X != X[0]).sum(axis=0)
     cand = np.argsort(-spread, kind="stable")[:limit]
     drops = []
     for j in cand:
         Xp = X.copy()
         Xp[:, j] = rng.permutation(Xp[:, j])
-        drops.append(base - roc_auc_score(y, model.predict_proba(Xp)[:, 1]))
+        drops.append(base - auroc(y, model.predict_proba(Xp)[:, 1]))
     df = pd.DataFrame({"feature": [names[j] for j in cand], "auroc_drop": np.round(drops, 5)})
     return df.sort_values("auroc_drop", ascending=False, kind="stable").reset_index(drop=True)
 
 
 # -- persistence --------------------------------------------------------------------------------------------
 def _save(directory: Path, graph: Graph, edges: pd.DataFrame, models: dict, paths_of: dict, config: dict) -> None:
-    import joblib
     from safetensors.numpy import save_file
 
     with atomic_path(directory) as tmp:
@@ -201,9 +221,9 @@ def _save(directory: Path, graph: Graph, edges: pd.DataFrame, models: dict, path
         save_file({"source": np.array([graph.index[s] for s in edges["source"]], dtype=np.int64),
                    "target": np.array([graph.index[t] for t in edges["target"]], dtype=np.int64),
                    "metaedge": np.array([code_of[m] for m in edges["metaedge"]], dtype=np.int64)},
-                  str(tmp / "graph.safetensors"))
+                  str(tmp / MARKER))
         for target, model in models.items():
-            joblib.dump(model, tmp / f"combiner_{target}.joblib")
+            save_estimator(model, tmp / f"combiner_{target}.skops")
         meta = {"format": FORMAT, "metaedge_codes": codes,
                 "metaedges": {m: [e.source_kind, e.target_kind] for m, e in graph.metaedges.items()},
                 "targets": list(models),
@@ -217,27 +237,27 @@ class LinkPredictor:
     """A trained KG model: the graph it scores on and one combiner per target metaedge."""
 
     def __init__(self, model: str | os.PathLike):
-        import joblib
         from safetensors.numpy import load_file
 
-        d = Path(model)
-        if (d / "model" / "config.json").is_file():
-            d = d / "model"
-        if not (d / "config.json").is_file():
-            raise InputError("not a kg model directory (no model/config.json)", str(model))
-        meta = json.loads((d / "config.json").read_text())
-        if meta.get("format") != FORMAT:
-            raise InputError("not a kg model (wrong format)", str(d / "config.json"))
+        d = find_model_dir(model, marker=MARKER, what="link-prediction model")
+        refuse_old_files(d, sorted({f.stem for f in d.glob("combiner_*") if f.suffix != ".skops"}))
+        try:
+            meta = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"corrupt or missing config.json ({e})", d / "config.json") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise InputError("not a link-prediction model (wrong format)", d / "config.json")
+        self.path = d
         self.meta = meta
         nodes = pd.read_parquet(d / "nodes.parquet")
-        arr = load_file(str(d / "graph.safetensors"))
+        arr = load_file(str(d / MARKER))
         codes = np.array(meta["metaedge_codes"], dtype=object)
         edges = pd.DataFrame({"source": nodes["id"].to_numpy()[arr["source"]], "metaedge": codes[arr["metaedge"]],
                               "target": nodes["id"].to_numpy()[arr["target"]]})
         metaedges = {m: Metaedge(m, k[0], k[1]) for m, k in meta["metaedges"].items()}
         self.graph = Graph(nodes, edges, metaedges=metaedges)
         self.paths = {t: [tuple((m, bool(f)) for m, f in p) for p in ps] for t, ps in meta["metapaths"].items()}
-        self.models = {t: joblib.load(d / f"combiner_{t}.joblib") for t in meta["targets"]}
+        self.models = {t: load_estimator(d / f"combiner_{t}.skops") for t in meta["targets"]}
         self.damping = meta["damping"]
         self._names_lower: dict[str, list[int]] | None = None
 
@@ -272,11 +292,24 @@ class LinkPredictor:
         return hits[0]
 
 
-def score_pairs(model: str | os.PathLike, pairs: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
+def _predictor(model) -> LinkPredictor:
+    return model if isinstance(model, LinkPredictor) else LinkPredictor(model)
+
+
+def score_pairs(model: str | os.PathLike | LinkPredictor, pairs: str | os.PathLike,
+                out: str | os.PathLike | None = None) -> pd.DataFrame:
     """Add ``score`` (probability-like, higher = more likely an edge) and ``reason`` (why a row has no
-    score) to a ``source metaedge target`` TSV; input order and extra columns preserved."""
-    lp = LinkPredictor(model)
-    df = _read_pairs(pairs)
+    score) to a ``source metaedge target`` TSV; input order and extra columns preserved. Written to
+    ``out`` (TSV) when given: what `genolm linkpred score` writes."""
+    df = score_frame(_predictor(model), _read_pairs(pairs))
+    if out is not None:
+        with atomic_open(out, "w", newline="") as fh:
+            df.to_csv(fh, sep="\t", index=False, na_rep="")
+    return df
+
+
+def score_frame(lp: LinkPredictor, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (source, metaedge, target and any other columns, as strings) + ``score`` + ``reason``."""
     g = lp.graph
     score = np.full(len(df), np.nan)
     reason = np.array([""] * len(df), dtype=object)
@@ -303,8 +336,6 @@ def score_pairs(model: str | os.PathLike, pairs: str | os.PathLike, out: str | o
     df = df.copy()
     df["score"] = np.round(score, 6)
     df["reason"] = reason
-    with atomic_open(out, "w", newline="") as fh:
-        df.to_csv(fh, sep="\t", index=False, na_rep="")
     return df
 
 
@@ -317,12 +348,12 @@ def _read_pairs(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def predict_links(model: str | os.PathLike, node: str, metaedge: str, top: int = 20,
+def predict_links(model: str | os.PathLike | LinkPredictor, node: str, metaedge: str, top: int = 20,
                   novel_only: bool = False) -> pd.DataFrame:
     """The ``top`` partners of ``node`` for ``metaedge``: the node may sit on either side (a disease for CtD
     gives compounds; a compound gives diseases). Columns: rank, source, source_name, metaedge, target,
     target_name, score, known (already an edge in the model's graph)."""
-    lp = LinkPredictor(model)
+    lp = _predictor(model)
     if metaedge not in lp.models:
         raise UsageError(f"metaedge {metaedge!r} not trained; the model has {', '.join(lp.targets)}")
     if top < 1:

@@ -62,34 +62,42 @@ def read_matrix(path: str | os.PathLike, label_col: str | None = None, id_col: s
     if _is_h5ad(path):
         return _read_h5ad(path, label_col, require_label)
     df = read_table(path)
+    return frame_to_matrix(df, label_col=label_col, id_col=id_col, require_label=require_label, path=path)
+
+
+def frame_to_matrix(df: pd.DataFrame, label_col: str | None = None, id_col: str | None = None,
+                    require_label: bool = False, path: str = "") -> ExpressionMatrix:
+    """A samples x genes DataFrame (as read from a CSV: optional id and label columns, numeric genes)
+    -> :class:`ExpressionMatrix`. Errors name ``path`` and the file line (row + 2) of a bad value."""
+    df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
     if require_label and label_col not in df.columns:
         raise InputError(f"missing label column {label_col!r}; found {', '.join(map(repr, df.columns[:8]))}",
-                         path)
+                         path or None)
     if id_col is not None and id_col not in df.columns:
-        raise UsageError(f"no id column {id_col!r} in the matrix", path)
+        raise UsageError(f"no id column {id_col!r} in the matrix", path or None)
     id_col = id_col or next((c for c in df.columns if c.lower() in _ID_COLUMNS), None)
     labels = None
     if label_col is not None and label_col in df.columns:
         lab = df[label_col]
         if lab.isna().any():
-            raise InputError(f"missing {label_col!r} value", path, int(lab.isna().to_numpy().argmax()) + 2)
+            raise InputError(f"missing {label_col!r} value", path or None, int(lab.isna().to_numpy().argmax()) + 2)
         labels = lab.astype(str).tolist()
     samples = (df[id_col].astype(str).tolist() if id_col else [str(i) for i in range(len(df))])
     gene_cols = [c for c in df.columns if c not in (id_col, label_col)]
     if not gene_cols:
-        raise InputError("no gene columns in the matrix", path)
+        raise InputError("no gene columns in the matrix", path or None)
     values = df[gene_cols]
     numeric = values.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & values.notna()
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
         raise InputError(f"non-numeric value {values.iat[row, col]!r} in gene column {gene_cols[col]!r}",
-                         path, int(row) + 2)
+                         path or None, int(row) + 2)
     X = numeric.to_numpy(dtype=np.float64)
     if np.isnan(X).any():
         row, col = np.argwhere(np.isnan(X))[0]
-        raise InputError(f"missing value in gene column {gene_cols[col]!r}", path, int(row) + 2)
+        raise InputError(f"missing value in gene column {gene_cols[col]!r}", path or None, int(row) + 2)
     return ExpressionMatrix(X=X, samples=samples, genes=gene_cols, labels=labels, id_col=id_col or "sample_id",
                             path=path)
 

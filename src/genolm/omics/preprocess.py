@@ -126,38 +126,48 @@ class AutoencoderReducer:
         decoder = nn.Sequential(nn.Linear(self.k, h), nn.GELU(), nn.Linear(h, n_in))
         return nn.ModuleDict({"encoder": encoder, "decoder": decoder})
 
-    def fit(self, X: np.ndarray) -> "AutoencoderReducer":
+    def fit(self, X: np.ndarray, time_budget: float | None = None, out_dir: str | Path | None = None,
+            resume: bool = False, checkpoint_every: int = 0) -> "AutoencoderReducer":
+        """Train through :func:`genolm.core.train.train` (``epochs`` passes; ``time_budget`` seconds at most).
+
+        ``out_dir``/``checkpoint_every``/``resume``: checkpoints in ``out_dir/checkpoint`` (the final fit of
+        a run; cross-validation folds train without them).
+        """
         import torch
 
         threads = torch.get_num_threads()
         # a model this small gains nothing from threads, and on a shared CPU they spin-wait (50x slower)
         torch.set_num_threads(1)
         try:
-            return self._fit(X)
+            return self._fit(X, time_budget, out_dir, resume, checkpoint_every)
         finally:
             torch.set_num_threads(threads)
 
-    def _fit(self, X: np.ndarray) -> "AutoencoderReducer":
+    def _fit(self, X: np.ndarray, time_budget, out_dir, resume, checkpoint_every) -> "AutoencoderReducer":
         import torch
 
-        g = torch.Generator().manual_seed(self.seed)
+        from genolm.core.train import TrainConfig, train
+
         torch.manual_seed(self.seed)
         self.n_in = X.shape[1]
         self.model = self._build(self.n_in)
+        # the optimiser and schedule this reducer always used: plain AdamW, constant learning rate, no clipping
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        xt = torch.as_tensor(X, dtype=torch.float32)
-        batch = min(64, len(xt))
-        self.model.train()
-        for _ in range(self.epochs):
-            order = torch.randperm(len(xt), generator=g)
-            for i in range(0, len(xt), batch):
-                xb = xt[order[i:i + batch]]
-                noisy = xb + 0.1 * torch.randn(xb.shape, generator=g)  # denoising: a more robust code
-                loss = torch.nn.functional.mse_loss(self.model["decoder"](self.model["encoder"](noisy)), xb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        self.final_loss = float(loss.detach())
+        loader = _DenoisingBatches(torch.as_tensor(X, dtype=torch.float32), min(64, len(X)), self.seed)
+        cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=loader.batch, epochs=self.epochs,
+                          time_budget=time_budget, warmup=0.0, min_lr_ratio=1.0, grad_clip=0.0, eval_every=0,
+                          patience=None, seed=self.seed, checkpoint_every=checkpoint_every if out_dir else 0)
+        last = {}
+
+        def step(model, batch):
+            loss = torch.nn.functional.mse_loss(model["decoder"](model["encoder"](batch["noisy"])), batch["x"])
+            last["loss"] = loss
+            return loss
+
+        train(self.model, loader, cfg, out_dir=out_dir, resume=resume, steps_per_epoch=len(loader), step_fn=step,
+              optimizer=opt)
+        if "loss" in last:
+            self.final_loss = float(last["loss"].detach())
         self.model.eval()
         return self
 
@@ -186,3 +196,28 @@ class AutoencoderReducer:
         r.model.load_state_dict(load_file(str(directory / "autoencoder.safetensors")))
         r.model.eval()
         return r
+
+
+class _DenoisingBatches:
+    """Shuffled mini-batches ``{"x": clean, "noisy": x + 0.1 * N(0, 1)}`` drawn from one seeded generator.
+
+    Re-iterating gives the next epoch; the draws (permutation, then each batch's noise) are those of the
+    loop this reducer used before it trained through core.train, so the same seed gives the same code.
+    """
+
+    def __init__(self, x, batch: int, seed: int):
+        import torch
+
+        self.x, self.batch = x, batch
+        self.g = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch)
+
+    def __iter__(self):
+        import torch
+
+        order = torch.randperm(len(self.x), generator=self.g)
+        for i in range(0, len(self.x), self.batch):
+            xb = self.x[order[i:i + self.batch]]
+            yield {"x": xb, "noisy": xb + 0.1 * torch.randn(xb.shape, generator=self.g)}

@@ -1,53 +1,25 @@
-"""report.html for omics and KG runs: matplotlib PNGs embedded as base64 in one self-contained page.
+"""report.html for omics and link-prediction runs, built with :class:`genolm.core.report.Report`.
 
-(Kept inside the domain until a shared ``genolm.core.report`` exists.)
+The domain keeps only its own figures (sample map, marker heatmap, ROC overlay of the target metaedges),
+as functions returning matplotlib figures.
 """
 from __future__ import annotations
-
-import base64
-import html
-import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from genolm.io.atomic import atomic_write_text
+from genolm.core.report import Report, pyplot
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+def _rows(df: pd.DataFrame) -> list[list]:
+    return df.astype(object).where(df.notna(), "").to_numpy().tolist()
 
 
-def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:.4g}")
-
-
-def write_page(path: str | Path, title: str, sections: list[tuple[str, str]]) -> None:
-    body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{content}" for h, content in sections)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table.t{{border-collapse:collapse;font-size:13px}} table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd}}
-pre{{background:#f6f6f6;padding:8px;font-size:12px}} img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-{body}
-</body></html>"""
-    atomic_write_text(path, page)
-
-
-def expression_report(path, clf, data, markers: pd.DataFrame, metrics: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def sample_map_figure(clf, data):
+    """Training samples on the first two PCA components of the preprocessed values (or the autoencoder code)."""
     from sklearn.decomposition import PCA
 
+    plt = pyplot()
     Z = clf.pre.transform(data.X)
     y = np.asarray(data.labels)
     if clf.reduce_kind == "autoencoder":
@@ -67,53 +39,84 @@ def expression_report(path, clf, data, markers: pd.DataFrame, metrics: dict) -> 
     ax.set_ylabel("dim 2")
     ax.legend()
     ax.set_title(what, fontsize=9)
-    sections = [("Samples map", _png(fig))]
+    return fig
 
-    top = markers.head(20)
-    if len(top):
-        L = clf.pre.log_values(data.X)
-        gi = [data.genes.index(g) for g in top["gene"]]
-        H = L[:, gi]
-        H = (H - H.mean(axis=0)) / np.where(H.std(axis=0) > 0, H.std(axis=0), 1)
-        order = np.argsort(y, kind="stable")
-        fig, ax = plt.subplots(figsize=(8, 0.28 * len(gi) + 1.5))
-        ax.imshow(H[order].T, aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5)
-        ax.set_yticks(range(len(gi)))
-        ax.set_yticklabels([f"{g} {n[:40]}" for g, n in zip(top["gene"], top["name"])], fontsize=7)
-        ax.set_xticks([])
-        ax.set_xlabel(" | ".join(f"{c}: {int((y == c).sum())}" for c in sorted(set(y))) + " (samples, sorted by class)")
-        sections.append(("Top marker genes (z-scored log expression)", _png(fig)))
-    summary = {k: metrics[k] for k in ("n_samples", "n_genes", "classes") if k in metrics}
+
+def marker_heatmap_figure(clf, data, top: pd.DataFrame):
+    """z-scored log expression of the ``top`` marker genes, samples sorted by class."""
+    plt = pyplot()
+    y = np.asarray(data.labels)
+    L = clf.pre.log_values(data.X)
+    gi = [data.genes.index(g) for g in top["gene"]]
+    H = L[:, gi]
+    H = (H - H.mean(axis=0)) / np.where(H.std(axis=0) > 0, H.std(axis=0), 1)
+    order = np.argsort(y, kind="stable")
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(gi) + 1.5))
+    ax.imshow(H[order].T, aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5)
+    ax.set_yticks(range(len(gi)))
+    ax.set_yticklabels([f"{g} {str(n)[:40]}" for g, n in zip(top["gene"], top["name"])], fontsize=7)
+    ax.set_xticks([])
+    ax.set_xlabel(" | ".join(f"{c}: {int((y == c).sum())}" for c in sorted(set(y))) + " (samples, sorted by class)")
+    return fig
+
+
+def expression_report(path, clf, data, markers: pd.DataFrame, metrics: dict) -> None:
+    r = Report("genolm omics train", f"{metrics.get('n_samples')} samples, {metrics.get('n_genes')} genes, "
+                                     f"classifier {clf.classifier_name}")
+    r.metrics_table({k: v for k, v in metrics.get("classes", {}).items()}, title="Classes")
     for part in ("cv", "train", "valid"):
         if part in metrics:
-            summary[part] = {k: metrics[part][k] for k in ("accuracy", "balanced_accuracy", "roc_auc", "errors")
-                             if k in metrics[part]}
-    sections.insert(0, ("Metrics", f"<pre>{html.escape(json.dumps(summary, indent=1))}</pre>"))
-    sections.append(("Marker genes (full list in genes.csv)", _table(markers)))
-    write_page(path, "genolm omics train", sections)
+            r.metrics_table({k: metrics[part][k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc",
+                                                           "auprc", "errors") if k in metrics[part]},
+                            title=f"Metrics ({part})")
+    r.heading("Samples map")
+    r.figure(sample_map_figure(clf, data), "training samples")
+    top = markers.head(20)
+    if len(top):
+        r.heading("Top marker genes (z-scored log expression)")
+        r.figure(marker_heatmap_figure(clf, data, top), "top 20 markers")
+    r.table(list(markers.columns), _rows(markers), title="Marker genes (full list in genes.csv)")
+    r.write(path)
 
 
-def kg_report(path, metrics: dict, curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-              importances: dict[str, pd.DataFrame]) -> None:
-    """ROC curves per target relation on the validation edges, and the strongest features."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def roc_overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]]):
+    """One ROC curve per target metaedge on the validation edges (AUROC from genolm.core.metrics)."""
     from sklearn.metrics import roc_curve
 
-    sections = [("Metrics", f"<pre>{html.escape(json.dumps(metrics, indent=1, default=str))}</pre>")]
+    from genolm.core.metrics import auroc
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for rel, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=f"{rel} (AUROC {auroc(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.7)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend()
+    ax.set_title("validation edges vs type-constrained random negatives", fontsize=9)
+    return fig
+
+
+def kg_report(path, metrics: dict, curves: dict[str, tuple[np.ndarray, np.ndarray]],
+              importances: dict[str, pd.DataFrame]) -> None:
+    """ROC curves per target relation on the validation edges, and the strongest features."""
+    from genolm.core.report import roc_pr_figure
+
+    r = Report("genolm linkpred train", f"{len(metrics.get('targets', {}))} target metaedges, "
+                                        f"{metrics.get('seconds', '?')} s")
+    rows = []
+    for t, e in metrics.get("targets", {}).items():
+        v, b = e.get("valid", {}), e.get("valid_baseline_degree_product", {})
+        rows.append([t, e.get("train_positives"), e.get("metapaths"), e.get("features"), v.get("positives", ""),
+                     v.get("auroc", ""), v.get("auprc", ""), b.get("auroc", ""), b.get("auprc", "")])
+    r.table(["target", "train edges", "metapaths", "features", "valid edges", "valid auroc", "valid auprc",
+             "degree-product auroc", "degree-product auprc"], rows, title="Metrics")
     if curves:
-        fig, ax = plt.subplots(figsize=(5, 4.5))
-        for rel, (y, s, _, _) in curves.items():
-            fpr, tpr, _ = roc_curve(y, s)
-            ax.plot(fpr, tpr, label=rel)
-        ax.plot([0, 1], [0, 1], "k--", lw=0.7)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend()
-        ax.set_title("validation edges vs type-constrained random negatives", fontsize=9)
-        sections.append(("ROC (validation)", _png(fig)))
+        r.heading("ROC (validation)")
+        r.figure(roc_overlay_figure(curves), "validation edges vs type-constrained random negatives")
+        for rel, (y, s) in curves.items():
+            r.figure(roc_pr_figure(y, s, rel), f"{rel}: ROC and precision-recall (validation)")
     for rel, df in importances.items():
-        sections.append((f"{rel}: most useful features", _table(df.head(15))))
-    write_page(path, "genolm kg train", sections)
+        r.table(list(df.columns), _rows(df.head(15)), title=f"{rel}: most useful features")
+    r.write(path)
