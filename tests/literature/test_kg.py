@@ -180,6 +180,24 @@ def test_a_bad_pubtator_document_is_skipped_alone(tmp_path, capsys):
     assert pmid not in keys and len(keys) == 11
 
 
+def test_gzip_input_and_truncated_gzip(tmp_path, capsys):
+    import gzip
+
+    data = gzip.compress(ABSTRACTS.read_bytes())
+    whole, cut = tmp_path / "abstracts.jsonl.gz", tmp_path / "cut.jsonl.gz"
+    whole.write_bytes(data)
+    cut.write_bytes(data[: len(data) // 2])
+    db = tmp_path / "kg.sqlite"
+    n_docs = len(ABSTRACTS.read_text().splitlines())
+    rc, out, _ = _cli(capsys, "lit", "kg", "build", "--input", whole, "--db", db, "--no-embed")
+    assert rc == 0 and f"documents: {n_docs} added" in out
+    db2 = tmp_path / "kg2.sqlite"
+    rc, _, err = _cli(capsys, "lit", "kg", "build", "--input", cut, "--db", db2, "--no-embed")
+    # a cut file is not one bad record: the run stops (even without --strict), naming the file, nothing kept
+    assert rc == 2 and err.strip().splitlines()[-1].startswith(f"genolm: error: {cut}: truncated or corrupt gzip")
+    assert kg.counts(db2)["documents"] == 0
+
+
 @pytest.mark.parametrize("kind", ["text", "gzip", "folder", "corrupt sqlite"])
 def test_garbage_database_is_an_input_error(tmp_path, capsys, kind):
     """A file that is not a knowledge graph given as --db: one line naming it, exit 2, the file untouched."""

@@ -4,7 +4,7 @@ A *record* is one JSONL line or one PubTator document (its title, abstract, ment
 :func:`iter_records` yields an :class:`InputDocument` for every good record and an
 :class:`~genolm.io.errors.InputError` (file, line, reason) for every bad one, so a caller decides whether a
 bad record stops the run (``--strict``) or is reported and skipped (:func:`read_documents`). Problems with the
-file as a whole (missing, empty, not JSONL/PubTator, not UTF-8 from its first line) raise at once.
+file as a whole (missing, empty, not JSONL/PubTator, truncated gzip) raise InputError naming the file.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def is_pubtator(path: str | os.PathLike) -> bool:
 
 def _record_lines(path: str) -> Iterator[tuple[int, str | InputError]]:
     """(1-based line number, text) per line, plain or gzip by content; an undecodable line comes back as an
-    InputError in place of its text, and a truncated/corrupt gzip stream as a last InputError."""
+    InputError in place of its text; a truncated or corrupt gzip stream raises InputError naming the file."""
     with open(path, "rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
     lineno = 0
@@ -101,8 +101,8 @@ def _record_lines(path: str) -> Iterator[tuple[int, str | InputError]]:
                     line = line[1:]
                 yield lineno, line.rstrip("\r\n")
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        yield lineno + 1, InputError(f"truncated or corrupt gzip data after line {lineno} ({e}); the rest of "
-                                     "the file cannot be read", path, lineno + 1)
+        # not one bad record: the rest of the file is unknown, so this stops the run even without --strict
+        raise InputError(f"truncated or corrupt gzip data after line {lineno} ({e})", path) from None
 
 
 def _check_fields(doc: InputDocument) -> InputError | None:
