@@ -136,7 +136,7 @@ def part_quality(args) -> dict:
     from scipy.stats import spearmanr
 
     from genolm.genome.variants import read_allele_values, score_vcf
-    from genolm.genome.variants_model import train_variant_model
+    from genolm.genome.variants import train_variant_model
 
     work = Path(tempfile.mkdtemp(prefix="genolm_varqual_"))
     res: dict = {}
@@ -183,8 +183,8 @@ def part_quality(args) -> dict:
     from sklearn.model_selection import LeaveOneGroupOut
 
     from genolm.genome.variants import ReferenceCache
-    from genolm.genome.variants_model import ALL_FEATURES, _Ensemble, allele_features, feature_views, \
-        load_labelled_alleles
+    from genolm.genome.variants import load_labelled_alleles
+    from genolm.genome.variants.supervised import ALL_FEATURES, Ensemble, allele_features, feature_views
 
     rc = ReferenceCache(fa)
     alleles, yy, groups, _ = load_labelled_alleles(vcf, "LOF", rc, "EXON")
@@ -198,7 +198,7 @@ def part_quality(args) -> dict:
                           ("without_motif_member", [("linear", window), ("linear", gene), ("trees", gene)])):
         oof = np.zeros(len(yy))
         for tr, te in LeaveOneGroupOut().split(X, yy, groups):
-            est = _Ensemble(True, args.seed, [window, gene, motif])
+            est = Ensemble(True, args.seed, [window, gene, motif])
             est.members = members
             oof[te] = est.fit(X[tr], yy[tr]).predict(X[te])
         res[f"brca1_dev_{name}_auroc"] = _auroc(yy, oof)

@@ -28,7 +28,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import LeaveOneGroupOut
 
-    from genolm.genome.variants_features import BLOSUM62, KYTE_DOOLITTLE
+    from genolm.genome.variants.features import BLOSUM62, KYTE_DOOLITTLE
     from genolm.io.vcf import VcfReader
 
     info = [rec.info() for rec in VcfReader(str(DATA / "brca1_sge_dev.vcf.gz"))]
@@ -69,7 +69,8 @@ def main() -> None:
     # genolm's own sequence features (window + motif + gene model) with and without the oracle columns, in one
     # class-balanced logistic regression (the linear member of `variants train`, on all columns)
     from genolm.genome.variants import ReferenceCache
-    from genolm.genome.variants_model import _Ensemble, allele_features, load_labelled_alleles
+    from genolm.genome.variants import allele_features, load_labelled_alleles
+    from genolm.genome.variants.supervised import Ensemble
 
     rc = ReferenceCache(str(DATA / "GRCh37_chr17_BRCA1_Npadded.fa.gz"))
     alleles, y2, _, _ = load_labelled_alleles(str(DATA / "brca1_sge_dev.vcf.gz"), "LOF", rc)
@@ -80,7 +81,7 @@ def main() -> None:
                     ("genolm features + true consequence + amino acids", np.hstack([G, X]))):
         oof = np.zeros(len(y))
         for tr, te in LeaveOneGroupOut().split(Z, y, groups):
-            oof[te] = _Ensemble(True, 0).fit(Z[tr], y[tr]).predict(Z[te])
+            oof[te] = Ensemble(True, 0).fit(Z[tr], y[tr]).predict(Z[te])
         print(f"{name:58s} {roc_auc_score(y, oof):7.3f} {roc_auc_score(y[mis], oof[mis]):9.3f}")
 
 

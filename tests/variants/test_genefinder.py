@@ -5,7 +5,6 @@ reads it. BRCA1 is on the minus strand.
 """
 from __future__ import annotations
 
-import urllib.parse
 from collections import Counter
 
 import numpy as np

@@ -88,7 +88,7 @@ class VariantPredictor(Predictor):
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
-        _, self.meta = load_model(self.path)  # validates the folder now (and refuses pickles)
+        _, self.meta = load_model(self.path)  # validates the folder now (unsafe legacy files are refused)
         self._scorers: dict[str, SupervisedScorer] = {}
 
     def scorer(self, reference: str | os.PathLike, batch_size: int = 128, device: str | None = None

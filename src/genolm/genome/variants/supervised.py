@@ -11,8 +11,9 @@ them (members on feature views, see :class:`Ensemble`); training is in :mod:`gen
 The model folder (a run's ``model/``) holds ``variant_model.json`` (task, label, feature names),
 ``variant_model.skops`` (the ensemble's fitted scikit-learn members, read back under
 :mod:`genolm.core.persist`'s allow-list: loading never runs code) and, with a base LM, ``base_lm/`` (loaded
-by :func:`genolm.core.loading.load_model`, no remote code). Folders from genolm < 0.2 hold a pickle
-(``variant_model.joblib``) and are refused with a "retrain or convert" message.
+by :func:`genolm.core.loading.load_model`, no remote code). Folders written by genolm < 0.2 (an unsafe
+serialized estimator instead of ``variant_model.skops``) are refused by :func:`genolm.core.persist.load_estimator`
+with a "retrain or convert with `genolm convert`" message.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from genolm.io.errors import InputError
 
 VARIANT_MODEL_FILE = "variant_model.json"
 ESTIMATOR_FILE = "variant_model.skops"
-LEGACY_ESTIMATOR_FILE = "variant_model.joblib"
 ALL_FEATURES = FEATURE_NAMES + MOTIF_FEATURES + GM_FEATURES
 
 
@@ -151,8 +151,8 @@ def save_model(model_dir: Path, est: Ensemble, meta: dict) -> None:
 
 
 def load_model(model_dir: str | Path) -> tuple[Ensemble, dict]:
-    """(ensemble, meta) of a variant model folder; a pickle-based folder from genolm < 0.2 is refused."""
-    from genolm.core.persist import load_estimator, refuse_legacy
+    """(ensemble, meta) of a variant model folder; a folder from genolm < 0.2 is refused (core.persist)."""
+    from genolm.core.persist import load_estimator
 
     model_dir = Path(model_dir)
     p = model_dir / VARIANT_MODEL_FILE
@@ -164,9 +164,7 @@ def load_model(model_dir: str | Path) -> tuple[Ensemble, dict]:
         raise InputError("not a genolm variant model description (no task binary/continuous)", p)
     if meta.get("features", [])[:len(ALL_FEATURES)] != ALL_FEATURES:
         raise InputError("variant model was trained with a different genolm feature set; retrain it", model_dir)
-    if not (model_dir / ESTIMATOR_FILE).is_file() and (model_dir / LEGACY_ESTIMATOR_FILE).is_file():
-        refuse_legacy(model_dir / LEGACY_ESTIMATOR_FILE)
-    state = load_estimator(model_dir / ESTIMATOR_FILE)
+    state = load_estimator(model_dir / ESTIMATOR_FILE)  # no .skops but a legacy file: refuse_legacy
     try:
         est = Ensemble.from_state(state)
     except (KeyError, TypeError, ValueError) as e:
