@@ -23,6 +23,9 @@ app = typer.Typer(
 )
 
 
+_HANDLER: logging.Handler | None = None
+
+
 @app.callback()
 def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
@@ -30,11 +33,14 @@ def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress b
     silence_library_noise()
     # the stderr handler honours --quiet/--verbose; run directories' log.txt always gets INFO
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    global _HANDLER
     root = logging.getLogger()
-    root.addHandler(handler)
+    if _HANDLER is not None:  # one stderr handler, replaced on each call (tests call main() many times)
+        root.removeHandler(_HANDLER)
+    _HANDLER = logging.StreamHandler(sys.stderr)
+    _HANDLER.setLevel(level)
+    _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(_HANDLER)
     root.setLevel(min(level, logging.INFO))
     logging.getLogger("genolm").setLevel(logging.DEBUG if verbose else logging.INFO)
 
