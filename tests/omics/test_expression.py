@@ -279,3 +279,39 @@ def test_autoencoder_trains_through_core_train_like_the_old_loop(golub):
     ref.model.eval()
     np.testing.assert_allclose(new.transform(Z), ref.transform(Z), atol=1e-5)
     assert new.final_loss == pytest.approx(float(loss.detach()), rel=1e-4)
+
+
+def test_autoencoder_resumes_a_killed_fit_to_the_same_code(golub, tmp_path, monkeypatch):
+    """--checkpoint-every/--resume: a fit killed after a checkpoint continues to the weights of an
+    uninterrupted fit (the noise generator is replayed along with the data order)."""
+    from genolm.omics import preprocess
+
+    data = read_matrix(golub, label_col="cancer")
+    Z = Preprocessor(PreprocessConfig(top_genes=100)).fit(data.X).transform(data.X)
+    full = preprocess.AutoencoderReducer(2, hidden=16, epochs=12, seed=4).fit(Z)
+
+    class Killed(Exception):
+        pass
+
+    real = preprocess._DenoisingBatches
+
+    class DiesAfter7(real):
+        served = 0
+
+        def __iter__(self):
+            for batch in super().__iter__():
+                DiesAfter7.served += 1
+                if DiesAfter7.served > 7:
+                    raise Killed
+                yield batch
+
+    monkeypatch.setattr(preprocess, "_DenoisingBatches", DiesAfter7)
+    with pytest.raises(Killed):
+        preprocess.AutoencoderReducer(2, hidden=16, epochs=12, seed=4).fit(Z, out_dir=tmp_path, checkpoint_every=5)
+    assert (tmp_path / "checkpoint" / "state.json").is_file()
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 5
+    monkeypatch.setattr(preprocess, "_DenoisingBatches", real)
+    resumed = preprocess.AutoencoderReducer(2, hidden=16, epochs=12, seed=4).fit(Z, out_dir=tmp_path, resume=True,
+                                                                                checkpoint_every=5)
+    np.testing.assert_allclose(resumed.transform(Z), full.transform(Z), atol=1e-6)
+    assert not (tmp_path / "checkpoint").exists()  # finished: nothing left to resume

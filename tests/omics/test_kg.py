@@ -1,4 +1,4 @@
-"""genolm kg: link prediction on a real Hetionet v1.0 subgraph (tests/data/omics/kg_*)."""
+"""genolm linkpred (was `genolm kg`): link prediction on a real Hetionet v1.0 subgraph (tests/data/omics/kg_*)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from genolm.cli.main import main
 from genolm.omics.graph import Graph, sample_negatives
@@ -22,7 +21,7 @@ def kg_files(data_dir):
 def kg_run(kg_files, tmp_path_factory):
     nodes, train, dev = kg_files
     out = tmp_path_factory.mktemp("kg") / "run"
-    rc = main(["kg", "train", "--nodes", str(nodes), "--edges", str(train), "--valid", str(dev),
+    rc = main(["linkpred", "train", "--nodes", str(nodes), "--train", str(train), "--valid", str(dev),
                "--targets", "CtD,DaG,CbG", "--folds", "3", "--neg-ratio", "3", "--max-path-length", "2", "--combiner", "logistic",
                "--seed", "0", "--out", str(out)])
     assert rc == 0
@@ -76,7 +75,7 @@ def test_edge_removal_and_negatives():
 
 def test_train_beats_chance_on_dev_edges(kg_run):
     for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "log.txt", "model/config.json",
-                 "model/graph.safetensors", "model/nodes.parquet", "model/combiner_CtD.joblib"):
+                 "model/graph.safetensors", "model/nodes.parquet", "model/combiner_CtD.skops"):
         assert (kg_run / name).is_file(), name
     m = json.loads((kg_run / "metrics.json").read_text())
     for target, floor in (("CtD", 0.85), ("DaG", 0.7), ("CbG", 0.8)):
@@ -101,7 +100,7 @@ def test_score_preserves_order_and_explains_missing(kg_run, kg_files, tmp_path):
     pairs.insert(0, "note", [f"r{i}" for i in range(len(pairs))])
     inp, out = tmp_path / "pairs.tsv", tmp_path / "scored.tsv"
     pairs.to_csv(inp, sep="\t", index=False)
-    assert main(["kg", "score", "--model", str(kg_run), "--pairs", str(inp), "--out", str(out)]) == 0
+    assert main(["linkpred", "score", "--model", str(kg_run), "--input", str(inp), "--out", str(out)]) == 0
     res = pd.read_csv(out, sep="\t", keep_default_na=False)
     assert res["note"].tolist() == ["r0", "r1", "r2", "r3", "r4"]
     assert list(res.columns) == ["note", "source", "metaedge", "target", "score", "reason"]
@@ -127,7 +126,7 @@ def test_scores_rank_dev_edges_above_random_pairs(kg_run, kg_files, tmp_path):
     pairs = pd.concat([d, neg], ignore_index=True)
     inp, out = tmp_path / "p.tsv", tmp_path / "s.tsv"
     pairs.to_csv(inp, sep="\t", index=False)
-    assert main(["kg", "score", "--model", str(kg_run), "--pairs", str(inp), "--out", str(out)]) == 0
+    assert main(["kg", "score", "--model", str(kg_run), "--pairs", str(inp), "--out", str(out)]) == 0  # old names
     s = pd.read_csv(out, sep="\t")["score"].to_numpy()
     y = np.r_[np.ones(len(d)), np.zeros(len(neg))]
     assert roc_auc_score(y, s) >= 0.8
@@ -135,7 +134,7 @@ def test_scores_rank_dev_edges_above_random_pairs(kg_run, kg_files, tmp_path):
 
 def test_predict_by_name_and_id(kg_run, tmp_path, capsys):
     out = tmp_path / "top.tsv"
-    assert main(["kg", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CtD",
+    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CtD",
                  "--top", "5", "--out", str(out)]) == 0
     top = pd.read_csv(out, sep="\t")
     assert len(top) == 5 and top["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -143,7 +142,7 @@ def test_predict_by_name_and_id(kg_run, tmp_path, capsys):
     assert top["score"].is_monotonic_decreasing and (top["source_name"].str.len() > 0).all()
     capsys.readouterr()
     # from the compound side: diseases a compound may treat; novel-only leaves known edges out
-    assert main(["kg", "predict", "--model", str(kg_run), "--node", "Compound::DB00091", "--metaedge", "CtD",
+    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "Compound::DB00091", "--metaedge", "CtD",
                  "--top", "3", "--novel-only"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split("\t")[:3] == ["rank", "source", "source_name"] and len(lines) == 4
@@ -162,11 +161,76 @@ def test_bad_input_is_one_line_exit_2(kg_run, kg_files, tmp_path, capsys):
     bad = tmp_path / "bad_edges.tsv"
     bad.write_text("source\tmetaedge\ttarget\nCompound::DB00091\tCtD\tDisease::DOID:7148\n"
                    "Compound::DB00091\tCtD\tDisease::NOT_A_NODE\n")
-    assert main(["kg", "train", "--nodes", str(nodes), "--edges", str(bad), "--targets", "CtD",
+    assert main(["linkpred", "train", "--nodes", str(nodes), "--edges", str(bad), "--targets", "CtD",
                  "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"genolm: error: {bad}:3: unknown node 'Disease::NOT_A_NODE' (not in the nodes table)"]
-    assert main(["kg", "train", "--nodes", str(nodes), "--edges", str(train), "--targets", "XyZ",
+    assert main(["linkpred", "train", "--nodes", str(nodes), "--train", str(train), "--targets", "XyZ",
                  "--out", str(tmp_path / "o2")]) == 2
     assert "target metaedge 'XyZ' has no edges" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
+
+
+def test_genolm_load_scores_pairs_like_the_cli(kg_run, kg_files, tmp_path):
+    import genolm
+    from genolm.omics.predictors import LinkPredictorPredictor
+
+    _, _, dev = kg_files
+    d = pd.read_csv(dev, sep="\t").groupby("metaedge").head(5).reset_index(drop=True)
+    pairs = pd.concat([d, pd.DataFrame([("Compound::NOPE", "CtD", d.target.iat[0])], columns=d.columns)],
+                      ignore_index=True)
+    inp, out = tmp_path / "pairs.tsv", tmp_path / "scored.tsv"
+    pairs.to_csv(inp, sep="\t", index=False)
+    assert main(["linkpred", "score", "--model", str(kg_run), "--input", str(inp), "--out", str(out)]) == 0
+    cli = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False)
+    model = genolm.load(kg_run)
+    assert isinstance(model, LinkPredictorPredictor) and set(model.targets) == {"CtD", "DaG", "CbG"}
+
+    def as_file(df: pd.DataFrame) -> pd.DataFrame:  # what the CLI's TSV holds, read back as text
+        import io
+
+        return pd.read_csv(io.StringIO(df.to_csv(sep="\t", index=False, na_rep="")), sep="\t", dtype=str,
+                           keep_default_na=False)
+
+    triples = list(zip(pairs.source, pairs.metaedge, pairs.target))
+    api = model.predict(triples)
+    pd.testing.assert_frame_equal(as_file(api), cli)
+    assert api["score"].notna().sum() == len(d) and api["reason"].iat[-1] == "unknown source node 'Compound::NOPE'"
+    pd.testing.assert_frame_equal(as_file(model.predict(pairs)), cli)
+    # (source, target) pairs: the metaedge is the one trained target joining the two kinds
+    two = model.predict(list(zip(d.source, d.target)))
+    np.testing.assert_array_equal(two["score"].to_numpy(), api["score"].to_numpy()[:len(d)])
+    ctd = d[d.metaedge == "CtD"]
+    one = model.predict(list(zip(ctd.source, ctd.target)), metaedge="CtD")
+    assert one["metaedge"].eq("CtD").all() and one["score"].notna().all()
+    # the ranking is `linkpred predict --node`
+    top = tmp_path / "top.tsv"
+    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CtD",
+                 "--top", "5", "--out", str(top)]) == 0
+    pd.testing.assert_frame_equal(model.rank("hypertension", "CtD", top=5),
+                                  pd.read_csv(top, sep="\t"), check_dtype=False)
+
+
+def test_pickled_link_model_is_refused(kg_run, tmp_path, capsys):
+    import pickle
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(kg_run, old)
+    marker = tmp_path / "PWNED"
+    for f in (old / "model").glob("combiner_*.skops"):
+        f.unlink()
+        f.with_suffix(".joblib").write_bytes(pickle.dumps((open, (str(marker), "w"))))
+    assert main(["linkpred", "predict", "--model", str(old), "--node", "hypertension", "--metaedge", "CtD"]) == 2
+    assert "genolm convert" in capsys.readouterr().err and not marker.exists()
+
+
+def test_group_names_are_distinguishable(capsys):
+    from typer.testing import CliRunner
+
+    from genolm.cli.main import app
+
+    res = CliRunner().invoke(app, ["--help"])
+    assert "linkpred" in res.output
+    res = CliRunner().invoke(app, ["linkpred", "--help"])
+    assert res.exit_code == 0 and "lit kg" in res.output  # says which is the literature database

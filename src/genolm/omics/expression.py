@@ -130,7 +130,7 @@ class ExpressionClassifier:
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, label_col: str | None = None) -> None:
-        """Safetensors (preprocessing, autoencoder), JSON (config) and skops (scikit-learn parts): no pickle."""
+        """Safetensors (preprocessing, autoencoder), JSON (config) and skops (scikit-learn parts): nothing that runs code."""
         from safetensors.numpy import save_file
 
         with atomic_path(directory) as tmp:
