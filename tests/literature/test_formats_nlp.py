@@ -137,3 +137,25 @@ def test_detect_format(tmp_path):
     assert F.detect_format(p) == "jsonl"
     p.write_text("Plain words here.\n")
     assert F.detect_format(p) == "text"
+
+
+@pytest.mark.parametrize("line,msg", [
+    ("1\t1x\t7\tAspirin\tChemical", "must be integers"),     # was read as a relation line and lost
+    ("1\t0\t7.5\tAspirin\tChemical", "must be integers"),
+    ("1\t1.5\t7\tAspirin\tChemical", "must be integers"),
+    ("1\t-3\t7\tAspirin\tChemical", "outside the document text"),
+    ("1\t\t7\tAspirin\tChemical", "non-empty fields"),
+])
+def test_pubtator_bad_offsets_are_errors_with_line(tmp_path, line, msg):
+    p = tmp_path / "bad.PubTator"
+    p.write_text("1|t|Aspirin and headache.\n1|a|x\n" + line + "\n")
+    with pytest.raises(InputError) as e:
+        F.read_pubtator(p)
+    assert e.value.line == 3 and msg in e.value.message and e.value.path == str(p)
+
+
+def test_pubtator_relation_lines_still_read(tmp_path):
+    p = tmp_path / "ok.PubTator"
+    p.write_text("1|t|Aspirin and headache.\n1|a|x\n1\t0\t7\tAspirin\tChemical\tD001241\n1\tCID\tD001241\tD006261\n")
+    (d,) = F.read_pubtator(p)
+    assert [r.key() for r in d.relations] == [("CID", "D001241", "D006261")] and len(d.mentions) == 1

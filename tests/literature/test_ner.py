@@ -129,3 +129,48 @@ def test_transformer_train_predict_roundtrip(tmp_path):
     long_sentence = ["word"] * 300  # longer than max_length: windows, never truncated
     (tags,) = ner.predict_tokens([long_sentence])
     assert len(tags) == 300 and F.repair_iob(tags) == tags
+
+
+def test_genolm_load_predictor_matches_cli_predict(crf_run, tmp_path):
+    """The NER predictor returns exactly the JSONL rows `lit ner predict` writes for a text file."""
+    import pandas as pd
+
+    from genolm.literature.predictors import PREDICTORS
+
+    out, _ = crf_run
+    texts = ["Mutations in BRCA1 predispose to breast cancer and ovarian cancer.",
+             "Cisplatin nephrotoxicity was seen in two patients.", "Nothing here."]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    dst = tmp_path / "out.jsonl"
+    assert main(["lit", "ner", "predict", "--model", str(out), "--input", str(src), "--out", str(dst)]) == 0
+    cli = pd.DataFrame([json.loads(x) for x in dst.read_text().splitlines()])
+    loader = dict(PREDICTORS)["genolm_ner.json"]
+    got = loader(out / "model").predict(texts)
+    assert list(got.columns) == list(cli.columns) == ["id", "text", "entities"]
+    assert got.equals(cli) and any(got["entities"].tolist())
+    assert got.equals(loader(out / "model").predict(pd.DataFrame({"text": texts})))
+
+
+def test_legacy_pickle_word_types_refused(crf_run, tmp_path, capsys):
+    """A CRF folder whose word-type model is a pickle (as genolm < 0.2 wrote it) is refused, never loaded."""
+    import pickle
+    import shutil
+
+    out, _ = crf_run
+    old = tmp_path / "old"
+    shutil.copytree(out / "model", old)
+    (old / "word_types.skops").unlink()
+    marker = tmp_path / "ran"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (old / "word_types.joblib").write_bytes(pickle.dumps(Boom()))
+    rc = main(["lit", "ner", "predict", "--model", str(old), "--input", str(DEV), "--out", str(tmp_path / "o.tsv")])
+    assert rc == 2 and "retrain" in capsys.readouterr().err and not marker.exists()
+    (old / "word_types.joblib").unlink()
+    (old / "word_types.skops").write_bytes(pickle.dumps(Boom()))  # a pickle renamed .skops
+    rc = main(["lit", "ner", "predict", "--model", str(old), "--input", str(DEV), "--out", str(tmp_path / "o.tsv")])
+    assert rc == 2 and not marker.exists()

@@ -73,3 +73,25 @@ def test_encoder_features_and_cli_train(tmp_path, capsys):
     emb = Q.embed_records(recs)
     assert emb.shape == (3, 4 * 384 + 2)
     assert Q.load_qa(out).predict(recs, emb) == Q.load_qa(out).predict(recs)
+
+
+def test_genolm_load_predictor_matches_cli_predict(tmp_path):
+    """The QA predictor returns the id,prediction CSV `lit qa predict` writes; the model folder has no pickle."""
+    import pandas as pd
+
+    from genolm.literature.predictors import PREDICTORS
+
+    out = tmp_path / "run"
+    assert main(["lit", "qa", "train", "--train", str(TRAIN), "--out", str(out), "--no-encoder"]) == 0
+    assert (out / "model" / "qa_model.skops").is_file() and not list((out / "model").glob("*.joblib"))
+    csv = tmp_path / "pred.csv"
+    assert main(["lit", "qa", "predict", "--model", str(out), "--input", str(DEV), "--out", str(csv)]) == 0
+    cli = pd.read_csv(csv, dtype=str)
+    raw = json.loads(DEV.read_text())
+    pred = dict(PREDICTORS)["genolm_qa.json"](out / "model")
+    got = pred.predict(raw)
+    assert got.equals(cli)
+    as_list = pred.predict([{"id": k, **v} for k, v in raw.items()])
+    assert as_list.equals(cli)
+    s = Q.evaluate_qa(out, DEV)
+    assert s["f1"] == s["macro_f1"] and "mcc" in s

@@ -104,3 +104,29 @@ def test_rerank_context_features_and_saved_model(re_run):
     dev = F.read_pubtator(DEV)
     scores = model.score_documents(dev[:3])
     assert all(0 <= r.score <= 1 for rs in scores for r in rs)
+
+
+def test_genolm_load_predictor_matches_cli_predict(re_run, tmp_path):
+    """The relation predictor gives the relation lines `lit re predict` writes, in the same order."""
+    from genolm.literature.predictors import PREDICTORS
+
+    out, _ = re_run
+    dst = tmp_path / "pred.PubTator"
+    assert main(["lit", "re", "predict", "--model", str(out), "--input", str(DEV), "--out", str(dst)]) == 0
+    cli = [tuple(x.split("\t")) for x in dst.read_text().splitlines() if x.count("\t") == 3]
+    got = dict(PREDICTORS)["genolm_re.json"](out / "model").predict(F.read_pubtator(DEV))
+    assert list(got.columns) == ["pmid", "type", "id1", "id2"]
+    assert [tuple(r) for r in got.itertuples(index=False)] == cli and cli
+
+
+def test_model_is_stored_without_pickle(re_run, tmp_path, capsys):
+    out, _ = re_run
+    assert not list((out / "model").glob("*.joblib"))
+    meta = json.loads((out / "model" / "genolm_re.json").read_text())
+    assert meta["priors"]["pair"]  # the concept priors are plain JSON
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "genolm_re.json").write_text((out / "model" / "genolm_re.json").read_text())
+    (old / "re_model.joblib").write_bytes(b"\x80\x04K\x01.")
+    rc = main(["lit", "re", "predict", "--model", str(old), "--input", str(DEV), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "retrain" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def test_run_directory_and_heldout_metrics(run_dir):
     assert math.isclose(math.log(m["heldout_perplexity"]), m["heldout_loss"], rel_tol=1e-6)
     curve = json.loads((run_dir / "curve.json").read_text())
     assert curve[-1]["loss"] < curve[0]["loss"]          # it learned something
-    assert "<img src=\"data:image/png;base64," in (run_dir / "report.html").read_text()
+    assert "src='data:image/png;base64," in (run_dir / "report.html").read_text()  # core Report figure
 
 
 def test_heldout_split_is_by_id_and_stable():
@@ -78,3 +78,30 @@ def test_bad_inputs(tmp_path, capsys):
     assert main(["lit", "textlm", "train", "--corpus", str(ABSTRACTS), "--out", str(tmp_path / "o2"),
                  "--time-budget", "soon"]) == 2
     assert "cannot read time budget" in capsys.readouterr().err
+
+
+def test_genolm_load_predictor_matches_generate_cli(run_dir, capsys):
+    from genolm.literature.predictors import PREDICTORS
+
+    assert main(["lit", "generate", "--model", str(run_dir), "--prompt", "The gene", "--max-new-tokens", "12",
+                 "--seed", "1"]) == 0
+    cli = capsys.readouterr().out.rstrip("\n")
+    pred = dict(PREDICTORS)["genolm_textlm.json"](run_dir / "model")
+    df = pred.predict(["The gene"], max_new_tokens=12, seed=1)
+    assert list(df.columns) == ["prompt", "text"] and df["text"].tolist() == [cli]
+    emb = pred.embed(["The gene", "Mutations in"])
+    assert emb.shape[0] == 2 and abs(float((emb[0] ** 2).sum()) - 1) < 1e-4
+
+
+def test_resume_without_checkpoint_trains_from_start(tmp_path):
+    """--resume with nothing to resume (no staging folder) trains from step 0: same result as a fresh run."""
+    from genolm.core.runs import staging_path
+
+    cfg = dict(vocab_size=600, n_layer=1, n_head=2, n_embd=32, block_size=64, batch_size=8, valid_fraction=0.15,
+               seed=3, max_steps=30, time_budget=None, checkpoint_every=10)
+    full = textlm.train_textlm(ABSTRACTS, tmp_path / "full", **cfg)
+    assert full["steps"] == 30 and not (tmp_path / "full" / "checkpoint").exists()  # removed when finished
+    again = textlm.train_textlm(ABSTRACTS, tmp_path / "again", resume=True, **cfg)
+    assert again["steps"] == 30
+    assert again["heldout_perplexity"] == pytest.approx(full["heldout_perplexity"], rel=1e-5)
+    assert not staging_path(tmp_path / "again").exists()

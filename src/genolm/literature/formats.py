@@ -243,10 +243,18 @@ def _split_mention(parts: list[str]) -> list[str]:
     return parts
 
 
+# A field that starts like a number ("12a", "-3", "1.5", " 12") is a mention offset, however broken: such a
+# line is an error, never read as a relation line (relation types never start with a digit).
+_OFFSET_LIKE = re.compile(r"^\s*[-+]?\.?\d")
+
+
 def read_pubtator(path: str | os.PathLike, check_offsets: bool = True) -> list[Document]:
     """Read a PubTator file: ``PMID|t|title``, ``PMID|a|abstract``, mention lines
     ``PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids...]`` and relation lines
-    ``PMID<TAB>TYPE<TAB>ID1<TAB>ID2[<TAB>...]``; documents separated by blank lines."""
+    ``PMID<TAB>TYPE<TAB>ID1<TAB>ID2[<TAB>...]``; documents separated by blank lines.
+
+    A mention line whose offsets are not integers (``12a``, ``-3``, ``1.5``) or a relation line with an empty
+    field is an :class:`InputError` naming the file and line (it used to be read as a relation and lost)."""
     docs: list[Document] = []
     cur: Document | None = None
     for lineno, line in read_lines(path):
@@ -275,7 +283,7 @@ def read_pubtator(path: str | os.PathLike, check_offsets: bool = True) -> list[D
             raise InputError("annotation line before any 'PMID|t|title' line", path, lineno)
         if parts[0] != cur.id:
             raise InputError(f"annotation for document {parts[0]!r} inside document {cur.id!r}", path, lineno)
-        if len(parts) >= 2 and parts[1].isdigit():
+        if len(parts) >= 2 and (parts[1].isdigit() or _OFFSET_LIKE.match(parts[1])):
             parts = _split_mention(parts)
             if len(parts) < 5:
                 raise InputError("mention line needs PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>id]",
@@ -295,6 +303,9 @@ def read_pubtator(path: str | os.PathLike, check_offsets: bool = True) -> list[D
             ids = tuple(i for i in re.split(r"[|;]", parts[5]) if i) if len(parts) > 5 and parts[5] else ()
             cur.mentions.append(Mention(start, end, parts[3], parts[4].strip(), ids, lineno))
         elif len(parts) >= 4:
+            if not parts[1].strip() or not parts[2].strip() or not parts[3].strip():
+                raise InputError("relation line needs PMID<TAB>TYPE<TAB>ID1<TAB>ID2 with non-empty fields "
+                                 "(or a mention line with integer offsets)", path, lineno)
             cur.relations.append(Relation(parts[1], parts[2], parts[3], tuple(parts[4:])))
         else:
             raise InputError(f"cannot read PubTator line ({len(parts)} tab-separated fields): expected "

@@ -26,6 +26,7 @@ from genolm.io.errors import InputError, UsageError
 log = logging.getLogger("genolm.literature.textlm")
 
 EOS = "<|endoftext|>"
+MARKER = "genolm_textlm.json"
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TextLMConfig:
     eval_every: int = 200
     seed: int = 0
     threads: int | None = None
+    checkpoint_every: int = 0        # steps between resumable checkpoints (0 = none)
 
 
 def is_heldout(key: str, fraction: float) -> bool:
@@ -57,19 +59,20 @@ def is_heldout(key: str, fraction: float) -> bool:
 def read_corpus(path: str | os.PathLike) -> list[tuple[str, str]]:
     """(id, text) from JSONL (``id``/``pmid``, ``title``, ``text``), PubTator, or plain text (one doc per
     non-empty line). Bad lines raise InputError naming file and line."""
-    from genolm.literature.kg import _lines, is_pubtator, read_jsonl, read_pubtator
+    from genolm.literature.formats import read_lines
+    from genolm.literature.kg import is_pubtator, read_jsonl, read_pubtator
 
     path = str(path)
     if not Path(path).is_file():
         raise InputError("no such file", path)
-    first = next((line for _, line in _lines(path) if line.strip()), None)
+    first = next((line for _, line in read_lines(path) if line.strip()), None)
     if first is None:
         raise InputError("empty corpus file", path)
     if first.lstrip().startswith("{"):
         return [(d.key, d.text) for d in read_jsonl(path)]
     if is_pubtator(path):
         return [(d.key, d.text) for d in read_pubtator(path)]
-    return [(f"line{n}", line.strip()) for n, line in _lines(path) if line.strip()]
+    return [(f"line{n}", line.strip()) for n, line in read_lines(path) if line.strip()]
 
 
 def _train_tokenizer(texts: list[str], vocab_size: int):
@@ -125,40 +128,75 @@ def evaluate_lm(model, tok, texts: list[str], block_size: int, batch_size: int =
             "bits_per_byte": total_nll / math.log(2) / n_bytes, "tokens": total_tok, "bytes": n_bytes}
 
 
-def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: TextLMConfig | None = None) -> dict:
-    """Train tokenizer + GPT-2-style LM on ``corpus``; writes a run directory; returns the metrics."""
+class RandomWindows:
+    """``n_batches`` batches of ``batch_size`` random windows of the token stream per pass (drawn from torch's
+    global RNG, so :func:`genolm.core.train.train` replays them exactly on ``resume``)."""
+
+    def __init__(self, stream, block_size: int, batch_size: int, n_batches: int):
+        self.stream, self.block_size, self.batch_size, self.n = stream, block_size, batch_size, n_batches
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        import torch
+
+        stream, L = self.stream, self.block_size
+        width = min(L, len(stream))   # labels = inputs; the model shifts them
+        for _ in range(self.n):
+            starts = torch.randint(0, len(stream) - L, (self.batch_size,)) if len(stream) > L \
+                else torch.zeros(self.batch_size, dtype=torch.long)
+            batch = torch.stack([stream[s:s + width] for s in starts.tolist()])
+            yield {"input_ids": batch, "labels": batch}
+
+
+def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: TextLMConfig | None = None, *,
+                 overwrite: bool = False, resume: bool = False, **overrides) -> dict:
+    """Train tokenizer + GPT-2-style LM on ``corpus``; writes a run directory; returns the metrics.
+
+    ``overrides`` are :class:`TextLMConfig` fields (``time_budget`` in seconds or "25m", ``seed``,
+    ``max_steps``...). Training runs in :func:`genolm.core.train.train` (warmup + cosine to a tenth of the
+    learning rate); ``resume`` continues a killed run from its checkpoint (``checkpoint_every`` steps).
+    """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from genolm.core.progress import progress
-    from genolm.core.runs import RunDir, set_seed
+    from genolm.core.runs import RunDir, parse_duration, set_seed
+    from genolm.core.train import TrainConfig, train
 
     cfg = config or TextLMConfig()
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise UsageError(f"unknown text LM option {k!r}")
+        setattr(cfg, k, v)
+    if isinstance(cfg.time_budget, str):
+        cfg.time_budget = parse_duration(cfg.time_budget)
     _quiet_transformers()
     if cfg.n_embd % cfg.n_head:
         raise UsageError(f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head})")
     if cfg.time_budget is None and cfg.max_steps is None and cfg.epochs is None:
         raise UsageError("give at least one of --time-budget, --max-steps or --epochs")
     docs = read_corpus(corpus)
-    train = [t for k, t in docs if not is_heldout(k, cfg.valid_fraction)]
+    train_docs = [t for k, t in docs if not is_heldout(k, cfg.valid_fraction)]
     valid = [t for k, t in docs if is_heldout(k, cfg.valid_fraction)]
-    if not train:
+    if not train_docs:
         raise InputError("no training documents left after the held-out split", corpus)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = RunDir(out, command="lit textlm train", config={"corpus": str(corpus), **asdict(cfg)},
-                 inputs=[corpus], seed=cfg.seed)
+                 inputs=[corpus], seed=cfg.seed, overwrite=overwrite, resume=resume)
     with run:
         set_seed(cfg.seed)
         t_start = time.time()
-        tok = _train_tokenizer(train, cfg.vocab_size)
-        stream = torch.as_tensor(_encode_stream(tok, train))
+        tok = _train_tokenizer(train_docs, cfg.vocab_size)
+        stream = torch.as_tensor(_encode_stream(tok, train_docs))
         n_windows = max(1, (len(stream) - 1) // cfg.block_size)
-        log.info("corpus: %d train docs (%d tokens), %d held-out docs; vocab %d", len(train), len(stream),
+        log.info("corpus: %d train docs (%d tokens), %d held-out docs; vocab %d", len(train_docs), len(stream),
                  len(valid), len(tok))
         mconf = GPT2Config(vocab_size=len(tok), n_positions=cfg.block_size, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                            n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
                            pad_token_id=tok.eos_token_id)
+        torch.manual_seed(cfg.seed)
         model = GPT2LMHeadModel(mconf)
         decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
         no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -169,48 +207,28 @@ def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: Text
         if cfg.epochs is not None:
             e_steps = max(1, int(cfg.epochs * steps_per_epoch))
             max_steps = e_steps if max_steps is None else min(max_steps, e_steps)
-        budget = cfg.time_budget
-        warmup = min(cfg.warmup_steps, max(1, max_steps // 10)) if max_steps else cfg.warmup_steps
-        gen = torch.Generator().manual_seed(cfg.seed)
-        curve, step, t_train, tokens_seen = [], 0, time.time(), 0
-        bar = progress(total=max_steps, desc="textlm", unit="step")
-        model.train()
         # the time budget covers tokenizer training and encoding too; training gets what is left
-        train_budget = max(1.0, budget - (t_train - t_start)) if budget else None
-        while True:
-            elapsed = time.time() - t_train
-            frac = max(step / max_steps if max_steps else 0.0, elapsed / train_budget if train_budget else 0.0)
-            if frac >= 1.0 and step > 0:
-                break
-            frac = min(frac, 1.0)
-            # linear warm-up (ends after `warmup` steps or 5 % of the budget, whichever comes first: a busy
-            # CPU may manage only a few hundred steps), then cosine decay over whichever budget ends first
-            lr = cfg.lr * min(1.0, max((step + 1) / warmup, frac / 0.05)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            starts = torch.randint(0, len(stream) - cfg.block_size, (cfg.batch_size,), generator=gen) \
-                if len(stream) > cfg.block_size else torch.zeros(cfg.batch_size, dtype=torch.long)
-            width = min(cfg.block_size, len(stream))   # labels = inputs; the model shifts them
-            batch = torch.stack([stream[s:s + width] for s in starts.tolist()])
-            loss = model(input_ids=batch, labels=batch).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            tokens_seen += batch.numel()
-            bar.update(1)
-            if step % 10 == 0 or step == 1:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                curve.append({"step": step, "loss": float(loss.item()), "lr": lr,
-                              "seconds": round(time.time() - t_train, 1)})
-        bar.close()
-        train_seconds = time.time() - t_train
+        budget = cfg.time_budget
+        train_budget = max(1.0, budget - (time.time() - t_start)) if budget else None
+        # warm-up ends after `warmup_steps` (at most a tenth of max_steps) or 5 % of the budget, whichever first
+        warmup_steps = min(cfg.warmup_steps, max(1, max_steps // 10)) if max_steps else cfg.warmup_steps
+        warmup = min(0.05, warmup_steps / max_steps) if max_steps else 0.05
+        tc = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, max_steps=max_steps,
+                         time_budget=train_budget, warmup=warmup, min_lr_ratio=0.1, eval_every=0, patience=None,
+                         grad_clip=1.0, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every or 0)
+        loader = RandomWindows(stream, cfg.block_size, cfg.batch_size, steps_per_epoch)
+        res = train(model, loader, tc, out_dir=run.path, resume=resume, steps_per_epoch=steps_per_epoch,
+                    optimizer=opt)
+        step = res.steps
+        tokens_seen = step * cfg.batch_size * min(cfg.block_size, len(stream))
+        curve = [{"step": h["step"], "loss": float(h["train_loss"]), "lr": h["lr"], "seconds": h["elapsed"]}
+                 for h in res.history if "train_loss" in h]
         metrics = {"steps": step, "tokens_seen": tokens_seen, "epochs": round(tokens_seen / max(1, len(stream)), 3),
-                   "train_seconds": round(train_seconds, 1), "train_docs": len(train), "heldout_docs": len(valid),
+                   "train_seconds": round(res.seconds, 1), "train_docs": len(train_docs), "heldout_docs": len(valid),
                    "train_tokens": int(len(stream)), "vocab_size": len(tok),
                    "parameters": sum(p.numel() for p in model.parameters()),
                    "final_train_loss": curve[-1]["loss"] if curve else None}
+        model = model.cpu()
         if valid:
             ev = evaluate_lm(model, tok, valid, cfg.block_size, cfg.batch_size)
             metrics.update({f"heldout_{k}": v for k, v in ev.items()})
@@ -219,66 +237,45 @@ def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: Text
         run.model_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(run.model_dir, safe_serialization=True)
         tok.save_pretrained(run.model_dir)
-        (run.model_dir / "genolm_textlm.json").write_text(json.dumps({"block_size": cfg.block_size,
-                                                                       "valid_fraction": cfg.valid_fraction}))
+        (run.model_dir / MARKER).write_text(json.dumps({"block_size": cfg.block_size,
+                                                        "valid_fraction": cfg.valid_fraction}))
         run.write_json("curve.json", curve)
+        run.write_json("history.json", res.history)
         lm = TextLM(run.model_dir)
         samples = [{"prompt": p, "text": lm.generate(p, max_new_tokens=40, seed=cfg.seed)}
                    for p in ("BRCA1 mutations", "The patients were treated with")]
         run.write_json("samples.json", samples)
         metrics["total_seconds"] = round(time.time() - t_start, 1)
         run.write_metrics(metrics)
-        _write_report(run.path / "report.html", metrics, curve, samples)
+        _write_report(run.path / "report.html", metrics, res.history, samples)
         log.info("textlm: %d steps, held-out perplexity %.2f", step, metrics.get("heldout_perplexity", float("nan")))
     return metrics
 
 
-def _write_report(path: Path, metrics: dict, curve: list[dict], samples: list[dict]) -> None:
-    import base64
-    import html
-    import io
+def _write_report(path: Path, metrics: dict, history: list[dict], samples: list[dict]) -> None:
+    from genolm.core.report import Report, loss_curve_figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from genolm.io.atomic import atomic_write_text
-
-    img = ""
-    if curve:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([c["step"] for c in curve], [c["loss"] for c in curve])
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss (nats/token)")
-        ax.set_title("text LM training")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        img = f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
-    samp = "".join(f"<p><b>{html.escape(s['prompt'])}</b>{html.escape(s['text'][len(s['prompt']):])}</p>"
-                   for s in samples)
-    atomic_write_text(path, f"<!doctype html><html><head><meta charset='utf-8'><title>genolm text LM</title>"
-                            f"</head><body><h1>Text LM training</h1><table>{rows}</table>{img}"
-                            f"<h2>Samples</h2>{samp}</body></html>")
+    r = Report("Text LM training")
+    r.metrics_table(metrics)
+    if any("train_loss" in h for h in history):
+        r.figure(loss_curve_figure(history), "training loss (nats/token)")
+    r.heading("Samples")
+    for s in samples:
+        r.text(s["text"])
+    r.write(path)
 
 
 def _quiet_transformers() -> None:
-    from genolm.literature.search import quiet_transformers
+    from genolm.core.loading import quiet_transformers
 
     quiet_transformers()
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    if (p / "model" / "config.json").is_file():
-        return p / "model"
-    if (p / "config.json").is_file():
-        return p
-    raise UsageError(f"--model {path}: not a genolm run directory or a Hugging Face model folder "
-                     "(no config.json)")
+    """A text LM run directory -> its model/; a (causal-LM) Hugging Face folder -> itself."""
+    from genolm.core.loading import find_model_dir
+
+    return find_model_dir(path, "config.json", what="genolm run directory or Hugging Face model")
 
 
 class TextLM:
@@ -291,9 +288,13 @@ class TextLM:
         _quiet_transformers()
 
         self.path = resolve_model_dir(path)
+        from genolm.core.loading import check_no_remote_code
+
+        check_no_remote_code(self.path, trust_remote_code=False)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
-            self.model = AutoModelForCausalLM.from_pretrained(str(self.path)).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(
+                str(self.path), use_safetensors=True if any(self.path.glob("*.safetensors")) else None).eval()
         except (OSError, ValueError) as e:
             raise UsageError(f"--model {path}: cannot load a causal language model: {e}") from None
         if self.tokenizer.eos_token_id is None:
@@ -393,9 +394,17 @@ class TextLM:
         return out
 
 
+def generate_with(lm: TextLM, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8,
+                  top_k: int = 50, seed: int = 0) -> str:
+    """What ``genolm lit generate`` prints (the same code path as the ``genolm.load`` predictor)."""
+    if not prompt:
+        raise UsageError("--prompt is empty")
+    return lm.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
 def generate(model: str | os.PathLike, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8,
              top_k: int = 50, seed: int = 0) -> str:
     if not prompt:
         raise UsageError("--prompt is empty")
-    return TextLM(model).generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                                  seed=seed)
+    return generate_with(TextLM(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                         top_k=top_k, seed=seed)
