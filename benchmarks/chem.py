@@ -99,7 +99,7 @@ def run_set(name: str, arch: str, seed: int, budget: float, data: Path, cache: P
     model = ChemModel(task, targets, members, cfg)
     model.fit(mols, Y, vmols, vY, seed=seed, time_budget=budget - feat_s, X=X, valid_X=vX)
     preds = model.predict_members(vmols, vX)
-    key = "mean_roc_auc" if task == "classification" else "mean_rmse"
+    key = "mean_auroc" if task == "classification" else "mean_rmse"
 
     def score(p):
         return round(compute_metrics(task, vY, p, targets)[key], 4)

@@ -59,7 +59,7 @@ def main() -> None:
             m, _ = cross_validate(data, args.folds,
                                   lambda: ExpressionClassifier(clf, red, pcfg, seed=seed, ae_epochs=200))
             accs.append(m["accuracy"])
-            aucs.append(m.get("roc_auc", float("nan")))
+            aucs.append(m.get("auroc", float("nan")))
             errs.append(m["errors"])
         rows.append((label, float(np.mean(accs)), float(np.mean(aucs)), errs, time.time() - t))
         print(json.dumps({"setting": label, "cv_accuracy": rows[-1][1], "cv_roc_auc": rows[-1][2], "errors": errs}),
