@@ -148,17 +148,20 @@ def test_python_blocks_compile(where, lang, body):
 def test_api_guide_runs(tmp_path):
     """docs/api.md, executed top to bottom in a scratch folder (bash blocks through the real CLI)."""
     api = ROOT / "docs" / "api.md"
-    env = {**os.environ, "GENOLM_DATA": str(DATA), "GENOLM_QUIET": "1"}
-    script = []
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
+    parts = ["import shlex, subprocess, sys"]
     for lang, body, line in blocks(api):
+        parts.append(f"# ---- docs/api.md:{line}")
         if lang == "python":
-            script.append(f"# docs/api.md:{line}\n{body}")
+            parts.append(body)
         elif lang == "bash":
             for cmd in commands(body):
-                script.append(f"# docs/api.md:{line}\nimport subprocess, shlex\n"
-                              f"subprocess.run([sys.executable, '-m', 'genolm.cli.main', *shlex.split({_genolm_args(cmd) and ' '.join(map(shlex.quote, _genolm_args(cmd)))!r})], check=True)\n"
-                              if _genolm_args(cmd) else f"subprocess.run({cmd!r}, shell=True, check=True)\n")
-    (tmp_path / "api_guide.py").write_text("import sys, subprocess\n" + "\n".join(script))
+                args = _genolm_args(cmd)
+                assert args is not None, f"docs/api.md:{line}: only genolm commands run here: {cmd}"
+                parts.append(f"subprocess.run([sys.executable, '-m', 'genolm.cli.main', *{args!r}], check=True)")
+    (tmp_path / "api_guide.py").write_text("\n".join(parts) + "\n")
+    env = {**os.environ, "GENOLM_QUIET": "1"}
     res = subprocess.run([sys.executable, "api_guide.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=900)
+                         timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert (tmp_path / "runs" / "api" / "predictions.csv").is_file()

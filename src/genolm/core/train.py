@@ -44,7 +44,9 @@ class TrainConfig:
     epochs: float | None = None
     time_budget: float | None = None  # seconds
     warmup: float = 0.05  # fraction of the budget
+    warmup_steps: int | None = None  # a fixed number of warmup steps instead (overrides ``warmup``)
     min_lr_ratio: float = 0.05
+    schedule: str = "cosine"  # decay after warmup: cosine | linear | constant
     eval_every: int = 200
     patience: int | None = 5
     grad_clip: float = 1.0
@@ -76,11 +78,23 @@ def _progress_fraction(cfg: TrainConfig, step: int, elapsed: float, steps_per_ep
     return min(fr, 1.0)
 
 
-def _lr_factor(cfg: TrainConfig, frac: float) -> float:
-    if frac < cfg.warmup:
-        return max(frac / cfg.warmup, 0.01)
-    t = (frac - cfg.warmup) / max(1e-9, 1 - cfg.warmup)
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+def _lr_factor(cfg: TrainConfig, frac: float, step: int = 0) -> float:
+    if cfg.warmup_steps:
+        # step-counted warmup multiplies the decay (the BERT-style linear schedule)
+        warm = min(1.0, (step + 1) / cfg.warmup_steps)
+        t = frac
+    else:
+        if frac < cfg.warmup:
+            return max(frac / cfg.warmup, 0.01)
+        warm, t = 1.0, (frac - cfg.warmup) / max(1e-9, 1 - cfg.warmup)
+    t = min(t, 1.0)
+    if cfg.schedule == "constant":
+        decay = 1.0
+    elif cfg.schedule == "linear":
+        decay = 1.0 - t
+    else:
+        decay = 0.5 * (1 + math.cos(math.pi * t))
+    return warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay)
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -249,7 +263,7 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             batch = {k: v.to(acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             frac = _progress_fraction(cfg, step, elapsed(), steps_per_epoch)
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * _lr_factor(cfg, frac)
+                g["lr"] = cfg.lr * _lr_factor(cfg, frac, step)
             with acc.autocast():
                 loss = loss_of(model, batch)
             acc.backward(loss)

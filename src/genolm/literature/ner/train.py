@@ -135,6 +135,7 @@ def _train_transformer(cfg: NERConfig, backbone, train_sents, valid_sents, label
     opt = torch.optim.AdamW(groups, lr=cfg.lr)
     tc = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, max_steps=max_steps,
                      time_budget=budget, warmup=0.06, min_lr_ratio=0.0, grad_clip=1.0, seed=cfg.seed,
+                     schedule="linear", warmup_steps=max(1, int(0.06 * min(max_steps, 2000))),
                      eval_every=cfg.eval_every or n_per_epoch, patience=None, metric="f1", maximize=True,
                      checkpoint_every=cfg.checkpoint_every or 0)
     log.info("NER: %d training windows, %d labels, up to %d steps, budget %s", len(ex_ids), len(labels),
