@@ -3,22 +3,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from genolm.io.gff import GffWarnings, read_gff
-
-
-@pytest.fixture(scope="module")
-def ce_run(tmp_path_factory, ann_data):
-    from genolm.cli.main import main
-
-    out = tmp_path_factory.mktemp("ann") / "ce"
-    code = main(["annotate", "train", "--genome", str(ann_data / "celegans_60loci.fa.gz"), "--gff",
-                 str(ann_data / "celegans_60loci.gff3.gz"), "--out", str(out), "--scheme", "eukaryote",
-                 "--max-steps", "40", "--window", "1024", "--batch-size", "4", "--eval-every", "20",
-                 "--hidden", "16", "--layers", "6"])
-    assert code == 0
-    return out
 
 
 def test_train_writes_a_run_directory(ce_run):

@@ -162,3 +162,27 @@ def test_robust_distance_flags_worm_windows_and_handles_few_rows(ann_data):
     np.testing.assert_array_equal(d, robust_distance(x, n_components=15))  # seeded: deterministic
     few = robust_distance(x[:4], n_components=15)
     assert few.shape == (4,) and np.isfinite(few).all()
+
+
+def test_stride_zero_is_a_usage_error_not_silently_replaced(cli, promoter_model, ecoli_lm, ann_data, tmp_path):
+    fa = str(ann_data / "ecoli_40kb.fa.gz")
+    for args in (["scan", "--model", promoter_model, "--input", fa, "--stride", "0", "--out", str(tmp_path / "s.bg")],
+                 ["scan", "--model", promoter_model, "--genome", fa, "--window", "4", "--out", str(tmp_path / "s.bg")],
+                 ["discover", "--model", ecoli_lm, "--genome", fa, "--stride", "0", "--out", str(tmp_path / "d")]):
+        code, _, err = cli(args)
+        assert code == 2 and err.count("\n") == 1, err
+        assert ("--stride must be >= 1, got 0" in err) or ("--window must be >= 8, got 4" in err)
+    assert not (tmp_path / "s.bg").exists() and not (tmp_path / "d").exists()
+
+
+def test_scan_shows_progress_within_a_long_region(promoter_model, ann_data, monkeypatch, capsys):
+    from genolm.genome import scan as S
+
+    sc = S.Scanner.load(promoter_model, window=70, stride=35)
+    seq = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])[:3000]
+    monkeypatch.setattr(S, "PROGRESS_MIN_BASES", 100)
+    monkeypatch.delenv("GENOLM_QUIET", raising=False)
+    capsys.readouterr()
+    starts, plus, minus = sc.scan_sequence(seq)
+    err = capsys.readouterr().err
+    assert "scan windows" in err and f"{2 * len(starts)}" in err

@@ -24,20 +24,22 @@ For every input sequence (FASTA/CSV records, or windows tiled along a genome):
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
 
 from genolm.io.errors import InputError, UsageError
 from genolm.io.fasta import is_fasta, normalize, read_fasta
+from genolm.sequence import encode
 
 log = logging.getLogger("genolm.discover")
 
 
 def genome_windows(genome: str, window: int, stride: int | None = None, max_n_fraction: float = 0.1):
     """(ids, seqs) of windows tiled along a genome; ids are ``chrom:start-end`` (0-based half-open)."""
-    stride = stride or window
+    if stride is not None and stride < 1:
+        raise UsageError(f"--stride must be >= 1, got {stride}")
+    stride = window if stride is None else stride
     ids, seqs = [], []
     for name, s in read_fasta(genome):
         s = normalize(s)
@@ -128,12 +130,10 @@ def complexity(seqs: list[str], order: int = 1) -> np.ndarray:
     the value is a real description length (about 1.39 nats for random DNA of 400 bases, less for biased
     or repetitive sequence). Bases other than ACGT, and contexts containing them, are skipped.
     """
-    lut = np.full(256, -1, dtype=np.int64)
-    for i, c in enumerate("ACGT"):
-        lut[ord(c)] = i
     out = np.full(len(seqs), np.log(4.0))
     for j, s in enumerate(seqs):
-        b = lut[np.frombuffer(s.upper().encode("ascii", "replace"), dtype=np.uint8)]
+        b = encode(s).astype(np.int64)
+        b[b == 4] = -1
         if len(b) == 0:
             continue
         ctx = np.zeros(len(b), dtype=np.int64)  # context id; contexts shorter than `order` get their own ids
@@ -249,7 +249,7 @@ def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
 
 def discover(model: str, out: str, input: str | None = None, genome: str | None = None, window: int = 500,
              stride: int | None = None, map_method: str = "pca", cluster: str = "auto", mask_rounds: int = 6,
-             seed: int = 0, batch_size: int = 64) -> dict:
+             seed: int = 0, batch_size: int = 64, overwrite: bool = False) -> dict:
     """Embeddings, map, clusters and anomaly scores for sequences; writes a run directory."""
     from genolm.core.infer import embed
     from genolm.core.loading import load_model
@@ -270,7 +270,8 @@ def discover(model: str, out: str, input: str | None = None, genome: str | None 
     if info.task not in ("masked-lm", "causal-lm"):
         raise InputError(f"discover needs a language model (masked-lm or causal-lm), this model is {info.task!r}",
                          model)
-    with RunDir(out, command="discover", config=config, inputs=[p for p in (input, genome) if p], seed=seed) as run:
+    with RunDir(out, command="discover", config=config, inputs=[p for p in (input, genome) if p], seed=seed,
+                overwrite=overwrite) as run:
         from sklearn.decomposition import PCA
         from sklearn.preprocessing import StandardScaler
 
@@ -309,9 +310,9 @@ def discover(model: str, out: str, input: str | None = None, genome: str | None 
 
 
 def _report(path: Path, df, metrics: dict) -> None:
-    from genolm.core.report import Report, _mpl
+    from genolm.core.report import Report, pyplot
 
-    plt = _mpl()
+    plt = pyplot()
     r = Report("genolm discover", f"{metrics['n']} sequences; clusters by {metrics['clusters'].get('method')} "
                                   f"({metrics['clusters'].get('criterion', '')})")
     r.metrics_table({"sequences": metrics["n"], "clusters": len(metrics["cluster_sizes"]),
@@ -336,9 +337,7 @@ def _report(path: Path, df, metrics: dict) -> None:
 
 
 def auroc(labels, scores) -> float:
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve (NaN with one class): :func:`genolm.core.metrics.auroc`."""
+    from genolm.core.metrics import auroc as _auroc
 
-    labels = np.asarray(labels)
-    if labels.min() == labels.max():
-        return math.nan
-    return float(roc_auc_score(labels, scores))
+    return _auroc(labels, scores)

@@ -20,7 +20,11 @@ import numpy as np
 
 from genolm.io.bed import Region, check_regions, read_bed, write_bed, write_bedgraph
 from genolm.io.errors import InputError, UsageError
-from genolm.io.fasta import normalize, read_fasta, reverse_complement
+from genolm.io.fasta import normalize, read_fasta
+from genolm.sequence import encode, reverse_complement, token_lookup
+
+#: regions at least this long show progress within the region (windows scored)
+PROGRESS_MIN_BASES = 200_000
 
 log = logging.getLogger("genolm.scan")
 
@@ -36,7 +40,7 @@ class Scanner:
 
     @classmethod
     def load(cls, model: str, window: int | None = None, stride: int | None = None,
-             positive_label: str | None = None, batch_size: int = 512) -> "Scanner":
+             positive_label: str | None = None, batch_size: int = 512) -> Scanner:
         from genolm.core.loading import load_model
 
         net, tok, info = load_model(model)
@@ -50,23 +54,26 @@ class Scanner:
             positive = names.index(str(positive_label))
         else:
             raise UsageError(f"--positive-label {positive_label!r} is not a label of the model ({', '.join(names)})")
-        window = window or int((info.extra or {}).get("window") or info.max_length or 0) or 200
+        if window is not None and window < 8:
+            raise UsageError(f"--window must be >= 8, got {window}")
+        if stride is not None and stride < 1:
+            raise UsageError(f"--stride must be >= 1, got {stride}")
+        if window is None:
+            window = int((info.extra or {}).get("window") or info.max_length or 0) or 200
         if info.max_length and window + 2 > info.max_length:
             raise UsageError(f"--window {window} is longer than the model accepts ({info.max_length - 2})")
-        stride = stride or max(1, window // 2)
-        if window < 8 or stride < 1:
-            raise UsageError("--window must be >= 8 and --stride >= 1")
+        if stride is None:
+            stride = max(1, window // 2)
+        if window < 8:
+            raise UsageError(f"--window must be >= 8, got {window}")
         return cls(net, tok, window, stride, positive, batch_size)
 
     # -- helpers --
-    def _lut(self) -> np.ndarray:
-        vocab = self.tokenizer.get_vocab()
-        lut = np.full(256, vocab.get("N", self.tokenizer.unk_token_id), dtype=np.int64)
-        for b in "ACGT":
-            lut[ord(b)] = vocab[b]
-        return lut
+    def lookup(self) -> np.ndarray:
+        """ASCII byte -> token id (:func:`genolm.sequence.token_lookup`)."""
+        return token_lookup(self.tokenizer.get_vocab(), self.tokenizer.unk_token_id)
 
-    def _score_ids(self, ids: np.ndarray) -> np.ndarray:
+    def score_ids(self, ids: np.ndarray, bar=None) -> np.ndarray:
         """(n, window) token ids (no specials) -> positive-class probabilities."""
         import torch
 
@@ -85,30 +92,39 @@ class Scanner:
                 x = torch.cat(parts, 1).to(dev)
                 logits = self.model(input_ids=x).logits.float()
                 out[i:i + len(chunk)] = torch.softmax(logits, -1)[:, self.positive].cpu().numpy()
+                if bar is not None:
+                    bar.update(len(chunk))
         return out
 
     def scan_sequence(self, seq: str, max_n_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Window starts and (plus, minus) strand probabilities; windows with many N get NaN."""
+        """Window starts and (plus, minus) strand probabilities; windows with many N get NaN.
+
+        A long sequence (a chromosome) shows progress over its windows."""
+        from genolm.core.progress import progress
+
         self.model.eval()
         L = len(seq)
         if L < self.window:
             return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
-        lut = self._lut()
-        codes = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
-        ids = lut[codes]
+        lut = self.lookup()
+        ids = lut[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
         rc_ids = lut[np.frombuffer(reverse_complement(seq).encode("ascii"), dtype=np.uint8)]
         starts = np.arange(0, L - self.window + 1, self.stride)
         view = np.lib.stride_tricks.sliding_window_view(ids, self.window)[starts]
         # minus strand window at [s, s+w) is rc_ids[L-s-w : L-s]
         rc_view = np.lib.stride_tricks.sliding_window_view(rc_ids, self.window)[L - starts - self.window]
-        is_n = ~np.isin(codes, np.frombuffer(b"ACGT", dtype=np.uint8))
+        is_n = encode(seq) == 4
         n_frac = np.convolve(is_n, np.ones(self.window), "valid")[starts] / self.window
         ok = n_frac <= max_n_fraction
         plus = np.full(len(starts), np.nan, dtype=np.float32)
         minus = np.full(len(starts), np.nan, dtype=np.float32)
         if ok.any():
-            plus[ok] = self._score_ids(view[ok])
-            minus[ok] = self._score_ids(rc_view[ok])
+            n_ok = int(ok.sum())
+            bar = progress(total=2 * n_ok, desc="scan windows", unit="window") if L >= PROGRESS_MIN_BASES else None
+            plus[ok] = self.score_ids(view[ok], bar)
+            minus[ok] = self.score_ids(rc_view[ok], bar)
+            if bar is not None:
+                bar.close()
         return starts, plus, minus
 
 

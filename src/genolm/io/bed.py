@@ -8,8 +8,8 @@ contig's end are errors too (:func:`check_regions`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

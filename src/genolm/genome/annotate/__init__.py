@@ -21,19 +21,64 @@ Coordinates: GFF 1-based inclusive on disk; 0-based half-open everywhere inside 
 from __future__ import annotations
 
 from genolm.genome.annotate.baselines import longest_orf_genes
-from genolm.genome.annotate.decode import (CONTENT_MODEL_FILE, SPLICE_MODEL_FILE, Annotator, ContentModel,
-                                           SpliceModel, annotate_sequences, genes_to_features, predict,
-                                           regions_for)
-from genolm.genome.annotate.evaluate import evaluate, evaluate_features, lengths_from, prf
-from genolm.genome.annotate.hmm import (CONSTRAINTS, STOPS, GeneHMM, GeneModel, HMMParams, build_hmm,
-                                        constraint_masks, path_to_genes, viterbi)
-from genolm.genome.annotate.labels import (BASE_CLASSES, COARSE, COARSE_INDEX, RNA_TYPES, SCHEMES,
-                                           TRANSCRIPT_PARTS, Transcript, fine_to_coarse, label_arrays,
-                                           load_annotation, swap_strand_labels, transcripts_from_features)
-from genolm.genome.annotate.tagger import (Segment, WindowBatches, posteriors, read_genome, split_by_regions,
-                                           split_train_dev)
-from genolm.genome.annotate.train import (DECODER_GRID, finish_model, fit_hmm_params, fit_splice_model, refinish,
-                                          train)
+from genolm.genome.annotate.decode import (
+                                           CONTENT_MODEL_FILE,
+                                           SPLICE_MODEL_FILE,
+                                           Annotator,
+                                           ContentModel,
+                                           SpliceModel,
+                                           annotate_sequences,
+                                           genes_to_features,
+                                           predict,
+                                           regions_for,
+)
+from genolm.genome.annotate.evaluate import (
+                                           evaluate,
+                                           evaluate_features,
+                                           lengths_from,
+                                           prf,
+)
+from genolm.genome.annotate.hmm import (
+                                           CONSTRAINTS,
+                                           STOPS,
+                                           GeneHMM,
+                                           GeneModel,
+                                           HMMParams,
+                                           build_hmm,
+                                           constraint_masks,
+                                           path_to_genes,
+                                           viterbi,
+)
+from genolm.genome.annotate.labels import (
+                                           BASE_CLASSES,
+                                           COARSE,
+                                           COARSE_INDEX,
+                                           RNA_TYPES,
+                                           SCHEMES,
+                                           TRANSCRIPT_PARTS,
+                                           Transcript,
+                                           fine_to_coarse,
+                                           label_arrays,
+                                           load_annotation,
+                                           swap_strand_labels,
+                                           transcripts_from_features,
+)
+from genolm.genome.annotate.tagger import (
+                                           Segment,
+                                           WindowBatches,
+                                           posteriors,
+                                           read_genome,
+                                           split_by_regions,
+                                           split_train_dev,
+)
+from genolm.genome.annotate.train import (
+                                           DECODER_GRID,
+                                           finish_model,
+                                           fit_hmm_params,
+                                           fit_splice_model,
+                                           refinish,
+                                           train,
+)
 
 __all__ = ["BASE_CLASSES", "COARSE", "COARSE_INDEX", "CONSTRAINTS", "CONTENT_MODEL_FILE", "DECODER_GRID",
            "RNA_TYPES", "SCHEMES", "SPLICE_MODEL_FILE", "STOPS", "TRANSCRIPT_PARTS", "Annotator", "ContentModel",

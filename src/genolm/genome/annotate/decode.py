@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from genolm.genome.annotate.hmm import GeneHMM, GeneModel, HMMParams, build_hmm, codon_mask, path_to_genes, viterbi
+from genolm.genome.annotate.hmm import (
+    GeneHMM,
+    GeneModel,
+    HMMParams,
+    build_hmm,
+    codon_mask,
+    path_to_genes,
+    viterbi,
+)
 from genolm.genome.annotate.labels import SCHEMES, swap_strand_labels
 from genolm.genome.annotate.tagger import PROGRESS_MIN_BASES, posteriors, read_genome
 from genolm.io.bed import Region, check_regions, read_bed
@@ -75,7 +83,7 @@ class ContentModel:
             idx = (y[ok] * 4 ** self.order + ctx[ok]) * 4 + c[self.order:][ok]
             self.counts += np.bincount(idx, minlength=self.counts.size).reshape(self.counts.shape)
 
-    def finalize(self, pseudo: float = 0.5) -> "ContentModel":
+    def finalize(self, pseudo: float = 0.5) -> ContentModel:
         c = self.counts + pseudo
         self.logp = np.log(c / c.sum(-1, keepdims=True)).astype(np.float32)
         return self
@@ -110,7 +118,7 @@ class ContentModel:
             np.savez_compressed(tmp, logp=self.logp, order=self.order, scheme=self.scheme)
 
     @classmethod
-    def load(cls, path) -> "ContentModel":
+    def load(cls, path) -> ContentModel:
         d = np.load(path)
         return cls(str(d["scheme"]), int(d["order"]), d["logp"])
 
@@ -158,7 +166,7 @@ class SpliceModel:
         if len(a_):
             self._count(self._pos["acceptor"], self._windows(c, a_, *self.ACCEPTOR))
 
-    def finalize(self, pseudo: float = 1.0) -> "SpliceModel":
+    def finalize(self, pseudo: float = 1.0) -> SpliceModel:
         def lo(pos, bg):
             p = (pos + pseudo) / (pos + pseudo).sum(1, keepdims=True)
             q = (bg + pseudo) / (bg + pseudo).sum(1, keepdims=True)
@@ -210,7 +218,7 @@ class SpliceModel:
             np.savez_compressed(tmp, donor=self.donor, acceptor=self.acceptor)
 
     @classmethod
-    def load(cls, path) -> "SpliceModel":
+    def load(cls, path) -> SpliceModel:
         d = np.load(path)
         return cls(d["donor"], d["acceptor"])
 
@@ -242,7 +250,7 @@ class Annotator:
             self.splice = SpliceModel.load(Path(model_dir) / SPLICE_MODEL_FILE)
 
     @classmethod
-    def load(cls, spec: str | os.PathLike) -> "Annotator":
+    def load(cls, spec: str | os.PathLike) -> Annotator:
         """From a run directory of `genolm annotate train` or its model/ folder."""
         from genolm.core.loading import find_model_dir, load_model
 

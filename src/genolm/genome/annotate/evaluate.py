@@ -12,7 +12,12 @@ from collections import defaultdict
 
 import numpy as np
 
-from genolm.genome.annotate.labels import BASE_CLASSES, COARSE, label_arrays, transcripts_from_features
+from genolm.genome.annotate.labels import (
+    BASE_CLASSES,
+    COARSE,
+    label_arrays,
+    transcripts_from_features,
+)
 from genolm.io.bed import Region, check_regions, read_bed
 from genolm.io.fasta import read_fasta
 from genolm.io.gff import Feature, GffWarnings, read_gff

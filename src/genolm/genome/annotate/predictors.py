@@ -13,7 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from genolm.core.predictor import Predictor
-from genolm.genome.annotate.decode import CONTENT_MODEL_FILE, Annotator, annotate_sequences
+from genolm.genome.annotate.decode import (
+    CONTENT_MODEL_FILE,
+    Annotator,
+    annotate_sequences,
+)
 from genolm.io.errors import InputError
 from genolm.io.gff import features_frame
 

@@ -12,14 +12,32 @@ from pathlib import Path
 import numpy as np
 
 from genolm.genome.annotate.baselines import longest_orf_genes
-from genolm.genome.annotate.decode import (CONTENT_MODEL_FILE, SPLICE_MODEL_FILE, Annotator, ContentModel,
-                                           SpliceModel, genes_to_features)
+from genolm.genome.annotate.decode import (
+    CONTENT_MODEL_FILE,
+    SPLICE_MODEL_FILE,
+    Annotator,
+    ContentModel,
+    SpliceModel,
+    genes_to_features,
+)
 from genolm.genome.annotate.evaluate import evaluate_features
 from genolm.genome.annotate.hmm import HMMParams
-from genolm.genome.annotate.labels import (COARSE_INDEX, SCHEMES, Transcript, fine_to_coarse, label_arrays,
-                                           load_annotation, swap_strand_labels)
-from genolm.genome.annotate.tagger import (WindowBatches, base_lookup, read_genome, split_by_regions,
-                                           split_train_dev)
+from genolm.genome.annotate.labels import (
+    COARSE_INDEX,
+    SCHEMES,
+    Transcript,
+    fine_to_coarse,
+    label_arrays,
+    load_annotation,
+    swap_strand_labels,
+)
+from genolm.genome.annotate.tagger import (
+    WindowBatches,
+    base_lookup,
+    read_genome,
+    split_by_regions,
+    split_train_dev,
+)
 from genolm.io.bed import Region
 from genolm.io.errors import InputError, UsageError
 from genolm.io.gff import GffWarnings, read_gff, write_gff
@@ -103,22 +121,23 @@ def train(genome: str, gff: str, out: str, scheme: str = "prokaryote", window: i
                   kernel=kernel, dropout=dropout, batch_size=batch_size, lr=lr, max_steps=max_steps,
                   epochs=epochs, time_budget=time_budget, eval_every=eval_every, dev_fraction=dev_fraction,
                   seed=seed, init=init, valid=valid, checkpoint_every=checkpoint_every)
+    # read and check every input before the run directory exists (bad input leaves nothing behind)
+    seqs = read_genome(genome)
+    lengths = {k: len(v) for k, v in seqs.items()}
+    txs = load_annotation(gff, lengths)
+    if not any(txs.values()):
+        raise InputError("no transcripts/CDS on the genome's sequences", gff)
+    labels = {}
+    for name, s in seqs.items():
+        labels[name] = label_arrays(txs.get(name, []), len(s), scheme)[0]
+    if valid:
+        train_segs, dev_segs = split_by_regions(seqs, valid)
+    else:
+        train_segs, dev_segs = split_train_dev(seqs, dev_fraction, seed)
+    if not train_segs or not dev_segs:
+        raise InputError("the dev split leaves no training or no dev bases", valid or genome)
     with RunDir(out, command="annotate train", config=config, inputs=[genome, gff, valid], seed=seed,
                 overwrite=overwrite, resume=resume) as run:
-        seqs = read_genome(genome)
-        lengths = {k: len(v) for k, v in seqs.items()}
-        txs = load_annotation(gff, lengths)
-        if not any(txs.values()):
-            raise InputError("no transcripts/CDS on the genome's sequences", gff)
-        labels = {}
-        for name, s in seqs.items():
-            labels[name] = label_arrays(txs.get(name, []), len(s), scheme)[0]
-        if valid:
-            train_segs, dev_segs = split_by_regions(seqs, valid)
-        else:
-            train_segs, dev_segs = split_train_dev(seqs, dev_fraction, seed)
-        if not train_segs or not dev_segs:
-            raise InputError("the dev split leaves no training or no dev bases", valid or genome)
         log.info("train: %d bases in %d segments; dev: %d bases in %d segments",
                  sum(s.end - s.start for s in train_segs), len(train_segs),
                  sum(s.end - s.start for s in dev_segs), len(dev_segs))
