@@ -82,8 +82,10 @@ class QAPredictor(Predictor):
         self.model = load_qa(path)
 
     def predict(self, inputs: Any) -> pd.DataFrame:
-        from genolm.literature.qa import answers_frame, parse_records
+        from genolm.literature.qa import answers_frame, parse_records, read_pubmedqa
 
+        if isinstance(inputs, (str, Path)):  # a PubMedQA JSON file, as `lit qa predict --input`
+            return answers_frame(self.model, read_pubmedqa(inputs, require_labels=False))
         if isinstance(inputs, pd.DataFrame):
             items = [(str(r.get("id", i)), {k: v for k, v in r.items() if k != "id"})
                      for i, r in enumerate(inputs.to_dict("records"))]
