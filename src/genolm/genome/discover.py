@@ -338,6 +338,6 @@ def _report(path: Path, df, metrics: dict) -> None:
 
 def auroc(labels, scores) -> float:
     """Area under the ROC curve (NaN with one class): :func:`genolm.core.metrics.auroc`."""
-    from genolm.core.metrics import auroc as _auroc
+    from genolm.core import metrics
 
-    return _auroc(labels, scores)
+    return metrics.auroc(labels, scores)
