@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast benchmarks clean
+.PHONY: install demo test test-fast lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/genolm demo --out runs/demo
 
-# The whole suite, slow end-to-end checks included (under 20 minutes on 2 CPU cores).
-test: install
+# Style and types: ruff (lint + format) over everything, mypy over the public API and core.
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m mypy
+
+# The whole suite, slow end-to-end checks included (under 20 minutes on 2 CPU cores), after the lint.
+test: lint
 	$(PY) -m pytest -q --timeout=900 tests
 
 # Quick loop for developers: skips tests marked slow.

@@ -140,3 +140,18 @@ def test_custom_step_function_trains_through_the_loop():
     before = m.head[-1].weight.clone()
     res = train(m, Tagged(5), TrainConfig(max_steps=5, eval_every=0), step_fn=step)
     assert res.steps == 5 and seen == ["x"] * 5 and not torch.equal(before, m.head[-1].weight)
+
+
+def test_checkpoint_every_takes_steps_or_a_duration(tmp_path):
+    from genolm.core.train import parse_checkpoint_every
+
+    assert parse_checkpoint_every(500) == (500, None)
+    assert parse_checkpoint_every("40") == (40, None)
+    assert parse_checkpoint_every("90s") == (0, 1.5)
+    with pytest.raises(UsageError):
+        parse_checkpoint_every("often")
+    # a tiny duration checkpoints at every step: a kill after step 5 leaves a step-5 checkpoint
+    cfg = TrainConfig(max_steps=20, eval_every=0, checkpoint_every="0.001s")
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), Loader(100, fail_at=5), cfg, out_dir=tmp_path)
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 5

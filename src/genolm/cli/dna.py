@@ -11,7 +11,7 @@ ARCH_HELP = "Backbone: cnn, transformer or hybrid (conv stem + Transformer)."
 TRUST_HELP = ("Allow a model folder's own Python code to run (needed by some hub models, e.g. DNABERT-2). "
               "Off by default: genolm's own models never need it.")
 OVERWRITE_HELP = "Replace an existing run of another kind (or other files) in --out."
-CKPT_HELP = "Save a resumable checkpoint every this many steps (0 = never)."
+CKPT_HELP = "Save a resumable checkpoint every N steps, or every DURATION (e.g. 10m); 0 = never."
 
 
 def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="mean"):
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0),
         resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
         overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
-        checkpoint_every: int = typer.Option(500, metavar="STEPS", help=CKPT_HELP),
+        checkpoint_every: str = typer.Option("500", metavar="STEPS|DURATION", help=CKPT_HELP),
     ):
         """Pretrain a DNA language model on windows sampled from a genome (both strands; N runs skipped)."""
         from genolm.genome.lm import pretrain as _pretrain
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0),
         resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
         overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
-        checkpoint_every: int = typer.Option(500, metavar="STEPS", help=CKPT_HELP),
+        checkpoint_every: str = typer.Option("500", metavar="STEPS|DURATION", help=CKPT_HELP),
         trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
     ):
         """Fine-tune (or train from scratch) a sequence classifier/regressor on a sequence,label table."""

@@ -51,7 +51,7 @@ class TrainConfig:
     patience: int | None = 5
     grad_clip: float = 1.0
     seed: int = 0
-    checkpoint_every: int = 500  # steps; 0 = never
+    checkpoint_every: int | str = 500  # steps (0 = never), or a duration such as "10m" (see parse_checkpoint_every)
     checkpoint_minutes: float | None = None  # also checkpoint every this many minutes of training
     maximize: bool = True  # direction of the selection metric
     metric: str = "loss"  # key of the evaluation dict used for model selection
@@ -95,6 +95,21 @@ def _lr_factor(cfg: TrainConfig, frac: float, step: int = 0) -> float:
     else:
         decay = 0.5 * (1 + math.cos(math.pi * t))
     return warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay)
+
+
+def parse_checkpoint_every(value: int | str | None) -> tuple[int, float | None]:
+    """``--checkpoint-every``: ``500`` (steps), ``"500"``, or a duration (``"10m"``, ``"90s"``) -> (steps, minutes)."""
+    if value is None or value == "":
+        return 0, None
+    if isinstance(value, int):
+        return value, None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text), None
+    from genolm.core.runs import parse_duration
+
+    seconds = parse_duration(text)
+    return 0, (seconds or 0) / 60
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -157,6 +172,8 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
     if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
         raise ValueError("give a training budget: max_steps, epochs or time_budget")
     acc = accelerator or make_accelerator()
+    ckpt_steps, ckpt_minutes = parse_checkpoint_every(cfg.checkpoint_every)
+    ckpt_minutes = cfg.checkpoint_minutes or ckpt_minutes
     torch.manual_seed(cfg.seed)
     opt = optimizer or _adamw(model, cfg)
     model, opt = acc.prepare(model, opt)
@@ -292,8 +309,8 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             if cfg.eval_every and step % cfg.eval_every == 0 and not done:
                 if run_eval():
                     stop_reason = "early stopping"
-            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
-                    cfg.checkpoint_minutes and time.perf_counter() - last_ckpt_time >= 60 * cfg.checkpoint_minutes):
+            if (ckpt_steps and step % ckpt_steps == 0) or (
+                    ckpt_minutes and time.perf_counter() - last_ckpt_time >= 60 * ckpt_minutes):
                 save_checkpoint()
                 last_ckpt_time = time.perf_counter()
             if done and not stop_reason:

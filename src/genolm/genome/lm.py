@@ -168,7 +168,7 @@ def pretrain(genome: str, out: str, objective: str = "mlm", tokenizer: str = "ba
              seq_len: int = 256, max_steps: int | None = None, time_budget: str | float | None = None,
              seed: int = 0, batch_size: int = 32, lr: float = 1e-3, mask_prob: float = 0.15,
              eval_every: int = 200, resume: bool = False, valid_fraction: float = 0.05, overwrite: bool = False,
-             checkpoint_every: int = 500) -> dict:
+             checkpoint_every: int | str = 500) -> dict:
     """Pretrain a DNA LM on random windows of ``genome`` (both strands; windows with N runs skipped)."""
     shape = shape or ModelShape()
     shape.check()
@@ -307,7 +307,7 @@ def finetune(train_csv: str, valid_csv: str | None, out: str, model: str | None 
              max_steps: int | None = None, time_budget: str | float | None = None, seed: int = 0,
              batch_size: int = 64, lr: float | None = None, patience: int = 6, eval_every: int | None = None,
              label_column: str = "label", metric: str | None = None, resume: bool = False,
-             weight_decay: float = 0.05, overwrite: bool = False, checkpoint_every: int = 500,
+             weight_decay: float = 0.05, overwrite: bool = False, checkpoint_every: int | str = 500,
              sequence_column: str = "sequence", trust_remote_code: bool = False,
              valid_fraction: float = 0.1) -> dict:
     """Fine-tune ``model`` (a genolm run/model folder, any local HF folder or ``hf:`` hub id) or train from
