@@ -11,6 +11,7 @@ molecules). Test splits are never read.
     .venv/bin/python benchmarks/chem.py --arch ensemble --out docs/benchmarks/chem_results.json
     .venv/bin/python benchmarks/chem.py --sets esol,bace,bbbp --arch rf,et,svm --cv 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,16 @@ def cross_validate(task, targets, members, cfg, X, Y, k: int, seed: int, key: st
     return {name: round(compute_metrics(task, Y, p, targets)[key], 4) for name, p in _combos(oof, task).items()}
 
 
-def run_set(name: str, arch: str, seed: int, budget: float, data: Path, cache: Path | None = None,
-            cv: int = 0, cv_data: str = "train") -> dict:
+def run_set(
+    name: str,
+    arch: str,
+    seed: int,
+    budget: float,
+    data: Path,
+    cache: Path | None = None,
+    cv: int = 0,
+    cv_data: str = "train",
+) -> dict:
     task, targets = SETS[name]
     tr = pd.read_csv(data / name / "train.csv")
     dv = pd.read_csv(data / name / "dev.csv")
@@ -104,9 +113,15 @@ def run_set(name: str, arch: str, seed: int, budget: float, data: Path, cache: P
     def score(p):
         return round(compute_metrics(task, vY, p, targets)[key], 4)
 
-    result = {"task": task, "metric": key, "n_train": len(mols), "n_dev": len(vmols),
-              "featurise_s": round(feat_s, 1), "member_seconds": model.member_seconds,
-              "dev": {m: score(p) for m, p in _combos(preds, task).items()}}
+    result = {
+        "task": task,
+        "metric": key,
+        "n_train": len(mols),
+        "n_dev": len(vmols),
+        "featurise_s": round(feat_s, 1),
+        "member_seconds": model.member_seconds,
+        "dev": {m: score(p) for m, p in _combos(preds, task).items()},
+    }
     if task == "regression":  # trivial baseline: the training mean
         result["dev"]["train mean"] = score(np.broadcast_to(np.nanmean(Y, axis=0), vY.shape))
     if cv:
@@ -138,7 +153,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     results = {}
     for name in args.sets.split(","):
-        results[name] = run_set(name, args.arch, args.seed, args.time_budget, args.data, args.cache, args.cv, args.cv_data)
+        results[name] = run_set(
+            name, args.arch, args.seed, args.time_budget, args.data, args.cache, args.cv, args.cv_data
+        )
         print(name, json.dumps(results[name]), flush=True)
     if args.out:
         old = json.loads(args.out.read_text()) if args.out.is_file() else {}

@@ -6,6 +6,7 @@ regression (scikit-learn, alpha picked on dev) on the position-specific one-hot 
 
     python benchmarks/crispr_ontarget.py [--datasets kim,deephf,doench] [--time-budget 20m] [--out runs/bench]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,26 +62,44 @@ def main() -> None:
         base = ridge_baseline(pd.read_csv(tr_path), pd.read_csv(dv_path), seq, target)
         t_base = time.perf_counter() - t
         t = time.perf_counter()
-        m = train_ontarget(tr_path, dv_path, seq, target, out=os.path.join(args.out, name),
-                           time_budget=parse_duration(args.time_budget))
+        m = train_ontarget(
+            tr_path,
+            dv_path,
+            seq,
+            target,
+            out=os.path.join(args.out, name),
+            time_budget=parse_duration(args.time_budget),
+        )
         t_model = time.perf_counter() - t
         members = m["members"]
-        row = {"dataset": name, "n_train": m["n_train"], "n_dev": m["n_dev"],
-               "dev_spearman": round(m["dev"]["spearman"], 4), "dev_pearson": round(m["dev"]["pearson"], 4),
-               "cnn_ensemble": round(members["cnn_ensemble"]["spearman"], 4),
-               "gbm": round(members.get("gbm", {}).get("spearman", np.nan), 4),
-               "cnn_members": members_count(members), "cnn_weight": members["cnn_weight"],
-               "ridge_onehot_baseline": round(base, 4), "train_s": round(t_model, 1), "baseline_s": round(t_base, 1)}
+        row = {
+            "dataset": name,
+            "n_train": m["n_train"],
+            "n_dev": m["n_dev"],
+            "dev_spearman": round(m["dev"]["spearman"], 4),
+            "dev_pearson": round(m["dev"]["pearson"], 4),
+            "cnn_ensemble": round(members["cnn_ensemble"]["spearman"], 4),
+            "gbm": round(members.get("gbm", {}).get("spearman", np.nan), 4),
+            "cnn_members": members_count(members),
+            "cnn_weight": members["cnn_weight"],
+            "ridge_onehot_baseline": round(base, 4),
+            "train_s": round(t_model, 1),
+            "baseline_s": round(t_base, 1),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print("| data set | n train / dev | genolm dev Spearman (Pearson) | CNN ens. | GBM | ridge one-hot baseline "
-          "| train time |")
+    print(
+        "| data set | n train / dev | genolm dev Spearman (Pearson) | CNN ens. | GBM | ridge one-hot baseline "
+        "| train time |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['n_train']:,} / {r['n_dev']:,} | **{r['dev_spearman']:.3f}** "
-              f"({r['dev_pearson']:.3f}) | {r['cnn_ensemble']:.3f} ({r['cnn_members']} CNNs) | {r['gbm']:.3f} "
-              f"| {r['ridge_onehot_baseline']:.3f} | {r['train_s'] / 60:.1f} min |")
+        print(
+            f"| {r['dataset']} | {r['n_train']:,} / {r['n_dev']:,} | **{r['dev_spearman']:.3f}** "
+            f"({r['dev_pearson']:.3f}) | {r['cnn_ensemble']:.3f} ({r['cnn_members']} CNNs) | {r['gbm']:.3f} "
+            f"| {r['ridge_onehot_baseline']:.3f} | {r['train_s'] / 60:.1f} min |"
+        )
 
 
 def members_count(members: dict) -> int:

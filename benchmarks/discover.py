@@ -13,6 +13,7 @@
 
     python benchmarks/discover.py [--model RUN] [--time-budget 6m] [--out runs/bench_discover]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,16 @@ def main() -> None:
 
         model = str(out / "ecoli_lm")
         if not (Path(model) / "model").is_dir():
-            m = pretrain(str(ECOLI), model, objective="clm", shape=ModelShape(arch="cnn", hidden=32, layers=4),
-                         seq_len=256, time_budget=args.time_budget, batch_size=16, seed=args.seed)
+            m = pretrain(
+                str(ECOLI),
+                model,
+                objective="clm",
+                shape=ModelShape(arch="cnn", hidden=32, layers=4),
+                seq_len=256,
+                time_budget=args.time_budget,
+                batch_size=16,
+                seed=args.seed,
+            )
             res["lm"] = {k: m[k] for k in ("steps", "seconds", "valid_perplexity")}
     res["model"] = model
     if "lm" not in res and (Path(model) / "metrics.json").is_file():
@@ -65,7 +74,7 @@ def main() -> None:
     recs: list[tuple[str, str, str]] = []  # id, seq, group
     while sum(1 for r in recs if r[2] == "ecoli") < args.n_ecoli:
         a = int(rng.integers(0, len(eco) - W))
-        w = eco[a:a + W]
+        w = eco[a : a + W]
         if "N" not in w:
             recs.append((f"ecoli:{a}-{a + W}", w, "ecoli"))
     cel = [(n, normalize(s)) for n, s in read_fasta(str(CEL)) if len(s) >= W]
@@ -73,11 +82,11 @@ def main() -> None:
     for i in pick:
         n, s = cel[i]
         a = int(rng.integers(0, len(s) - W + 1))
-        recs.append((f"celegans:{n}:{a}-{a + W}", s[a:a + W], "celegans"))
+        recs.append((f"celegans:{n}:{a}-{a + W}", s[a : a + W], "celegans"))
     for f in read_gff(str(ECOLI_GFF), {name: len(eco)}, GffWarnings()):
         if f.type == "mobile_genetic_element":
             c = (f.start - 1 + f.end) // 2
-            w = eco[max(0, c - W // 2): max(0, c - W // 2) + W]
+            w = eco[max(0, c - W // 2) : max(0, c - W // 2) + W]
             if len(w) == W and "N" not in w:
                 recs.append((f"mge:{f.attributes.get('mobile_element_type', f.id)}:{c}", w, "mge"))
     fa = out / "inputs.fa"
@@ -92,8 +101,9 @@ def main() -> None:
     gc = np.array([(s.count("G") + s.count("C")) / len(s) for _, s, _ in recs])
     gc_dev = np.abs(gc - gc[groups == "ecoli"].mean())
     dinuc = [a + b for a in "ACGT" for b in "ACGT"]
-    freq = np.array([[sum(s[i:i + 2] == d for i in range(len(s) - 1)) / (len(s) - 1) for d in dinuc[:15]]
-                     for _, s, _ in recs])  # 15 of 16: the frequencies sum to 1
+    freq = np.array(
+        [[sum(s[i : i + 2] == d for i in range(len(s) - 1)) / (len(s) - 1) for d in dinuc[:15]] for _, s, _ in recs]
+    )  # 15 of 16: the frequencies sum to 1
     dinuc_dist = robust_distance(freq, n_components=15, seed=args.seed)
     # the previous rule, recomputed from the same run's embeddings and perplexities
     from sklearn.decomposition import PCA
@@ -101,13 +111,20 @@ def main() -> None:
 
     emb = np.load(out / "discover" / "embeddings.npy")
     zp = PCA(n_components=min(20, emb.shape[1], len(emb) - 1), random_state=args.seed).fit_transform(
-        StandardScaler().fit_transform(emb))
+        StandardScaler().fit_transform(emb)
+    )
     knn = knn_outlier(zp)
     old_rule = 0.5 * (robust_z(np.log(df.perplexity.values)) + robust_z(np.log(knn + 1e-9)))
-    scores = {"anomaly_score": df.anomaly_score.values, "excess_nll": df.excess_nll.values,
-              "embed_outlier (robust Mahalanobis)": df.embed_outlier.values, "perplexity": df.perplexity.values,
-              "knn10_distance (previous embedding score)": knn, "previous_rule (z logppl + z log knn10)": old_rule,
-              "baseline_gc_deviation": gc_dev, "baseline_dinucleotide_robust_distance": dinuc_dist}
+    scores = {
+        "anomaly_score": df.anomaly_score.values,
+        "excess_nll": df.excess_nll.values,
+        "embed_outlier (robust Mahalanobis)": df.embed_outlier.values,
+        "perplexity": df.perplexity.values,
+        "knn10_distance (previous embedding score)": knn,
+        "previous_rule (z logppl + z log knn10)": old_rule,
+        "baseline_gc_deviation": gc_dev,
+        "baseline_dinucleotide_robust_distance": dinuc_dist,
+    }
     sel = groups != "mge"
     y = (groups[sel] == "celegans").astype(int)
     res["celegans_vs_ecoli"] = {"n_ecoli": int((groups == "ecoli").sum()), "n_celegans": int(y.sum())}
@@ -119,10 +136,13 @@ def main() -> None:
         "mean_anomaly_mge": round(float(df.anomaly_score.values[groups == "mge"].mean()), 4),
         "mean_anomaly_other_ecoli": round(float(df.anomaly_score.values[groups == "ecoli"].mean()), 4),
         "mean_anomaly_celegans": round(float(df.anomaly_score.values[groups == "celegans"].mean()), 4),
-        "mge_in_top_5pct_of_ecoli+mge": int((df.anomaly_score.values[groups == "mge"] >= np.quantile(
-            df.anomaly_score.values[sel2], 0.95)).sum())}
-    res["mobile_elements_vs_other_ecoli"].update({f"auroc {k}": round(auroc(y2, v[sel2]), 4)
-                                                  for k, v in scores.items()})
+        "mge_in_top_5pct_of_ecoli+mge": int(
+            (df.anomaly_score.values[groups == "mge"] >= np.quantile(df.anomaly_score.values[sel2], 0.95)).sum()
+        ),
+    }
+    res["mobile_elements_vs_other_ecoli"].update(
+        {f"auroc {k}": round(auroc(y2, v[sel2]), 4) for k, v in scores.items()}
+    )
     res["clusters"] = r["clusters"]
     (out / "results.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=1))

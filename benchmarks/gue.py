@@ -6,6 +6,7 @@ Writes a JSON file and prints a markdown table (dataset, n_train, dev MCC, steps
 
     python benchmarks/gue.py --time-budget 3m [--model runs/ecoli_lm] [--sets prom_core/all,tf_human/0] --out bench/gue.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,22 @@ def main() -> None:
     for s in sets:
         d = root / f"gue_{s}"
         t = time.time()
-        m = finetune(str(d / "train.csv.gz"), str(d / "dev.csv.gz"), f"{a.runs}/{tag}/{s.replace('/', '_')}",
-                     model=a.model, shape=ModelShape(arch=a.arch, layers=a.layers), time_budget=a.time_budget,
-                     seed=a.seed)["valid"]
-        results.setdefault(s, {})[tag] = {"dev_mcc": m["mcc"], "dev_auroc": m["auroc"], "steps": m["steps"],
-                                          "seconds": round(time.time() - t, 1), "time_budget": a.time_budget}
+        m = finetune(
+            str(d / "train.csv.gz"),
+            str(d / "dev.csv.gz"),
+            f"{a.runs}/{tag}/{s.replace('/', '_')}",
+            model=a.model,
+            shape=ModelShape(arch=a.arch, layers=a.layers),
+            time_budget=a.time_budget,
+            seed=a.seed,
+        )["valid"]
+        results.setdefault(s, {})[tag] = {
+            "dev_mcc": m["mcc"],
+            "dev_auroc": m["auroc"],
+            "steps": m["steps"],
+            "seconds": round(time.time() - t, 1),
+            "time_budget": a.time_budget,
+        }
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(results, indent=2))
         print(f"{s}: {tag} dev MCC {m['mcc']:.4f} ({m['steps']} steps)", flush=True)

@@ -9,6 +9,7 @@ Each task prints its figure next to a baseline measured in the same run:
     python benchmarks/lit_nlp.py re --out /tmp/bench_re
     python benchmarks/lit_nlp.py qa
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,30 @@ def bench_ner(args):
 
     d = SHARED / "ner" / args.corpus
     t0 = time.time()
-    m = N.train_ner(d / "train.tsv", d / "devel.tsv", Path(args.out) / args.corpus, arch=args.arch,
-                    crf_iterations=args.crf_iterations, time_budget=args.time_budget)
+    m = N.train_ner(
+        d / "train.tsv",
+        d / "devel.tsv",
+        Path(args.out) / args.corpus,
+        arch=args.arch,
+        crf_iterations=args.crf_iterations,
+        time_budget=args.time_budget,
+    )
     secs = time.time() - t0
     train, dev = F.read_iob(d / "train.tsv"), F.read_iob(d / "devel.tsv")
     gaz = N.Gazetteer.from_sentences(train)
     base_tags = [[t if t else "O" for t in gaz.match(s.tokens)] for s in dev]
     base = N.entity_scores([s.tags for s in dev], base_tags)
-    return {"task": "ner", "corpus": args.corpus, "arch": args.arch, "dev_f1": m["dev"]["f1"],
-            "dev_precision": m["dev"]["precision"], "dev_recall": m["dev"]["recall"],
-            "per_type": {k: v["f1"] for k, v in m["dev"]["per_type"].items()},
-            "baseline_dictionary_dev_f1": base["f1"], "wall_seconds_train_and_eval": round(secs, 1)}
+    return {
+        "task": "ner",
+        "corpus": args.corpus,
+        "arch": args.arch,
+        "dev_f1": m["dev"]["f1"],
+        "dev_precision": m["dev"]["precision"],
+        "dev_recall": m["dev"]["recall"],
+        "per_type": {k: v["f1"] for k, v in m["dev"]["per_type"].items()},
+        "baseline_dictionary_dev_f1": base["f1"],
+        "wall_seconds_train_and_eval": round(secs, 1),
+    }
 
 
 def bench_re(args):
@@ -45,19 +59,25 @@ def bench_re(args):
 
     d = SHARED / "relations" / "CDR"
     t0 = time.time()
-    m = R.train_re(d / "CDR_TrainingSet.PubTator.txt", d / "CDR_DevelopmentSet.PubTator.txt",
-                   Path(args.out) / "cdr")
+    m = R.train_re(d / "CDR_TrainingSet.PubTator.txt", d / "CDR_DevelopmentSet.PubTator.txt", Path(args.out) / "cdr")
     secs = time.time() - t0
     dev = F.read_pubtator(d / "CDR_DevelopmentSet.PubTator.txt")
     base = []
     for doc in dev:
         pairs, _ = R.candidate_pairs(doc, [("Chemical", "Disease")])
-        base.append([F.Relation("CID", a.id, b.id) for a, b in pairs
-                     if {x[2] for x in a.mentions} & {x[2] for x in b.mentions}])
+        base.append(
+            [F.Relation("CID", a.id, b.id) for a, b in pairs if {x[2] for x in a.mentions} & {x[2] for x in b.mentions}]
+        )
     b = R.relation_scores(dev, base)
-    return {"task": "re", "corpus": "CDR", "dev_f1": m["dev"]["f1"], "dev_precision": m["dev"]["precision"],
-            "dev_recall": m["dev"]["recall"], "baseline_same_sentence_dev_f1": b["f1"],
-            "wall_seconds_train_and_eval": round(secs, 1)}
+    return {
+        "task": "re",
+        "corpus": "CDR",
+        "dev_f1": m["dev"]["f1"],
+        "dev_precision": m["dev"]["precision"],
+        "dev_recall": m["dev"]["recall"],
+        "baseline_same_sentence_dev_f1": b["f1"],
+        "wall_seconds_train_and_eval": round(secs, 1),
+    }
 
 
 def bench_qa(args):
@@ -66,10 +86,16 @@ def bench_qa(args):
     d = SHARED / "pubmedqa"
     t0 = time.time()
     s = Q.cross_validate(d / "pqal_trainval.json", d / "pqal_cv_folds.json", encoder=args.encoder, C=args.C)
-    return {"task": "qa", "cv_accuracy_mean": s["accuracy_mean"], "cv_accuracy_std": s["accuracy_std"],
-            "cv_macro_f1_mean": s["macro_f1_mean"], "baseline_majority_accuracy":
-                s["pooled"]["majority_baseline_accuracy"], "encoder": args.encoder, "C": args.C,
-            "wall_seconds": round(time.time() - t0, 1)}
+    return {
+        "task": "qa",
+        "cv_accuracy_mean": s["accuracy_mean"],
+        "cv_accuracy_std": s["accuracy_std"],
+        "cv_macro_f1_mean": s["macro_f1_mean"],
+        "baseline_majority_accuracy": s["pooled"]["majority_baseline_accuracy"],
+        "encoder": args.encoder,
+        "C": args.C,
+        "wall_seconds": round(time.time() - t0, 1),
+    }
 
 
 def main():

@@ -15,6 +15,7 @@ questions (dev data only: ../shared/data/pubmedqa/pqal_trainval.json).
     .venv/bin/python benchmarks/lit_search.py --pubmedqa ../shared/data/pubmedqa/pqal_trainval.json \
         --n-questions 100 --out runs/bench_lit_ask
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ import random
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "abstracts" / \
-    "biomed_abstracts.jsonl.gz"
+DEFAULT_CORPUS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "abstracts" / "biomed_abstracts.jsonl.gz"
+)
 
 
 def main() -> None:
@@ -78,13 +80,24 @@ def main() -> None:
                 hits_at_k += 1
                 rr += 1.0 / (keys.index(d["id"]) + 1)
         n = len(docs)
-        results[mode] = {f"recall@{args.k}": round(hits_at_k / n, 4), f"mrr@{args.k}": round(rr / n, 4),
-                         "ms_per_query": round(1000 * (time.time() - t0) / n, 1)}
+        results[mode] = {
+            f"recall@{args.k}": round(hits_at_k / n, 4),
+            f"mrr@{args.k}": round(rr / n, 4),
+            "ms_per_query": round(1000 * (time.time() - t0) / n, 1),
+        }
         print(mode, results[mode], flush=True)
-    summary = {"n_docs": len(docs), "n_queries": len(docs), "seed": args.seed, "encoder": enc.name,
-               "index": "abstract bodies (titles withheld)", "ingest_s": round(t_ingest, 1),
-               "embed_s": round(t_embed, 1), "embedded_docs": n_emb, "threads": args.threads,
-               "results": results}
+    summary = {
+        "n_docs": len(docs),
+        "n_queries": len(docs),
+        "seed": args.seed,
+        "encoder": enc.name,
+        "index": "abstract bodies (titles withheld)",
+        "ingest_s": round(t_ingest, 1),
+        "embed_s": round(t_embed, 1),
+        "embedded_docs": n_emb,
+        "threads": args.threads,
+        "results": results,
+    }
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
@@ -123,11 +136,17 @@ def bench_ask(args) -> None:
         preds[res["answer"]] += 1
     n = len(items)
     gold = Counter(q["final_decision"] for _, q in items)
-    summary = {"documents": len(data), "questions": n, "index_s": round(t_index, 1),
-               "s_per_question": round((time.time() - t0) / n, 2), "retrieval_hit@5": round(hit / n, 4),
-               "accuracy_rule": round(correct / n, 4),
-               "accuracy_majority_baseline": round(gold.most_common(1)[0][1] / n, 4),
-               "gold_labels": dict(gold), "predicted_labels": dict(preds)}
+    summary = {
+        "documents": len(data),
+        "questions": n,
+        "index_s": round(t_index, 1),
+        "s_per_question": round((time.time() - t0) / n, 2),
+        "retrieval_hit@5": round(hit / n, 4),
+        "accuracy_rule": round(correct / n, 4),
+        "accuracy_majority_baseline": round(gold.most_common(1)[0][1] / n, 4),
+        "gold_labels": dict(gold),
+        "predicted_labels": dict(preds),
+    }
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 

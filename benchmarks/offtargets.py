@@ -9,6 +9,7 @@ identical and every CFD value must equal the published tables' product. The last
 
     python benchmarks/offtargets.py [--genome FASTA] [--bf-guides 20] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,17 +22,18 @@ from importlib import resources
 
 import numpy as np
 
-GENOME = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ecoli_k12_mg1655",
-                      "ecoli_k12_mg1655.masked.fna.gz")
+GENOME = os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data", "ecoli_k12_mg1655", "ecoli_k12_mg1655.masked.fna.gz"
+)
 
 
 def pick_guides(genome, n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    codes = genome.codes[:genome.lengths[0]]
+    codes = genome.codes[: genome.lengths[0]]
     out: list[str] = []
     while len(out) < n:
         p = int(rng.integers(0, len(codes) - 23))
-        w = codes[p:p + 23]
+        w = codes[p : p + 23]
         if (w < 4).all() and w[21] == 2 and w[22] == 2:
             out.append("".join("ACGT"[c] for c in w[:20]))
     return out
@@ -61,12 +63,16 @@ def main() -> None:
 
     from genolm.editing.offtarget import Genome, OffTargetIndex, brute_force_search
 
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs ({platform.platform()}), python "
-          f"{platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} CPUs ({platform.platform()}), python "
+        f"{platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}"
+    )
     t = time.perf_counter()
     genome = Genome.from_fasta(args.genome)
-    print(f"genome loaded: {sum(genome.lengths):,} bp in {len(genome.names)} contig(s), "
-          f"{time.perf_counter() - t:.2f}s (shared by both methods, not counted)")
+    print(
+        f"genome loaded: {sum(genome.lengths):,} bp in {len(genome.names)} contig(s), "
+        f"{time.perf_counter() - t:.2f}s (shared by both methods, not counted)"
+    )
     guides = pick_guides(genome, args.guides)
 
     t0 = time.perf_counter()
@@ -75,8 +81,10 @@ def main() -> None:
     results = index.search_many(guides)
     t_genolm = time.perf_counter() - t0
     n_sites = sum(len(r["start"]) for r in results)
-    print(f"genolm: {len(guides)} guides, {n_sites} sites, {t_genolm:.2f}s "
-          f"(index {t_index:.2f}s over {len(index.pos):,} PAM sites, search {t_genolm - t_index:.2f}s)")
+    print(
+        f"genolm: {len(guides)} guides, {n_sites} sites, {t_genolm:.2f}s "
+        f"(index {t_index:.2f}s over {len(index.pos):,} PAM sites, search {t_genolm - t_index:.2f}s)"
+    )
 
     nb = min(args.bf_guides, len(guides))
     t0 = time.perf_counter()
@@ -88,15 +96,18 @@ def main() -> None:
     mismatched_sets, cfd_bad, checked = 0, 0, 0
     letters = np.array(list("ACGTNN"))
     for g, r, bf in zip(guides, results, brute):
-        got = {(genome.names[c], int(s), "+" if st == 0 else "-")
-               for c, s, st in zip(r["contig"], r["start"], r["strand"])}
+        got = {
+            (genome.names[c], int(s), "+" if st == 0 else "-") for c, s, st in zip(r["contig"], r["start"], r["strand"])
+        }
         mismatched_sets += got != bf
         for k in range(len(r["start"])):
             site = "".join(letters[r["windows"][k]])
             checked += 1
             cfd_bad += abs(r["cfd"][k] - reference_cfd(g, site[:20], site[20:])) > 1e-12
-    print(f"exactness: {nb - mismatched_sets}/{nb} guides with identical site sets; "
-          f"CFD equal to the tables on {checked - cfd_bad}/{checked} sites")
+    print(
+        f"exactness: {nb - mismatched_sets}/{nb} guides with identical site sets; "
+        f"CFD equal to the tables on {checked - cfd_bad}/{checked} sites"
+    )
     if mismatched_sets or cfd_bad:
         print("FAILED: results differ from the brute-force scan", file=sys.stderr)
         sys.exit(1)

@@ -9,6 +9,7 @@ Prints a markdown table (mean CV accuracy / errors / ROC-AUC per setting) and th
 default `genolm omics train` command. Baselines in the same run: majority class, and logistic
 regression on unlogged, unfloored (z-scored) values.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,7 @@ import numpy as np
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2]
-                                          / "shared/data/expression/golub_all_aml"))
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/expression/golub_all_aml"))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--folds", type=int, default=5)
     args = ap.parse_args()
@@ -40,10 +40,18 @@ def main() -> None:
     data = read_matrix(train, label_col="cancer", require_label=True)
     majority = max(data.labels.count(c) for c in set(data.labels)) / len(data.labels)
     settings = [
-        ("baseline: logistic on unlogged, unfloored values (z-scored)", "logistic", None,
-         PreprocessConfig(log="none", floor="auto", sample_center=False)),
-        ("default: logistic (floor=median, log2, top 2000 genes, sample-centred, z-scored)", "logistic", None,
-         PreprocessConfig()),
+        (
+            "baseline: logistic on unlogged, unfloored values (z-scored)",
+            "logistic",
+            None,
+            PreprocessConfig(log="none", floor="auto", sample_center=False),
+        ),
+        (
+            "default: logistic (floor=median, log2, top 2000 genes, sample-centred, z-scored)",
+            "logistic",
+            None,
+            PreprocessConfig(),
+        ),
         ("svm (linear, Platt-scaled)", "svm", None, PreprocessConfig()),
         ("knn (k=3)", "knn", None, PreprocessConfig()),
         ("rf (500 trees)", "rf", None, PreprocessConfig()),
@@ -56,14 +64,17 @@ def main() -> None:
         t = time.time()
         accs, aucs, errs = [], [], []
         for seed in range(args.seeds):
-            m, _ = cross_validate(data, args.folds,
-                                  lambda: ExpressionClassifier(clf, red, pcfg, seed=seed, ae_epochs=200))
+            m, _ = cross_validate(
+                data, args.folds, lambda: ExpressionClassifier(clf, red, pcfg, seed=seed, ae_epochs=200)
+            )
             accs.append(m["accuracy"])
             aucs.append(m.get("auroc", float("nan")))
             errs.append(m["errors"])
         rows.append((label, float(np.mean(accs)), float(np.mean(aucs)), errs, time.time() - t))
-        print(json.dumps({"setting": label, "cv_accuracy": rows[-1][1], "cv_roc_auc": rows[-1][2], "errors": errs}),
-              flush=True)
+        print(
+            json.dumps({"setting": label, "cv_accuracy": rows[-1][1], "cv_roc_auc": rows[-1][2], "errors": errs}),
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.time()
         train_expression(train, "cancer", Path(tmp) / "run", cv=args.folds, gene_names=Path(args.data) / "genes.csv")
@@ -74,8 +85,9 @@ def main() -> None:
     for label, acc, auc, errs, secs in rows:
         auc_s = "" if auc is None else f"{auc:.3f}"
         print(f"| {label} | {acc:.3f} | {auc_s} | {'' if errs is None else errs} | {secs:.0f} |")
-    print(f"\n`genolm omics train` default settings (with --cv {args.folds} and genes.csv): "
-          f"{default_seconds:.0f} s wall")
+    print(
+        f"\n`genolm omics train` default settings (with --cv {args.folds} and genes.csv): {default_seconds:.0f} s wall"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ enrichment is measured on sequence the model never saw.
     python benchmarks/scan.py [--model RUN] [--time-budget 8m] [--out runs/bench_scan] [--bases 4100000]
     python benchmarks/scan.py --ecoli-promoters --time-budget 6m --out runs/bench_scan_ecoli
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,9 @@ def upstream_masks(L: int, gff: Path, flank: int = 300) -> dict[str, np.ndarray]
         if f.type != "gene":
             continue
         if f.strand == "+":
-            m["+"][max(0, f.start - 1 - flank): f.start - 1] = True
+            m["+"][max(0, f.start - 1 - flank) : f.start - 1] = True
         elif f.strand == "-":
-            m["-"][f.end: min(L, f.end + flank)] = True
+            m["-"][f.end : min(L, f.end + flank)] = True
     return m
 
 
@@ -53,22 +54,26 @@ def gene_starts(L: int, gff: Path) -> list[tuple[int, str, int]]:
     """(0-based start coordinate on the gene's strand, strand, intergenic gap upstream) of annotated genes."""
     from genolm.io.gff import GffWarnings, read_gff
 
-    genes = [(f.start - 1, f.end, f.strand) for f in read_gff(gff, {"NC_000913.3": L}, GffWarnings())
-             if f.type in ("gene", "pseudogene") and f.strand in "+-"]
+    genes = [
+        (f.start - 1, f.end, f.strand)
+        for f in read_gff(gff, {"NC_000913.3": L}, GffWarnings())
+        if f.type in ("gene", "pseudogene") and f.strand in "+-"
+    ]
     genes.sort()
     out = []
     for i, (s, e, strand) in enumerate(genes):
         if strand == "+":
-            prev_end = max([g[1] for g in genes[max(0, i - 20):i]], default=0)
+            prev_end = max([g[1] for g in genes[max(0, i - 20) : i]], default=0)
             out.append((s, "+", s - prev_end))
         else:
-            nxt = min([g[0] for g in genes[i + 1:i + 21]], default=L)
+            nxt = min([g[0] for g in genes[i + 1 : i + 21]], default=L)
             out.append((e - 1, "-", nxt - e))
     return out
 
 
-def build_promoter_sets(genome: str, gff: Path, train_end: int, out: Path, window: int = 100, seed: int = 0,
-                        min_gap: int = 80) -> dict:
+def build_promoter_sets(
+    genome: str, gff: Path, train_end: int, out: Path, window: int = 100, seed: int = 0, min_gap: int = 80
+) -> dict:
     """Training/validation CSVs of E. coli promoter-region windows (see the module docstring)."""
     import gzip
     import random
@@ -80,7 +85,7 @@ def build_promoter_sets(genome: str, gff: Path, train_end: int, out: Path, windo
     starts = gene_starts(L, gff)
     near = np.zeros(L, bool)
     for c, strand, _ in starts:
-        near[max(0, c - 400): c + 400] = True
+        near[max(0, c - 400) : c + 400] = True
     rows = []
     for c, strand, gap in starts:
         if gap < min_gap:
@@ -89,18 +94,18 @@ def build_promoter_sets(genome: str, gff: Path, train_end: int, out: Path, windo
             off = rng.randint(40, 150)  # window centre this far upstream of the start
             if strand == "+":
                 lo = c - off - window // 2
-                seq = genome[lo: lo + window]
+                seq = genome[lo : lo + window]
             else:
                 lo = c + off - window // 2
-                seq = reverse_complement(genome[lo: lo + window])
+                seq = reverse_complement(genome[lo : lo + window])
             if lo > 0 and lo + window < train_end and "N" not in seq:
                 rows.append((lo, seq, 1))
     n_pos = len(rows)
     while len(rows) < 4 * n_pos:
         lo = rng.randrange(0, train_end - window)
-        if near[lo: lo + window].any():
+        if near[lo : lo + window].any():
             continue
-        seq = genome[lo: lo + window]
+        seq = genome[lo : lo + window]
         if "N" in seq:
             continue
         rows.append((lo, seq if rng.random() < 0.5 else reverse_complement(seq), 0))
@@ -114,8 +119,12 @@ def build_promoter_sets(genome: str, gff: Path, train_end: int, out: Path, windo
             for lo, seq, lab in rows:
                 if keep(lo):
                     fh.write(f"{seq},{lab}\n")
-    return {"positives": n_pos, "negatives": len(rows) - n_pos, "train_csv": str(paths["train"]),
-            "dev_csv": str(paths["dev"])}
+    return {
+        "positives": n_pos,
+        "negatives": len(rows) - n_pos,
+        "train_csv": str(paths["train"]),
+        "dev_csv": str(paths["dev"]),
+    }
 
 
 def main() -> None:
@@ -128,8 +137,11 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--window", type=int, default=70, help="the GUE prom_core sequences are 70 bp")
     ap.add_argument("--stride", type=int, default=35)
-    ap.add_argument("--ecoli-promoters", action="store_true",
-                    help="train a bacterial promoter-region model on [0, --train-end) and scan from --train-end")
+    ap.add_argument(
+        "--ecoli-promoters",
+        action="store_true",
+        help="train a bacterial promoter-region model on [0, --train-end) and scan from --train-end",
+    )
     ap.add_argument("--train-end", type=int, default=2_000_000)
     args = ap.parse_args()
     if args.ecoli_promoters and args.window == 70:
@@ -151,24 +163,36 @@ def main() -> None:
         if not (Path(model) / "model").is_dir():
             sets = build_promoter_sets(genome, GFF, args.train_end, out, window=args.window)
             res["promoter_sets"] = sets
-            m = finetune(sets["train_csv"], sets["dev_csv"], model,
-                         shape=ModelShape(arch="cnn", hidden=64, layers=4, kernel=9, dropout=0.2),
-                         time_budget=args.time_budget, batch_size=64, seed=0)
+            m = finetune(
+                sets["train_csv"],
+                sets["dev_csv"],
+                model,
+                shape=ModelShape(arch="cnn", hidden=64, layers=4, kernel=9, dropout=0.2),
+                time_budget=args.time_budget,
+                batch_size=64,
+                seed=0,
+            )
             res["promoter_model_dev"] = {k: m["valid"][k] for k in ("mcc", "auroc", "accuracy") if k in m["valid"]}
     elif model is None:
         from genolm.genome.lm import ModelShape, finetune
 
         model = str(out / "promoter")
         if not (Path(model) / "model").is_dir():
-            m = finetune(str(DATA / "gue_prom_core/all/train.csv.gz"), str(DATA / "gue_prom_core/all/dev.csv.gz"),
-                         model, shape=ModelShape(arch="cnn", hidden=32, layers=4, kernel=9, dropout=0.1),
-                         time_budget=args.time_budget, batch_size=64, seed=0)
+            m = finetune(
+                str(DATA / "gue_prom_core/all/train.csv.gz"),
+                str(DATA / "gue_prom_core/all/dev.csv.gz"),
+                model,
+                shape=ModelShape(arch="cnn", hidden=32, layers=4, kernel=9, dropout=0.1),
+                time_budget=args.time_budget,
+                batch_size=64,
+                seed=0,
+            )
             res["promoter_model_dev"] = {k: m["valid"][k] for k in ("mcc", "auroc", "accuracy") if k in m["valid"]}
     from genolm.genome.scan import Scanner, call_peaks, scan_naive
 
     sc = Scanner.load(model, window=args.window, stride=args.stride)
     res["window"], res["stride"], res["scanned"] = sc.window, sc.stride, [scan_from, args.bases]
-    seq = genome[scan_from: args.bases]
+    seq = genome[scan_from : args.bases]
     # naive loop on a small slice (it is slow), batched on the whole slice
     t0 = time.perf_counter()
     naive = scan_naive(sc.model, sc.tokenizer, seq[: args.naive_bases], sc.window, sc.stride, sc.positive)
@@ -186,13 +210,16 @@ def main() -> None:
         "batched_mb_per_min_same_slice": round(args.naive_bases / 1e6 / t_batched_small * 60, 4),
         "batched_mb_per_min_full": round(len(seq) / 1e6 / t_batched * 60, 4),
         "speedup_same_slice": round(t_naive / t_batched_small, 1),
-        "naive_bases": args.naive_bases, "batched_bases": len(seq),
-        "max_abs_diff_naive_vs_batched": agree}
-    peaks = call_peaks(name, 0, starts, sc.window, plus, "+", args.threshold) + \
-        call_peaks(name, 0, starts, sc.window, minus, "-", args.threshold)
+        "naive_bases": args.naive_bases,
+        "batched_bases": len(seq),
+        "max_abs_diff_naive_vs_batched": agree,
+    }
+    peaks = call_peaks(name, 0, starts, sc.window, plus, "+", args.threshold) + call_peaks(
+        name, 0, starts, sc.window, minus, "-", args.threshold
+    )
     up = upstream_masks(len(genome), GFF)
     scanned = np.zeros(len(genome), bool)
-    scanned[scan_from: scan_from + len(seq)] = True
+    scanned[scan_from : scan_from + len(seq)] = True
     scanned &= np.frombuffer(genome.encode(), np.uint8) != ord("N")
     any_up = (up["+"] | up["-"]) & scanned
     centres = np.array([(p.start + p.end) // 2 for p in peaks], dtype=int)
@@ -202,12 +229,16 @@ def main() -> None:
     same = np.array([up[s][c] for s, c in zip(strands, centres)], bool)
     chance_same = float(0.5 * ((up["+"] & scanned).sum() + (up["-"] & scanned).sum()) / scanned.sum())
     res["enrichment"] = {
-        "threshold": args.threshold, "peaks": len(peaks), "scanned_bases": int(scanned.sum()),
-        "fraction_peaks_upstream_any_strand": round(obs_any, 4), "chance_any_strand": round(chance_any, 4),
+        "threshold": args.threshold,
+        "peaks": len(peaks),
+        "scanned_bases": int(scanned.sum()),
+        "fraction_peaks_upstream_any_strand": round(obs_any, 4),
+        "chance_any_strand": round(chance_any, 4),
         "enrichment_any_strand": round(obs_any / chance_any, 3) if len(peaks) else None,
         "fraction_peaks_upstream_same_strand": round(float(same.mean()), 4) if len(peaks) else None,
         "chance_same_strand": round(chance_same, 4),
-        "enrichment_same_strand": round(float(same.mean()) / chance_same, 3) if len(peaks) else None}
+        "enrichment_same_strand": round(float(same.mean()) / chance_same, 3) if len(peaks) else None,
+    }
     # baseline in the same run: AT content of each window (promoters are AT-rich), thresholded so that as many
     # windows pass as model windows passed on either strand; peaks called the same way (strand-agnostic)
     codes = np.frombuffer(seq.encode(), np.uint8)
@@ -221,16 +252,22 @@ def main() -> None:
         at_peaks = call_peaks(name, 0, starts, sc.window, at_frac, "+", thr)
         at_centres = np.array([(p.start + p.end) // 2 for p in at_peaks], dtype=int)
         obs_at = float(np.mean(any_up[at_centres])) if len(at_peaks) else float("nan")
-        res["baseline_at_content"] = {"windows_passing": n_pass, "at_threshold": round(thr, 3),
-                                      "peaks": len(at_peaks), "fraction_peaks_upstream_any_strand": round(obs_at, 4),
-                                      "enrichment_any_strand": round(obs_at / chance_any, 3)}
+        res["baseline_at_content"] = {
+            "windows_passing": n_pass,
+            "at_threshold": round(thr, 3),
+            "peaks": len(at_peaks),
+            "fraction_peaks_upstream_any_strand": round(obs_at, 4),
+            "enrichment_any_strand": round(obs_at / chance_any, 3),
+        }
     # threshold-free view: mean window probability inside vs outside upstream regions
     centre_w = np.clip(starts + sc.window // 2, 0, len(genome) - 1)
     best = np.fmax(plus, minus)
     ok = np.isfinite(best)
     inside = any_up[centre_w] & ok
-    res["mean_prob_upstream_vs_elsewhere"] = [round(float(best[inside].mean()), 4),
-                                              round(float(best[ok & ~inside].mean()), 4)]
+    res["mean_prob_upstream_vs_elsewhere"] = [
+        round(float(best[inside].mean()), 4),
+        round(float(best[ok & ~inside].mean()), 4),
+    ]
     from sklearn.metrics import roc_auc_score
 
     res["auroc_window_upstream"] = round(float(roc_auc_score(inside[ok], best[ok])), 4)

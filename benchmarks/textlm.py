@@ -6,6 +6,7 @@ baseline (add-one smoothed token frequencies of the training split).
 
     .venv/bin/python benchmarks/textlm.py --out runs/bench_textlm [--time-budget 25m]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "abstracts" / \
-    "biomed_abstracts.jsonl.gz"
+DEFAULT_CORPUS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "abstracts" / "biomed_abstracts.jsonl.gz"
+)
 
 
 def main() -> None:
@@ -58,13 +60,22 @@ def main() -> None:
     # the LM scores the first token of the held-out stream unconditioned like every window start; the
     # unigram scores every token, so token counts differ by the window starts only
     summary = {
-        "time_budget_s": cfg.time_budget, "wall_s": round(wall, 1), "steps": metrics["steps"],
-        "tokens_seen": metrics["tokens_seen"], "epochs": metrics["epochs"], "parameters": metrics["parameters"],
-        "train_docs": metrics["train_docs"], "heldout_docs": metrics["heldout_docs"],
-        "textlm": {"perplexity": round(metrics["heldout_perplexity"], 2),
-                   "bits_per_byte": round(metrics["heldout_bits_per_byte"], 4)},
-        "unigram_baseline": {"perplexity": round(math.exp(nll / n), 2),
-                             "bits_per_byte": round(nll / math.log(2) / n_bytes, 4)},
+        "time_budget_s": cfg.time_budget,
+        "wall_s": round(wall, 1),
+        "steps": metrics["steps"],
+        "tokens_seen": metrics["tokens_seen"],
+        "epochs": metrics["epochs"],
+        "parameters": metrics["parameters"],
+        "train_docs": metrics["train_docs"],
+        "heldout_docs": metrics["heldout_docs"],
+        "textlm": {
+            "perplexity": round(metrics["heldout_perplexity"], 2),
+            "bits_per_byte": round(metrics["heldout_bits_per_byte"], 4),
+        },
+        "unigram_baseline": {
+            "perplexity": round(math.exp(nll / n), 2),
+            "bits_per_byte": round(nll / math.log(2) / n_bytes, 4),
+        },
         "uniform_baseline": {"perplexity": vocab},
     }
     Path(args.out, "benchmark.json").write_text(json.dumps(summary, indent=2))

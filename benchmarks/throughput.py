@@ -8,6 +8,7 @@ inference): `ratio X`.
 
     python benchmarks/throughput.py [--layers 4 --hidden 256 --heads 4 --seq-len 256 --batch 16 --repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,29 @@ def build(kind: str, task: str, a):
     if kind == "genolm":
         from genolm.core.models import GenolmConfig, GenolmForMaskedLM, GenolmForSequenceClassification
 
-        cfg = GenolmConfig(vocab_size=a.vocab, arch="transformer", hidden_size=a.hidden, num_layers=a.layers,
-                           num_heads=a.heads, intermediate_size=4 * a.hidden, num_labels=2, dropout=0.1)
+        cfg = GenolmConfig(
+            vocab_size=a.vocab,
+            arch="transformer",
+            hidden_size=a.hidden,
+            num_layers=a.layers,
+            num_heads=a.heads,
+            intermediate_size=4 * a.hidden,
+            num_labels=2,
+            dropout=0.1,
+        )
         return (GenolmForMaskedLM if task == "mlm" else GenolmForSequenceClassification)(cfg)
     from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
-    cfg = BertConfig(vocab_size=a.vocab, hidden_size=a.hidden, num_hidden_layers=a.layers, num_attention_heads=a.heads,
-                     intermediate_size=4 * a.hidden, max_position_embeddings=max(512, a.seq_len), num_labels=2,
-                     attn_implementation="sdpa")
+    cfg = BertConfig(
+        vocab_size=a.vocab,
+        hidden_size=a.hidden,
+        num_hidden_layers=a.layers,
+        num_attention_heads=a.heads,
+        intermediate_size=4 * a.hidden,
+        max_position_embeddings=max(512, a.seq_len),
+        num_labels=2,
+        attn_implementation="sdpa",
+    )
     return (BertForMaskedLM if task == "mlm" else BertForSequenceClassification)(cfg)
 
 
@@ -78,13 +94,19 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=10)
     p.add_argument("--steps", type=int, default=3, help="steps per timed block")
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed blocks per model")
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="cpu = process CPU time (steadier on a shared machine; CPU only)")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu = process CPU time (steadier on a shared machine; CPU only)",
+    )
     a = p.parse_args()
     clock = time.process_time if a.clock == "cpu" else time.perf_counter
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"device={device} threads={torch.get_num_threads()} clock={a.clock} torch={torch.__version__} "
-          f"cpu={platform.processor() or platform.machine()}")
+    print(
+        f"device={device} threads={torch.get_num_threads()} clock={a.clock} torch={torch.__version__} "
+        f"cpu={platform.processor() or platform.machine()}"
+    )
     print(f"config: layers={a.layers} hidden={a.hidden} heads={a.heads} seq_len={a.seq_len} batch={a.batch}")
     tokens = a.batch * a.seq_len * a.steps
     ratios = []
@@ -105,8 +127,10 @@ def main() -> None:
             r = tps["genolm"] / tps["hf"]
             ratios.append(r)
             mode = "train" if train else "infer"
-            print(f"{task:>3} {mode}: genolm {tps['genolm']:,.0f} tok/s ({n_params['genolm'] / 1e6:.2f}M params) | "
-                  f"HF Bert {tps['hf']:,.0f} tok/s ({n_params['hf'] / 1e6:.2f}M params) | ratio {r:.2f}")
+            print(
+                f"{task:>3} {mode}: genolm {tps['genolm']:,.0f} tok/s ({n_params['genolm'] / 1e6:.2f}M params) | "
+                f"HF Bert {tps['hf']:,.0f} tok/s ({n_params['hf'] / 1e6:.2f}M params) | ratio {r:.2f}"
+            )
     g = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"ratio {g:.2f}")
 

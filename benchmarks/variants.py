@@ -16,6 +16,7 @@ Parts (``--part``):
     OMP_NUM_THREADS=1 python benchmarks/variants.py --part speed
     OMP_NUM_THREADS=1 python benchmarks/variants.py --part quality --lm RUN_DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,19 @@ def tiny_mlm(out: Path, window: int, hidden: int = 64, layers: int = 2) -> Path:
 
     torch.manual_seed(0)
     tok = build_dna_tokenizer("base")
-    cfg = GenolmConfig(vocab_size=len(tok), arch="cnn", hidden_size=hidden, num_layers=layers, conv_layers=layers,
-                       conv_kernel=9, dropout=0.0, pad_token_id=tok.pad_token_id)
-    save_model(GenolmForMaskedLM(cfg).eval(), tok, ModelInfo(task="masked-lm", tokenizer="base",
-                                                              max_length=window + 2), out)
+    cfg = GenolmConfig(
+        vocab_size=len(tok),
+        arch="cnn",
+        hidden_size=hidden,
+        num_layers=layers,
+        conv_layers=layers,
+        conv_kernel=9,
+        dropout=0.0,
+        pad_token_id=tok.pad_token_id,
+    )
+    save_model(
+        GenolmForMaskedLM(cfg).eval(), tok, ModelInfo(task="masked-lm", tokenizer="base", max_length=window + 2), out
+    )
     return out
 
 
@@ -59,8 +69,10 @@ def random_snv_vcf(fasta: str, n: int, path: Path, seed: int = 0, contig_filter=
     cand = rng.choice(np.arange(1000, len(seq) - 1000), size=min(len(seq) - 2000, 2 * n), replace=False)
     pos = np.sort([p for p in cand if seq[p - 1].upper() in "ACGT"][:n])  # masked (N) bases skipped
     with open(path, "w") as fh:
-        fh.write(f"##fileformat=VCFv4.2\n##contig=<ID={name},length={len(seq)}>\n"
-                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        fh.write(
+            f"##fileformat=VCFv4.2\n##contig=<ID={name},length={len(seq)}>\n"
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        )
         for p in pos:
             ref = seq[p - 1].upper()
             alt = "ACGT"[("ACGT".index(ref) + 1 + int(rng.integers(3))) % 4]
@@ -104,23 +116,30 @@ def part_speed(args) -> None:
     model = args.model or str(tiny_mlm(work / "mlm", args.window, hidden=32, layers=2))
     vcf = random_snv_vcf(fasta, args.n, work / "snv.vcf", seed=args.seed)
     n = sum(1 for line in open(vcf) if not line.startswith("#"))
-    print(f"machine: {os.cpu_count()} CPU(s) visible, torch threads {torch.get_num_threads()}; model {model}; "
-          f"window {args.window}; {n} SNVs on E. coli K-12 MG1655")
+    print(
+        f"machine: {os.cpu_count()} CPU(s) visible, torch threads {torch.get_num_threads()}; model {model}; "
+        f"window {args.window}; {n} SNVs on E. coli K-12 MG1655"
+    )
     rss0 = peak_rss_mb()
     c0 = time.process_time()
     s = score_vcf(model, fasta, str(vcf), str(work / "out.vcf.gz"), window=args.window, batch_size=args.batch_size)
     cpu_fast = time.process_time() - c0
     fast, fast_cpu = s.scored / s.seconds, s.scored / cpu_fast
-    print(f"genolm batched scorer: {s.scored} variants in {s.seconds:.1f}s wall = {fast:.0f} variants/s "
-          f"({cpu_fast:.1f}s CPU = {fast_cpu:.0f} variants/CPU-s; includes reading the genome and writing "
-          f"the bgzip VCF + index); peak RSS {peak_rss_mb():.0f} MB (before: {rss0:.0f} MB)", flush=True)
+    print(
+        f"genolm batched scorer: {s.scored} variants in {s.seconds:.1f}s wall = {fast:.0f} variants/s "
+        f"({cpu_fast:.1f}s CPU = {fast_cpu:.0f} variants/CPU-s; includes reading the genome and writing "
+        f"the bgzip VCF + index); peak RSS {peak_rss_mb():.0f} MB (before: {rss0:.0f} MB)",
+        flush=True,
+    )
     c0 = time.process_time()
     secs, done = naive_loop(model, fasta, vcf, args.naive_n, args.window)
     cpu_slow = time.process_time() - c0
     slow, slow_cpu = done / secs, done / cpu_slow
-    print(f"one-forward-pass-per-allele loop: {done} variants in {secs:.1f}s wall = {slow:.0f} variants/s "
-          f"({cpu_slow:.1f}s CPU = {slow_cpu:.0f} variants/CPU-s; timed on the first {done} of {n}); "
-          f"peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        f"one-forward-pass-per-allele loop: {done} variants in {secs:.1f}s wall = {slow:.0f} variants/s "
+        f"({cpu_slow:.1f}s CPU = {slow_cpu:.0f} variants/CPU-s; timed on the first {done} of {n}); "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
     print(f"wall-clock ratio {fast / slow:.1f} (noisy on a shared machine)")
     # CPU time is the fair measure on a machine shared with other jobs
     print(f"ratio {fast_cpu / slow_cpu:.1f}")
@@ -148,14 +167,25 @@ def part_quality(args) -> dict:
     y = np.array([truth[k] for k in keys])
     res["brca1_dev_cadd_auroc_reference"] = _auroc(y, [cadd[k] for k in keys])
     t0 = time.perf_counter()
-    m = train_variant_model(fa, vcf, "LOF", str(work / "sup"), model=args.lm if args.lm_feature else None,
-                            group_field="EXON", folds=7, seed=args.seed)
+    m = train_variant_model(
+        fa,
+        vcf,
+        "LOF",
+        str(work / "sup"),
+        model=args.lm if args.lm_feature else None,
+        group_field="EXON",
+        folds=7,
+        seed=args.seed,
+    )
     res["brca1_dev_supervised_grouped_cv_auroc"] = m["cv"]["auroc"]
     res["brca1_dev_baseline_grouped_cv_auroc"] = m["baseline_cv"]["auroc"]
     res["brca1_train_seconds"] = round(time.perf_counter() - t0, 1)
-    print(f"BRCA1 dev, supervised (leave-exon-group-out CV, 7 exon libraries): AUROC {m['cv']['auroc']:.3f}; "
-          f"substitution-type baseline {m['baseline_cv']['auroc']:.3f}; CADD on the same SNVs "
-          f"{res['brca1_dev_cadd_auroc_reference']:.3f}; train {res['brca1_train_seconds']}s", flush=True)
+    print(
+        f"BRCA1 dev, supervised (leave-exon-group-out CV, 7 exon libraries): AUROC {m['cv']['auroc']:.3f}; "
+        f"substitution-type baseline {m['baseline_cv']['auroc']:.3f}; CADD on the same SNVs "
+        f"{res['brca1_dev_cadd_auroc_reference']:.3f}; train {res['brca1_train_seconds']}s",
+        flush=True,
+    )
     # bootstrap intervals of the out-of-fold AUROC (over variants, and over exon libraries), and of genolm - CADD
     import pandas as pd
 
@@ -175,10 +205,13 @@ def part_quality(args) -> dict:
     res["brca1_dev_supervised_auroc_ci95_variants"] = [float(v) for v in np.percentile(by_var, [2.5, 97.5])]
     res["brca1_dev_supervised_auroc_ci95_exons"] = [float(v) for v in np.percentile(by_exon, [2.5, 97.5])]
     res["brca1_dev_supervised_minus_cadd_ci95_exons"] = [float(v) for v in np.percentile(diff, [2.5, 97.5])]
-    print(f"BRCA1 dev, supervised AUROC 95% bootstrap interval: over variants "
-          f"{res['brca1_dev_supervised_auroc_ci95_variants']}, over exon libraries "
-          f"{res['brca1_dev_supervised_auroc_ci95_exons']}; genolm - CADD over exon libraries "
-          f"{res['brca1_dev_supervised_minus_cadd_ci95_exons']}", flush=True)
+    print(
+        f"BRCA1 dev, supervised AUROC 95% bootstrap interval: over variants "
+        f"{res['brca1_dev_supervised_auroc_ci95_variants']}, over exon libraries "
+        f"{res['brca1_dev_supervised_auroc_ci95_exons']}; genolm - CADD over exon libraries "
+        f"{res['brca1_dev_supervised_minus_cadd_ci95_exons']}",
+        flush=True,
+    )
     # the supervised model's members, each alone (same features and folds)
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -191,11 +224,15 @@ def part_quality(args) -> dict:
     X = allele_features(rc, alleles)
     groups = np.array(groups)
     window, gene, motif = feature_views(ALL_FEATURES)
-    for name, members in (("logistic_window", [("linear", window)]), ("logistic_motif", [("linear", motif)]),
-                          ("logistic_gene_model", [("linear", gene)]), ("boosting_gene_model", [("trees", gene)]),
-                          ("logistic_window_plus_gene_model", [("linear", window + gene)]),
-                          ("logistic_window_and_gene_model", [("linear", window), ("linear", gene)]),
-                          ("without_motif_member", [("linear", window), ("linear", gene), ("trees", gene)])):
+    for name, members in (
+        ("logistic_window", [("linear", window)]),
+        ("logistic_motif", [("linear", motif)]),
+        ("logistic_gene_model", [("linear", gene)]),
+        ("boosting_gene_model", [("trees", gene)]),
+        ("logistic_window_plus_gene_model", [("linear", window + gene)]),
+        ("logistic_window_and_gene_model", [("linear", window), ("linear", gene)]),
+        ("without_motif_member", [("linear", window), ("linear", gene), ("trees", gene)]),
+    ):
         oof = np.zeros(len(yy))
         for tr, te in LeaveOneGroupOut().split(X, yy, groups):
             est = Ensemble(True, args.seed, [window, gene, motif])
@@ -207,8 +244,11 @@ def part_quality(args) -> dict:
         s = score_vcf(args.lm, fa, vcf, str(work / "llr.vcf.gz"))
         sc = read_allele_values(str(work / "llr.vcf.gz"), "GENOLM_SCORE")
         res["brca1_dev_zero_shot_llr_auroc"] = _auroc(y, [-sc[k] for k in keys])
-        print(f"BRCA1 dev, zero-shot llr ({args.lm}): AUROC {res['brca1_dev_zero_shot_llr_auroc']:.3f} "
-              f"(score = -llr; {s.seconds:.0f}s)", flush=True)
+        print(
+            f"BRCA1 dev, zero-shot llr ({args.lm}): AUROC {res['brca1_dev_zero_shot_llr_auroc']:.3f} "
+            f"(score = -llr; {s.seconds:.0f}s)",
+            flush=True,
+        )
     k = DATA / "cagi5_satmut_mpra_kircher2019"
     kfa, ksnv = str(k / "elements_dev.GRCh37.fa"), str(k / "kircher2019_dev.snv.vcf.gz")
     eff = read_allele_values(ksnv, "EFFECT")
@@ -224,14 +264,16 @@ def part_quality(args) -> dict:
         per = [spearmanr(e[chroms == c], x[chroms == c])[0] for c in sorted(set(chroms))]
         res[f"mpra_dev_zero_shot_{name}_spearman_pooled"] = float(spearmanr(e, x)[0])
         res[f"mpra_dev_zero_shot_{name}_spearman_mean_per_element"] = float(np.nanmean(per))
-        print(f"MPRA dev, zero-shot {name} vs EFFECT: Spearman pooled {float(spearmanr(e, x)[0]):.3f}, mean per "
-              f"element {float(np.nanmean(per)):.3f} ({time.perf_counter() - t1:.0f}s)", flush=True)
+        print(
+            f"MPRA dev, zero-shot {name} vs EFFECT: Spearman pooled {float(spearmanr(e, x)[0]):.3f}, mean per "
+            f"element {float(np.nanmean(per)):.3f} ({time.perf_counter() - t1:.0f}s)",
+            flush=True,
+        )
 
     if args.lm:
         zero_shot("llr", args.lm, None)
     zero_shot("motif", "jaspar", "motif")  # JASPAR 2022 site change, no model
-    m2 = train_variant_model(kfa, ksnv, "EFFECT", str(work / "mpra_sup"), group_field="LOCUS", folds=5,
-                             seed=args.seed)
+    m2 = train_variant_model(kfa, ksnv, "EFFECT", str(work / "mpra_sup"), group_field="LOCUS", folds=5, seed=args.seed)
     pred = {}
     df = pd.read_csv(work / "mpra_sup" / "predictions_cv.csv")
     for r in df.itertuples():
@@ -243,9 +285,12 @@ def part_quality(args) -> dict:
     res["mpra_dev_supervised_grouped_cv_spearman_pooled"] = m2["cv"]["spearman"]
     res["mpra_dev_supervised_grouped_cv_spearman_mean_per_element"] = float(np.nanmean(per))
     res["mpra_dev_baseline_grouped_cv_spearman_mean_per_element"] = float(np.nanmean(perb))
-    print(f"MPRA dev, supervised (CV grouped by locus): Spearman pooled {m2['cv']['spearman']:.3f}, mean per element "
-          f"{np.nanmean(per):.3f}; substitution-type baseline pooled {m2['baseline_cv']['spearman']:.3f}, "
-          f"per element {np.nanmean(perb):.3f}", flush=True)
+    print(
+        f"MPRA dev, supervised (CV grouped by locus): Spearman pooled {m2['cv']['spearman']:.3f}, mean per element "
+        f"{np.nanmean(per):.3f}; substitution-type baseline pooled {m2['baseline_cv']['spearman']:.3f}, "
+        f"per element {np.nanmean(perb):.3f}",
+        flush=True,
+    )
     print(json.dumps(res, indent=2))
     return res
 

@@ -11,6 +11,7 @@ remaining gap is information a reference-only model does not see (conservation, 
 Prints pooled out-of-fold AUROC and AUROC within missense variants, with CADD (a table column) beside them,
 then genolm's own features alone and with the oracle columns added.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,9 +53,11 @@ def main() -> None:
     k = len(conseq)
     print(f"{len(y)} dev SNVs, {int(y.sum())} LOF, {len(set(groups))} exon libraries (leave-one-out folds)")
     print(f"{'features (true annotation, not genolm inputs)':58s} {'AUROC':>7s} {'missense':>9s}")
-    for name, cols in (("consequence class only", slice(0, k)),
-                       ("consequence + ref/alt amino acid", slice(0, k + 40)),
-                       ("consequence + amino acids + BLOSUM62/hydropathy", slice(0, k + 43))):
+    for name, cols in (
+        ("consequence class only", slice(0, k)),
+        ("consequence + ref/alt amino acid", slice(0, k + 40)),
+        ("consequence + amino acids + BLOSUM62/hydropathy", slice(0, k + 43)),
+    ):
         best = None
         for C in (0.03, 0.1, 0.3):
             oof = np.zeros(len(y))
@@ -76,9 +79,11 @@ def main() -> None:
     alleles, y2, _, _ = load_labelled_alleles(str(DATA / "brca1_sge_dev.vcf.gz"), "LOF", rc)
     assert np.array_equal(y2, y), "one allele per record expected"
     G = allele_features(rc, alleles)
-    for name, Z in (("genolm features (one regression)", G),
-                    ("genolm features + true consequence", np.hstack([G, X[:, :k]])),
-                    ("genolm features + true consequence + amino acids", np.hstack([G, X]))):
+    for name, Z in (
+        ("genolm features (one regression)", G),
+        ("genolm features + true consequence", np.hstack([G, X[:, :k]])),
+        ("genolm features + true consequence + amino acids", np.hstack([G, X])),
+    ):
         oof = np.zeros(len(y))
         for tr, te in LeaveOneGroupOut().split(Z, y, groups):
             oof[te] = Ensemble(True, 0).fit(Z[tr], y[tr]).predict(Z[te])

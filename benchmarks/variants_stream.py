@@ -8,6 +8,7 @@ weights; speed does not depend on them) scores it. Peak RSS is the process's max
 
     OMP_NUM_THREADS=1 python benchmarks/variants_stream.py --records 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def synthetic_vcf(path: Path, fasta: str, n_records: int, start: int = 41_100_00
     seq = fa.fetch("17", start - 1, start - 1 + n_records // 5 + 10).upper()
     written = 0
     with pysam.BGZFile(str(path), "wb") as fh:
-        fh.write(b"##fileformat=VCFv4.2\n##contig=<ID=17,length=81195210>\n"
-                 b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        fh.write(
+            b"##fileformat=VCFv4.2\n##contig=<ID=17,length=81195210>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        )
         buf = []
         for i in range(len(seq) - 1):
             ref, pos = seq[i], start + i
@@ -77,16 +79,27 @@ def main() -> None:
     n = synthetic_vcf(vcf, fasta, args.records)
     model = args.model or str(tiny_mlm(work / "mlm", args.window, hidden=32, layers=2))
     before = rss_mb()
-    print(f"{n} records written to {vcf} ({vcf.stat().st_size / 1e6:.1f} MB bgzip); RSS before scoring "
-          f"{before:.0f} MB", flush=True)
+    print(
+        f"{n} records written to {vcf} ({vcf.stat().st_size / 1e6:.1f} MB bgzip); RSS before scoring {before:.0f} MB",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    s = score_vcf(model, fasta, str(vcf), str(work / "out.vcf.gz"), window=args.window, batch_size=args.batch_size,
-                  chunk_size=args.chunk_size)
+    s = score_vcf(
+        model,
+        fasta,
+        str(vcf),
+        str(work / "out.vcf.gz"),
+        window=args.window,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+    )
     dt = time.perf_counter() - t0
     print(s.line())
-    print(f"records/s {s.records / dt:.0f}; alleles scored/s {s.scored / dt:.0f}; peak RSS {rss_mb():.0f} MB "
-          f"(growth while scoring {rss_mb() - before:.0f} MB); output {(work / 'out.vcf.gz').stat().st_size / 1e6:.1f} MB"
-          f" + tabix index {'yes' if s.indexed else 'no'}")
+    print(
+        f"records/s {s.records / dt:.0f}; alleles scored/s {s.scored / dt:.0f}; peak RSS {rss_mb():.0f} MB "
+        f"(growth while scoring {rss_mb() - before:.0f} MB); output {(work / 'out.vcf.gz').stat().st_size / 1e6:.1f} MB"
+        f" + tabix index {'yes' if s.indexed else 'no'}"
+    )
 
 
 if __name__ == "__main__":

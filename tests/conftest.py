@@ -3,6 +3,7 @@
 Services (PostgreSQL, ...) are real. On a developer's machine without one, the test skips with the
 reason; under CI (CI=true) a missing service is a failure, never a skip.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,14 @@ def bert_dir(tmp_path_factory) -> str:
     d = tmp_path_factory.mktemp("hf_bert")
     tok = build_dna_tokenizer("base")  # a character-level tokenizer.json, as nucleotide-level hub models ship
     tok.save_pretrained(d)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=256)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
     import torch
 
     torch.manual_seed(0)

@@ -10,6 +10,7 @@ The Python API in one line per domain (each ``train`` writes the same run direct
   ``genolm.chem``, ``genolm.omics``, ``genolm.literature``; shared pieces in ``genolm.core``,
   ``genolm.io`` and ``genolm.sequence``.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """``genolm.load``: one entry point for every model genolm saves."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,8 +10,13 @@ from genolm.core.predictor import Predictor
 from genolm.io.errors import InputError
 
 # Most specific first: the DNA entry (config.json) matches any Hugging Face folder, so it comes last.
-_DOMAINS = ("genolm.chem.predictors", "genolm.editing.predictors", "genolm.omics.predictors",
-            "genolm.literature.predictors", "genolm.genome.predictors")
+_DOMAINS = (
+    "genolm.chem.predictors",
+    "genolm.editing.predictors",
+    "genolm.omics.predictors",
+    "genolm.literature.predictors",
+    "genolm.genome.predictors",
+)
 
 
 def _entries():

@@ -23,10 +23,32 @@ def ce_run(tmp_path_factory):
     from genolm.cli.main import main
 
     out = tmp_path_factory.mktemp("ann") / "ce"
-    code = main(["annotate", "train", "--genome", str(DATA / "celegans_60loci.fa.gz"), "--gff",
-                 str(DATA / "celegans_60loci.gff3.gz"), "--out", str(out), "--scheme", "eukaryote",
-                 "--max-steps", "40", "--window", "1024", "--batch-size", "4", "--eval-every", "20",
-                 "--hidden", "16", "--layers", "6"])
+    code = main(
+        [
+            "annotate",
+            "train",
+            "--genome",
+            str(DATA / "celegans_60loci.fa.gz"),
+            "--gff",
+            str(DATA / "celegans_60loci.gff3.gz"),
+            "--out",
+            str(out),
+            "--scheme",
+            "eukaryote",
+            "--max-steps",
+            "40",
+            "--window",
+            "1024",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "20",
+            "--hidden",
+            "16",
+            "--layers",
+            "6",
+        ]
+    )
     assert code == 0
     return out
 

@@ -1,5 +1,6 @@
 """Issue 12 in the annotation domain: genolm.load predictor = CLI output, bad GFF coordinates are one-line
 errors naming file:line, new/old option names, a --valid dev split, progress within a long region."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -39,8 +40,9 @@ def test_load_predict_equals_cli_predict(cli, ce_run, ann_data, tmp_path):
     listed = pred.predict(list(some.values()))
     assert set(listed.seqid) <= {"0", "1", "2"}
     cols = ["type", "start", "end", "score", "strand", "phase"]
-    assert sorted(map(tuple, listed[cols].values.tolist())) == \
-        sorted(map(tuple, expected[expected.seqid.isin(some)][cols].values.tolist()))
+    assert sorted(map(tuple, listed[cols].values.tolist())) == sorted(
+        map(tuple, expected[expected.seqid.isin(some)][cols].values.tolist())
+    )
 
 
 def test_genolm_load_finds_the_annotation_predictor(ce_run):
@@ -58,10 +60,13 @@ def test_genolm_load_finds_the_annotation_predictor(ce_run):
     assert isinstance(p, AnnotationPredictor)
 
 
-@pytest.mark.parametrize("line,msg", [
-    ("chr1\tt\tCDS\t90\t120\t.\t+\t0\tID=a", "CDS chr1:90-120 extends past the end of contig 'chr1' (100 bases)"),
-    ("chr1\tt\tgene\t50\t40\t.\t+\t.\tID=a", "invalid coordinates 50-40"),
-])
+@pytest.mark.parametrize(
+    "line,msg",
+    [
+        ("chr1\tt\tCDS\t90\t120\t.\t+\t0\tID=a", "CDS chr1:90-120 extends past the end of contig 'chr1' (100 bases)"),
+        ("chr1\tt\tgene\t50\t40\t.\t+\t.\tID=a", "invalid coordinates 50-40"),
+    ],
+)
 def test_gff_past_contig_end_or_inverted_is_an_error_naming_file_and_line(tmp_path, line, msg):
     p = tmp_path / "bad.gff3"
     p.write_text("##gff-version 3\nchr1\tt\tgene\t1\t100\t.\t+\t.\tID=ok\n" + line + "\n")
@@ -88,11 +93,26 @@ def test_validate_features_helper():
 
 def test_train_with_gff_past_contig_end_exits_2_and_leaves_no_run(cli, ann_data, tmp_path):
     gff = tmp_path / "bad.gff3"
-    gff.write_text("##gff-version 3\nce.1.212\tx\tgene\t1\t100\t.\t+\t.\tID=g\n"
-                   "ce.1.212\tx\tCDS\t1\t999999\t.\t+\t0\tParent=g\n")
+    gff.write_text(
+        "##gff-version 3\nce.1.212\tx\tgene\t1\t100\t.\t+\t.\tID=g\nce.1.212\tx\tCDS\t1\t999999\t.\t+\t0\tParent=g\n"
+    )
     out = tmp_path / "run"
-    code, _, err = cli(["annotate", "train", "--genome", str(ann_data / "celegans_60loci.fa.gz"), "--train", str(gff),
-                        "--out", str(out), "--scheme", "eukaryote", "--max-steps", "2"])
+    code, _, err = cli(
+        [
+            "annotate",
+            "train",
+            "--genome",
+            str(ann_data / "celegans_60loci.fa.gz"),
+            "--train",
+            str(gff),
+            "--out",
+            str(out),
+            "--scheme",
+            "eukaryote",
+            "--max-steps",
+            "2",
+        ]
+    )
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"genolm: error: {gff}:3: CDS ce.1.212:1-999999 extends past the end of contig")
     assert not out.exists() and not any(tmp_path.glob(".run*"))
@@ -101,9 +121,20 @@ def test_train_with_gff_past_contig_end_exits_2_and_leaves_no_run(cli, ann_data,
 def test_evaluate_with_genome_refuses_prediction_past_contig_end(cli, ann_data, tmp_path):
     pred = tmp_path / "p.gff3"
     pred.write_text("##gff-version 3\nce.1.212\tx\tCDS\t1\t999999\t.\t+\t0\tID=c\n")
-    code, _, err = cli(["annotate", "evaluate", "--input", str(pred), "--truth",
-                        str(ann_data / "celegans_60loci.gff3.gz"), "--out", str(tmp_path / "m.json"), "--genome",
-                        str(ann_data / "celegans_60loci.fa.gz")])
+    code, _, err = cli(
+        [
+            "annotate",
+            "evaluate",
+            "--input",
+            str(pred),
+            "--truth",
+            str(ann_data / "celegans_60loci.gff3.gz"),
+            "--out",
+            str(tmp_path / "m.json"),
+            "--genome",
+            str(ann_data / "celegans_60loci.fa.gz"),
+        ]
+    )
     assert code == 2 and f"{pred}:2:" in err and "extends past the end" in err
     assert not (tmp_path / "m.json").exists()
 
@@ -136,5 +167,5 @@ def test_posteriors_show_progress_within_a_long_region(ce_run, ann_data, monkeyp
     with_bar = annot.posteriors(seq)
     err = capsys.readouterr().err
     assert "posteriors" in err and f"{2 * len(seq)}" in err  # both strands, counted in bases
-    monkeypatch.setattr(tagger, "PROGRESS_MIN_BASES", 10 ** 9)
+    monkeypatch.setattr(tagger, "PROGRESS_MIN_BASES", 10**9)
     assert (annot.posteriors(seq) == with_bar).all()  # the bar changes nothing

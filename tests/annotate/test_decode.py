@@ -1,5 +1,6 @@
 """The HMM decoder turns (near-)perfect per-base posteriors into exactly the reference gene models, on
 both strands, and the evaluator scores that as perfect; codon/splice constraints hold on any input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,8 +65,9 @@ def test_minus_strand_is_the_mirror_image(celegans):
         L = lengths[k]
         assert gm.strand == "-" and gp.strand == "+"
         assert sorted((L - e, L - s) for s, e in gm.introns) == gp.introns
-        assert sorted((L - e, L - s, ph) for s, e, ph in gm.cds) == [(s, e, ph) for s, e, ph in gp.cds][::-1] or \
-            sorted((L - e, L - s) for s, e, _ in gm.cds) == [(s, e) for s, e, _ in gp.cds]
+        assert sorted((L - e, L - s, ph) for s, e, ph in gm.cds) == [(s, e, ph) for s, e, ph in gp.cds][::-1] or sorted(
+            (L - e, L - s) for s, e, _ in gm.cds
+        ) == [(s, e) for s, e, _ in gp.cds]
 
 
 def test_decoded_genes_obey_codon_and_splice_rules(celegans):
@@ -84,7 +86,7 @@ def test_decoded_genes_obey_codon_and_splice_rules(celegans):
                 cds = reverse_complement(cds)
             assert len(cds) % 3 == 0 and cds[:3] == "ATG" and cds[-3:] in ("TAA", "TAG", "TGA")
             for a, b in g.introns:
-                assert (s[a:a + 2], s[b - 2:b]) == (("GT", "AG") if g.strand == "+" else ("CT", "AC"))
+                assert (s[a : a + 2], s[b - 2 : b]) == (("GT", "AG") if g.strand == "+" else ("CT", "AC"))
             first = g.cds[0] if g.strand == "+" else g.cds[-1]
             assert first[2] == 0  # the 5'-most CDS part starts on a codon boundary
     assert n_genes > 0
@@ -98,8 +100,9 @@ def test_prokaryote_oracle_and_orf_baseline(ann_data):
     m = A.evaluate_features(A.genes_to_features(_decode_all(seqs, txs, "prokaryote"), "prokaryote"), truth, lengths)
     assert m["base"]["CDS"]["f1"] > 0.97 and m["gene"]["f1"] > 0.85
     seq = seqs["NC_000913.3"]
-    base = A.evaluate_features(A.genes_to_features([("NC_000913.3", 0, g) for g in A.longest_orf_genes(seq)],
-                                                   "prokaryote"), truth, lengths)
+    base = A.evaluate_features(
+        A.genes_to_features([("NC_000913.3", 0, g) for g in A.longest_orf_genes(seq)], "prokaryote"), truth, lengths
+    )
     assert 0.6 < base["base"]["CDS"]["f1"] < m["base"]["CDS"]["f1"]
 
 
@@ -108,8 +111,10 @@ def test_evaluation_counts_by_hand(tmp_path):
     from genolm.io.gff import Feature
 
     def gene(ex, cds):
-        f = [Feature("c", "t", "gene", ex[0][0], ex[-1][1], ".", "+", ".", {"ID": "g"}),
-             Feature("c", "t", "mRNA", ex[0][0], ex[-1][1], ".", "+", ".", {"ID": "m", "Parent": "g"})]
+        f = [
+            Feature("c", "t", "gene", ex[0][0], ex[-1][1], ".", "+", ".", {"ID": "g"}),
+            Feature("c", "t", "mRNA", ex[0][0], ex[-1][1], ".", "+", ".", {"ID": "m", "Parent": "g"}),
+        ]
         f += [Feature("c", "t", "exon", a, b, ".", "+", ".", {"Parent": "m"}) for a, b in ex]
         f += [Feature("c", "t", "CDS", a, b, ".", "+", "0", {"Parent": "m"}) for a, b in cds]
         return f

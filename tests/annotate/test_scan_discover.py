@@ -1,4 +1,5 @@
 """`genolm scan` and `genolm discover` end to end on small real data with small real models."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,16 @@ def promoter_model(tmp_path_factory, ann_data):
     from genolm.genome.lm import ModelShape, finetune
 
     out = tmp_path_factory.mktemp("prom") / "run"
-    finetune(str(ann_data / "prom_core_train.csv"), str(ann_data / "prom_core_dev.csv"), str(out),
-             shape=ModelShape(arch="cnn", hidden=32, layers=2, kernel=9, dropout=0.1), max_steps=15, seed=0,
-             batch_size=32, eval_every=15)
+    finetune(
+        str(ann_data / "prom_core_train.csv"),
+        str(ann_data / "prom_core_dev.csv"),
+        str(out),
+        shape=ModelShape(arch="cnn", hidden=32, layers=2, kernel=9, dropout=0.1),
+        max_steps=15,
+        seed=0,
+        batch_size=32,
+        eval_every=15,
+    )
     return str(out)
 
 
@@ -27,9 +35,17 @@ def ecoli_lm(tmp_path_factory, ann_data):
     from genolm.genome.lm import ModelShape, pretrain
 
     out = tmp_path_factory.mktemp("lm") / "run"
-    pretrain(str(ann_data / "ecoli_40kb.fa.gz"), str(out), objective="clm",
-             shape=ModelShape(arch="cnn", hidden=32, layers=2), seq_len=128, max_steps=30, batch_size=16,
-             eval_every=30, seed=0)
+    pretrain(
+        str(ann_data / "ecoli_40kb.fa.gz"),
+        str(out),
+        objective="clm",
+        shape=ModelShape(arch="cnn", hidden=32, layers=2),
+        seq_len=128,
+        max_steps=30,
+        batch_size=16,
+        eval_every=30,
+        seed=0,
+    )
     return str(out)
 
 
@@ -51,9 +67,27 @@ def test_batched_scan_equals_naive_loop_and_strands(promoter_model, ann_data):
 def test_scan_cli_writes_bedgraph_and_peaks(cli, promoter_model, ann_data, tmp_path):
     bed = tmp_path / "r.bed"
     bed.write_text("NC_000913.3\t1000\t4000\nNC_000913.3\t10000\t12000\n")
-    code, out, err = cli(["scan", "--model", promoter_model, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
-                              "--regions", str(bed), "--window", "70", "--stride", "35", "--out",
-                              str(tmp_path / "s.bedgraph"), "--peaks", str(tmp_path / "p.bed"), "--threshold", "0.5"])
+    code, out, err = cli(
+        [
+            "scan",
+            "--model",
+            promoter_model,
+            "--genome",
+            str(ann_data / "ecoli_40kb.fa.gz"),
+            "--regions",
+            str(bed),
+            "--window",
+            "70",
+            "--stride",
+            "35",
+            "--out",
+            str(tmp_path / "s.bedgraph"),
+            "--peaks",
+            str(tmp_path / "p.bed"),
+            "--threshold",
+            "0.5",
+        ]
+    )
     assert code == 0, err
     bg = read_bedgraph(tmp_path / "s.bedgraph")
     assert bg and all((1000 <= a and b <= 4000) or (10000 <= a and b <= 12000) for _, a, b, _ in bg)
@@ -67,13 +101,33 @@ def test_scan_cli_writes_bedgraph_and_peaks(cli, promoter_model, ann_data, tmp_p
 def test_scan_bad_input(cli, promoter_model, ecoli_lm, ann_data, tmp_path):
     bed = tmp_path / "bad.bed"
     bed.write_text("chrZ\t0\t100\n")
-    code, _, err = cli(["scan", "--model", promoter_model, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
-                            "--regions", str(bed), "--out", str(tmp_path / "x.bedgraph")])
+    code, _, err = cli(
+        [
+            "scan",
+            "--model",
+            promoter_model,
+            "--genome",
+            str(ann_data / "ecoli_40kb.fa.gz"),
+            "--regions",
+            str(bed),
+            "--out",
+            str(tmp_path / "x.bedgraph"),
+        ]
+    )
     assert code == 2 and err.strip().count("\n") == 0
     assert err.startswith(f"genolm: error: {bed}:1: region on unknown contig 'chrZ'")
     assert not (tmp_path / "x.bedgraph").exists()
-    code, _, err = cli(["scan", "--model", ecoli_lm, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
-                            "--out", str(tmp_path / "x.bedgraph")])
+    code, _, err = cli(
+        [
+            "scan",
+            "--model",
+            ecoli_lm,
+            "--genome",
+            str(ann_data / "ecoli_40kb.fa.gz"),
+            "--out",
+            str(tmp_path / "x.bedgraph"),
+        ]
+    )
     assert code == 2 and "needs a sequence classifier" in err
 
 
@@ -85,7 +139,7 @@ def test_discover_flags_foreign_sequences(cli, ecoli_lm, ann_data, tmp_path):
     fa = tmp_path / "in.fa"
     with open(fa, "w") as fh:
         for i in range(80):
-            fh.write(f">eco{i}\n{eco[i * 450: i * 450 + 300]}\n")
+            fh.write(f">eco{i}\n{eco[i * 450 : i * 450 + 300]}\n")
         for n, s in cel:
             fh.write(f">cel_{n}\n{s}\n")
     code, out, err = cli(["discover", "--model", ecoli_lm, "--input", str(fa), "--out", str(tmp_path / "d")])
@@ -108,15 +162,37 @@ def test_discover_flags_foreign_sequences(cli, ecoli_lm, ann_data, tmp_path):
 
 
 def test_discover_genome_windows_and_errors(cli, ecoli_lm, ann_data, tmp_path, promoter_model):
-    code, _, err = cli(["discover", "--model", ecoli_lm, "--genome", str(ann_data / "ecoli_40kb.fa.gz"),
-                            "--window", "2000", "--out", str(tmp_path / "g"), "--cluster", "hdbscan"])
+    code, _, err = cli(
+        [
+            "discover",
+            "--model",
+            ecoli_lm,
+            "--genome",
+            str(ann_data / "ecoli_40kb.fa.gz"),
+            "--window",
+            "2000",
+            "--out",
+            str(tmp_path / "g"),
+            "--cluster",
+            "hdbscan",
+        ]
+    )
     assert code == 0, err
     df = pd.read_csv(tmp_path / "g" / "results.tsv", sep="\t")
     assert len(df) == 20 and df.id.iloc[1] == "NC_000913.3:2000-4000"
     code, _, err = cli(["discover", "--model", ecoli_lm, "--out", str(tmp_path / "e")])
     assert code == 2 and "exactly one of --input" in err
-    code, _, err = cli(["discover", "--model", promoter_model, "--input", str(ann_data / "prom_core_dev.csv"),
-                            "--out", str(tmp_path / "e2")])
+    code, _, err = cli(
+        [
+            "discover",
+            "--model",
+            promoter_model,
+            "--input",
+            str(ann_data / "prom_core_dev.csv"),
+            "--out",
+            str(tmp_path / "e2"),
+        ]
+    )
     assert code == 2 and "needs a language model" in err
 
 
@@ -127,7 +203,7 @@ def test_complexity_is_a_code_length_and_lower_for_biased_sequence(ann_data):
 
     eco = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])
     cel = [normalize(s)[:400] for _, s in read_fasta(ann_data / "celegans_60loci.fa.gz")][:20]
-    wins = [eco[i * 1000: i * 1000 + 400] for i in range(20)]
+    wins = [eco[i * 1000 : i * 1000 + 400] for i in range(20)]
 
     def direct(s):  # the definition, one base at a time
         counts, total = {}, 0.0
@@ -142,8 +218,7 @@ def test_complexity_is_a_code_length_and_lower_for_biased_sequence(ann_data):
     np.testing.assert_allclose(got, [direct(w) for w in wins[:3]], rtol=1e-12)
     assert (np.abs(complexity(wins) - np.log(4)) < 0.06).all()  # E. coli is close to random at order 1
     assert np.median(complexity(cel)) < np.median(complexity(wins))
-    np.testing.assert_allclose(complexity([wins[0][:200] + "N" * 30 + wins[0][200:]]),
-                               complexity([wins[0]]), atol=0.01)
+    np.testing.assert_allclose(complexity([wins[0][:200] + "N" * 30 + wins[0][200:]]), complexity([wins[0]]), atol=0.01)
 
 
 def test_robust_distance_flags_worm_windows_and_handles_few_rows(ann_data):
@@ -153,9 +228,9 @@ def test_robust_distance_flags_worm_windows_and_handles_few_rows(ann_data):
 
     eco = normalize(next(iter(read_fasta(ann_data / "ecoli_40kb.fa.gz")))[1])
     cel = [normalize(s)[:300] for _, s in read_fasta(ann_data / "celegans_60loci.fa.gz")][:20]
-    seqs = [eco[i * 190: i * 190 + 300] for i in range(200)] + [s for s in cel if len(s) == 300]
+    seqs = [eco[i * 190 : i * 190 + 300] for i in range(200)] + [s for s in cel if len(s) == 300]
     dn = [a + b for a in "ACGT" for b in "ACGT"][:15]
-    x = np.array([[sum(s[i:i + 2] == d for i in range(len(s) - 1)) / (len(s) - 1) for d in dn] for s in seqs])
+    x = np.array([[sum(s[i : i + 2] == d for i in range(len(s) - 1)) / (len(s) - 1) for d in dn] for s in seqs])
     y = np.r_[np.zeros(200), np.ones(len(seqs) - 200)]
     d = robust_distance(x, n_components=15)
     assert auroc(y, d) > 0.85 and np.median(d[y == 1]) > 1.4 * np.median(d[y == 0])
@@ -166,9 +241,11 @@ def test_robust_distance_flags_worm_windows_and_handles_few_rows(ann_data):
 
 def test_stride_zero_is_a_usage_error_not_silently_replaced(cli, promoter_model, ecoli_lm, ann_data, tmp_path):
     fa = str(ann_data / "ecoli_40kb.fa.gz")
-    for args in (["scan", "--model", promoter_model, "--input", fa, "--stride", "0", "--out", str(tmp_path / "s.bg")],
-                 ["scan", "--model", promoter_model, "--genome", fa, "--window", "4", "--out", str(tmp_path / "s.bg")],
-                 ["discover", "--model", ecoli_lm, "--genome", fa, "--stride", "0", "--out", str(tmp_path / "d")]):
+    for args in (
+        ["scan", "--model", promoter_model, "--input", fa, "--stride", "0", "--out", str(tmp_path / "s.bg")],
+        ["scan", "--model", promoter_model, "--genome", fa, "--window", "4", "--out", str(tmp_path / "s.bg")],
+        ["discover", "--model", ecoli_lm, "--genome", fa, "--stride", "0", "--out", str(tmp_path / "d")],
+    ):
         code, _, err = cli(args)
         assert code == 2 and err.count("\n") == 1, err
         assert ("--stride must be >= 1, got 0" in err) or ("--window must be >= 8, got 4" in err)

@@ -1,4 +1,5 @@
 """End-to-end tests of `genolm chem train / predict / evaluate` on small real MoleculeNet slices."""
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,42 @@ def bbbp_run(tmp_path_factory, data_dir):
     SVM on 400 BBBP molecules)."""
     out = tmp_path_factory.mktemp("chem") / "bbbp_run"
     d = data_dir / "chem"
-    rc = main(["--quiet", "chem", "train", "--train", str(d / "bbbp_train.csv"), "--valid", str(d / "bbbp_dev.csv"),
-               "--targets", "p_np", "--task", "classification", "--out", str(out), "--seed", "1"])
+    rc = main(
+        [
+            "--quiet",
+            "chem",
+            "train",
+            "--train",
+            str(d / "bbbp_train.csv"),
+            "--valid",
+            str(d / "bbbp_dev.csv"),
+            "--targets",
+            "p_np",
+            "--task",
+            "classification",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+        ]
+    )
     assert rc == 0
     return out
 
 
 def test_train_writes_a_complete_run_directory(bbbp_run):
-    for name in ["config.yaml", "manifest.json", "metrics.json", "log.txt", "report.html", "valid_predictions.csv",
-                 "model/chem_model.json", "model/rf.skops", "model/et.skops",
-                 "model/svm.skops"]:
+    for name in [
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "log.txt",
+        "report.html",
+        "valid_predictions.csv",
+        "model/chem_model.json",
+        "model/rf.skops",
+        "model/et.skops",
+        "model/svm.skops",
+    ]:
         assert (bbbp_run / name).is_file(), name
     metrics = json.loads((bbbp_run / "metrics.json").read_text())
     assert set(metrics["members_valid"]) == {"rf", "et", "svm"}
@@ -42,8 +69,9 @@ def test_train_writes_a_complete_run_directory(bbbp_run):
 
 def test_predict_keeps_order_and_flags_invalid_smiles(bbbp_run, tmp_path, capsys):
     inp = tmp_path / "in.csv"
-    pd.DataFrame({"id": ["a", "b", "c", "d"],
-                  "smiles": ["CCO", "this is not smiles", "c1ccccc1O", ""]}).to_csv(inp, index=False)
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "smiles": ["CCO", "this is not smiles", "c1ccccc1O", ""]}).to_csv(
+        inp, index=False
+    )
     out = tmp_path / "pred.csv"
     assert main(["chem", "predict", "--model", str(bbbp_run), "--input", str(inp), "--out", str(out)]) == 0
     df = pd.read_csv(out, keep_default_na=False)
@@ -58,8 +86,21 @@ def test_predict_keeps_order_and_flags_invalid_smiles(bbbp_run, tmp_path, capsys
 
 def test_predict_matches_the_validation_predictions(bbbp_run, tmp_path, data_dir):
     out = tmp_path / "dev_pred.csv"
-    assert main(["chem", "predict", "--model", str(bbbp_run / "model"), "--input",
-                 str(data_dir / "chem" / "bbbp_dev.csv"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "chem",
+                "predict",
+                "--model",
+                str(bbbp_run / "model"),
+                "--input",
+                str(data_dir / "chem" / "bbbp_dev.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     pred = pd.read_csv(out)
     valid = pd.read_csv(bbbp_run / "valid_predictions.csv")
     assert "p_np" in pred.columns and len(pred) == 120
@@ -68,8 +109,21 @@ def test_predict_matches_the_validation_predictions(bbbp_run, tmp_path, data_dir
 
 def test_evaluate_reports_auroc(bbbp_run, tmp_path, data_dir, capsys):
     out = tmp_path / "m.json"
-    assert main(["chem", "evaluate", "--model", str(bbbp_run), "--input", str(data_dir / "chem" / "bbbp_dev.csv"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "chem",
+                "evaluate",
+                "--model",
+                str(bbbp_run),
+                "--input",
+                str(data_dir / "chem" / "bbbp_dev.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     m = json.loads(out.read_text())
     train_metrics = json.loads((bbbp_run / "metrics.json").read_text())
     assert m["mean_auroc"] == pytest.approx(train_metrics["valid"]["mean_auroc"], abs=1e-6)
@@ -88,21 +142,33 @@ def test_bad_inputs_exit_2_with_one_line(bbbp_run, tmp_path, data_dir, capsys):
     out = tmp_path / "never"
     rc = main(["chem", "train", "--train", str(d / "bbbp_train.csv"), "--targets", "nope", "--out", str(out)])
     assert rc == 2 and "missing column(s) 'nope'" in _error_line(capsys)
-    rc = main(["chem", "train", "--train", str(d / "bbbp_train.csv"), "--targets", "p_np", "--arch", "gnn",
-               "--out", str(out)])
+    rc = main(
+        ["chem", "train", "--train", str(d / "bbbp_train.csv"), "--targets", "p_np", "--arch", "gnn", "--out", str(out)]
+    )
     assert rc == 2 and "unknown --arch 'gnn'" in _error_line(capsys)
     # regression values in a classification task: names file and line
-    rc = main(["chem", "train", "--train", str(d / "esol_train.csv"), "--targets", "logSolubility",
-               "--out", str(out)])
+    rc = main(["chem", "train", "--train", str(d / "esol_train.csv"), "--targets", "logSolubility", "--out", str(out)])
     line = _error_line(capsys)
     assert rc == 2 and "esol_train.csv:2:" in line and "must be 0 or 1" in line
     assert not out.exists()  # bad input leaves no run directory behind
-    rc = main(["chem", "predict", "--model", str(tmp_path), "--input", str(d / "bbbp_dev.csv"),
-               "--out", str(tmp_path / "p.csv")])
+    rc = main(
+        [
+            "chem",
+            "predict",
+            "--model",
+            str(tmp_path),
+            "--input",
+            str(d / "bbbp_dev.csv"),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     assert rc == 2 and "not a genolm chem model" in _error_line(capsys)
     no_smiles = tmp_path / "x.csv"
     no_smiles.write_text("name\nfoo\n")
-    rc = main(["chem", "predict", "--model", str(bbbp_run), "--input", str(no_smiles), "--out", str(tmp_path / "p.csv")])
+    rc = main(
+        ["chem", "predict", "--model", str(bbbp_run), "--input", str(no_smiles), "--out", str(tmp_path / "p.csv")]
+    )
     assert rc == 2 and "missing column 'smiles'" in _error_line(capsys)
     assert not (tmp_path / "p.csv").exists()
     rc = main(["chem", "evaluate", "--model", str(bbbp_run), "--input", str(d / "esol_dev.csv")])
@@ -133,8 +199,9 @@ def test_genolm_load_predict_gives_the_cli_values(bbbp_run, tmp_path, data_dir):
     import genolm
 
     if hasattr(genolm, "load"):  # the top-level entry point walks chem's PREDICTORS
-        np.testing.assert_array_equal(genolm.load(bbbp_run).predict(smiles)["p_np"].to_numpy(),
-                                      cli["p_np"].to_numpy()[:5])
+        np.testing.assert_array_equal(
+            genolm.load(bbbp_run).predict(smiles)["p_np"].to_numpy(), cli["p_np"].to_numpy()[:5]
+        )
 
 
 def test_single_class_labels_are_refused_before_any_run_directory(tmp_path, data_dir, capsys):

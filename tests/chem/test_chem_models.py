@@ -1,5 +1,6 @@
 """Model-level tests on real slices: multi-task with missing labels, regression, transformer save/load,
 determinism with a seed."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ from genolm.chem.model import ChemModel
 
 pytestmark = pytest.mark.slow
 
-TOX21 = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE",
-         "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]
+TOX21 = [
+    "NR-AR",
+    "NR-AR-LBD",
+    "NR-AhR",
+    "NR-Aromatase",
+    "NR-ER",
+    "NR-ER-LBD",
+    "NR-PPAR-gamma",
+    "SR-ARE",
+    "SR-ATAD5",
+    "SR-HSE",
+    "SR-MMP",
+    "SR-p53",
+]
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "tta": 1}
 
 
@@ -23,8 +36,18 @@ def test_transformer_multitask_missing_labels_save_load_roundtrip(tmp_path, data
     d = data_dir / "chem"
     assert pd.read_csv(d / "tox21_train.csv")[TOX21].isna().any().any()  # the slice really has gaps
     out = tmp_path / "tox"
-    m = api.train(d / "tox21_train.csv", out, targets=",".join(TOX21), task="classification", valid=d / "tox21_dev.csv",
-                  arch="transformer", seed=3, max_steps=12, epochs=3, transformer_overrides=TINY)
+    m = api.train(
+        d / "tox21_train.csv",
+        out,
+        targets=",".join(TOX21),
+        task="classification",
+        valid=d / "tox21_dev.csv",
+        arch="transformer",
+        seed=3,
+        max_steps=12,
+        epochs=3,
+        transformer_overrides=TINY,
+    )
     assert list(m["valid"]["per_task"]) == TOX21
     assert all(np.isfinite(h["loss"]) for h in json.loads((out / "model" / "transformer" / "history.json").read_text()))
     for name in ["config.json", "model.safetensors", "tokenizer.json"]:
@@ -41,16 +64,35 @@ def test_transformer_multitask_missing_labels_save_load_roundtrip(tmp_path, data
 
 def test_transformer_same_seed_same_metrics(tmp_path, data_dir):
     d = data_dir / "chem"
-    runs = [api.train(d / "esol_train.csv", tmp_path / f"esol{i}", targets="logSolubility", task="regression",
-                      valid_csv=d / "esol_dev.csv", arch="transformer", seed=5, max_steps=8,
-                      transformer_overrides=TINY) for i in range(2)]
+    runs = [
+        api.train(
+            d / "esol_train.csv",
+            tmp_path / f"esol{i}",
+            targets="logSolubility",
+            task="regression",
+            valid_csv=d / "esol_dev.csv",
+            arch="transformer",
+            seed=5,
+            max_steps=8,
+            transformer_overrides=TINY,
+        )
+        for i in range(2)
+    ]
     assert runs[0]["valid"]["mean_rmse"] == runs[1]["valid"]["mean_rmse"]
 
 
 def test_regression_trees_better_than_mean(tmp_path, data_dir):
     d = data_dir / "chem"
-    a = api.train(d / "esol_train.csv", tmp_path / "esol0", targets="logSolubility", task="regression",
-                  valid=d / "esol_dev.csv", arch="et", seed=7, morgan_bits=256)
+    a = api.train(
+        d / "esol_train.csv",
+        tmp_path / "esol0",
+        targets="logSolubility",
+        task="regression",
+        valid=d / "esol_dev.csv",
+        arch="et",
+        seed=7,
+        morgan_bits=256,
+    )
     y = pd.read_csv(d / "esol_dev.csv")["logSolubility"]
     baseline = float(np.sqrt(((y - pd.read_csv(d / "esol_train.csv")["logSolubility"].mean()) ** 2).mean()))
     assert a["valid"]["mean_rmse"] < 0.6 * baseline  # far better than predicting the training mean
@@ -76,9 +118,29 @@ def test_transformer_trains_in_the_shared_loop_with_the_cli_checkpoint_setting(t
     monkeypatch.setattr(core_train, "train", spy)
     d = data_dir / "chem"
     out = tmp_path / "tf"
-    rc = main(["--quiet", "chem", "train", "--train", str(d / "bbbp_train.csv"), "--valid", str(d / "bbbp_dev.csv"),
-               "--label-col", "p_np", "--arch", "transformer", "--max-steps", "9", "--checkpoint-every", "3",
-               "--out", str(out), "--seed", "2"])
+    rc = main(
+        [
+            "--quiet",
+            "chem",
+            "train",
+            "--train",
+            str(d / "bbbp_train.csv"),
+            "--valid",
+            str(d / "bbbp_dev.csv"),
+            "--label-col",
+            "p_np",
+            "--arch",
+            "transformer",
+            "--max-steps",
+            "9",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            str(out),
+            "--seed",
+            "2",
+        ]
+    )
     assert rc == 0 and len(seen) == 1
     cfg, kw = seen[0]
     assert cfg.checkpoint_every == 3 and cfg.max_steps == 9 and cfg.metric == "valid_score"

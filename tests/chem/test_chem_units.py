@@ -1,4 +1,5 @@
 """Unit tests for genolm.chem: tokenizer, featurisation, metrics, arch names, label checks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,22 @@ from genolm.io.errors import InputError, UsageError
 
 
 def test_tokenize_bracket_atoms_two_letter_elements_and_ring_numbers():
-    assert tokenize("C[C@@H](Cl)c1ccccc1Br") == ["C", "[C@@H]", "(", "Cl", ")", "c", "1", "c", "c", "c", "c",
-                                                  "c", "1", "Br"]
+    assert tokenize("C[C@@H](Cl)c1ccccc1Br") == [
+        "C",
+        "[C@@H]",
+        "(",
+        "Cl",
+        ")",
+        "c",
+        "1",
+        "c",
+        "c",
+        "c",
+        "c",
+        "c",
+        "1",
+        "Br",
+    ]
     assert tokenize("C%12CC%12[NH3+]") == ["C", "%12", "C", "C", "%12", "[NH3+]"]
     # every character is kept: joining the tokens gives the input back
     for s in ["CC(=O)Oc1ccccc1C(=O)O", "[Na+].[Cl-]", "O=C(N)C#N", "CC/C=C\\C"]:

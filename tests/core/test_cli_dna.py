@@ -1,4 +1,5 @@
 """The DNA LM commands end to end through the CLI, on small real data slices."""
+
 import json
 import os
 import subprocess
@@ -25,15 +26,44 @@ def run(args, capsys=None):
 @pytest.fixture(scope="module")
 def clf_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ft") / "run"
-    assert main(["finetune", "--train", TRAIN, "--valid", VALID, "--out", str(out), "--max-steps", "40",
-                 "--eval-every", "20", "--seed", "3", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--train",
+                TRAIN,
+                "--valid",
+                VALID,
+                "--out",
+                str(out),
+                "--max-steps",
+                "40",
+                "--eval-every",
+                "20",
+                "--seed",
+                "3",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_finetune_writes_run_directory(clf_run):
-    for name in ("config.yaml", "manifest.json", "metrics.json", "log.txt", "report.html", "history.jsonl",
-                 "predictions_valid.csv", "model/model.safetensors", "model/config.json", "model/genolm.json",
-                 "model/tokenizer.json"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "log.txt",
+        "report.html",
+        "history.jsonl",
+        "predictions_valid.csv",
+        "model/model.safetensors",
+        "model/config.json",
+        "model/genolm.json",
+        "model/tokenizer.json",
+    ):
         assert (clf_run / name).is_file(), name
     manifest = json.loads((clf_run / "manifest.json").read_text())
     assert manifest["seed"] == 3 and TRAIN in manifest["inputs"] and manifest["versions"]["torch"]
@@ -55,8 +85,9 @@ def test_evaluate_predict_embed(clf_run, tmp_path):
     assert main(["predict", "--model", str(clf_run), "--input", FASTA, "--out", str(pred)]) == 0
     df = pd.read_csv(pred)
     assert list(df.columns) == ["id", "prediction", "score"]
-    assert df["id"].tolist() == [f"seq{i}_label{l}" for i, l in
-                                 enumerate(x.split("label")[1] for x in df["id"])]  # FASTA order kept
+    assert df["id"].tolist() == [
+        f"seq{i}_label{l}" for i, l in enumerate(x.split("label")[1] for x in df["id"])
+    ]  # FASTA order kept
     assert df["score"].between(0, 1).all() and set(df["prediction"]) <= {0, 1}
     assert ((df["score"] > 0.5).astype(int) == df["prediction"]).all()
 
@@ -73,8 +104,27 @@ def test_evaluate_predict_embed(clf_run, tmp_path):
 
 def test_same_seed_same_metrics(clf_run, tmp_path):
     out = tmp_path / "again"
-    assert main(["finetune", "--train", TRAIN, "--valid", VALID, "--out", str(out), "--max-steps", "40",
-                 "--eval-every", "20", "--seed", "3", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--train",
+                TRAIN,
+                "--valid",
+                VALID,
+                "--out",
+                str(out),
+                "--max-steps",
+                "40",
+                "--eval-every",
+                "20",
+                "--seed",
+                "3",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     a = json.loads((clf_run / "metrics.json").read_text())["valid"]
     b = json.loads((out / "metrics.json").read_text())["valid"]
     for k in ("accuracy", "mcc", "f1", "auroc"):
@@ -87,9 +137,29 @@ def test_regression_task(tmp_path):
     df[:400].to_csv(tmp_path / "tr.csv", index=False)
     df[400:].to_csv(tmp_path / "va.csv", index=False)
     out = tmp_path / "reg"
-    assert main(["finetune", "--train", str(tmp_path / "tr.csv"), "--valid", str(tmp_path / "va.csv"), "--out",
-                 str(out), "--max-steps", "60", "--eval-every", "30", "--task", "regression", "--arch", "cnn",
-                 *SMALL]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--train",
+                str(tmp_path / "tr.csv"),
+                "--valid",
+                str(tmp_path / "va.csv"),
+                "--out",
+                str(out),
+                "--max-steps",
+                "60",
+                "--eval-every",
+                "30",
+                "--task",
+                "regression",
+                "--arch",
+                "cnn",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     m = json.loads((out / "metrics.json").read_text())["valid"]
     assert {"pearson", "spearman", "mse"} <= set(m) and m["spearman"] > 0.5
     pred = tmp_path / "p.csv"
@@ -101,24 +171,87 @@ def test_regression_task(tmp_path):
 @pytest.mark.parametrize("objective,tokenizer", [("mlm", "base"), ("clm", "kmer:3"), ("mlm", "bpe:64")])
 def test_pretrain_then_finetune(tmp_path, objective, tokenizer):
     out = tmp_path / "lm"
-    assert main(["pretrain", "--genome", GENOME, "--out", str(out), "--objective", objective, "--tokenizer",
-                 tokenizer, "--seq-len", "64", "--max-steps", "6", "--eval-every", "3", "--batch-size", "8",
-                 *SMALL]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--genome",
+                GENOME,
+                "--out",
+                str(out),
+                "--objective",
+                objective,
+                "--tokenizer",
+                tokenizer,
+                "--seq-len",
+                "64",
+                "--max-steps",
+                "6",
+                "--eval-every",
+                "3",
+                "--batch-size",
+                "8",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] == 6 and m["valid_perplexity"] > 1
     info = json.loads((out / "model" / "genolm.json").read_text())
     assert info["task"] == ("masked-lm" if objective == "mlm" else "causal-lm") and info["tokenizer"] == tokenizer
     ft = tmp_path / "ft"
-    assert main(["finetune", "--train", TRAIN, "--valid", VALID, "--out", str(ft), "--model", str(out),
-                 "--max-steps", "4", "--eval-every", "2"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--train",
+                TRAIN,
+                "--valid",
+                VALID,
+                "--out",
+                str(ft),
+                "--model",
+                str(out),
+                "--max-steps",
+                "4",
+                "--eval-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert json.loads((ft / "metrics.json").read_text())["valid"]["n"] == 200
 
 
 def test_pretraining_lowers_perplexity(tmp_path):
     """A masked LM trained briefly on E. coli predicts held-out bases better than uniform (perplexity < 4)."""
     out = tmp_path / "lm"
-    assert main(["pretrain", "--genome", GENOME, "--out", str(out), "--seq-len", "64", "--max-steps", "150",
-                 "--eval-every", "75", "--batch-size", "16", "--arch", "cnn", "--lr", "3e-3", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--genome",
+                GENOME,
+                "--out",
+                str(out),
+                "--seq-len",
+                "64",
+                "--max-steps",
+                "150",
+                "--eval-every",
+                "75",
+                "--batch-size",
+                "16",
+                "--arch",
+                "cnn",
+                "--lr",
+                "3e-3",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     hist = [json.loads(l) for l in (out / "history.jsonl").read_text().splitlines()]
     evals = [h["eval_perplexity"] for h in hist if "eval_perplexity" in h]
     assert evals[-1] < 4.0 and evals[-1] < evals[0]
@@ -126,8 +259,28 @@ def test_pretraining_lowers_perplexity(tmp_path):
 
 def test_external_hf_folder_as_model(bert_dir, tmp_path):
     out = tmp_path / "bert_ft"
-    assert main(["finetune", "--train", TRAIN, "--valid", VALID, "--out", str(out), "--model", bert_dir,
-                 "--max-steps", "4", "--eval-every", "2", "--lr", "1e-4"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--train",
+                TRAIN,
+                "--valid",
+                VALID,
+                "--out",
+                str(out),
+                "--model",
+                bert_dir,
+                "--max-steps",
+                "4",
+                "--eval-every",
+                "2",
+                "--lr",
+                "1e-4",
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((out / "model" / "config.json").read_text())
     assert cfg["architectures"] == ["BertForSequenceClassification"]
     emb = tmp_path / "e.parquet"
@@ -137,16 +290,24 @@ def test_external_hf_folder_as_model(bert_dir, tmp_path):
 
 # ---- bad input: exit code 2, one line naming the file (and line), no output written -------------------
 
+
 def _cli(args):
-    return subprocess.run([sys.executable, "-m", "genolm.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, "GENOLM_QUIET": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "genolm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GENOLM_QUIET": "1"},
+    )
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("ACGT\n", "bad.fa:1: not a FASTA file"),
-    (">s1\nACGT\nACXT\n", "bad.fa:3: non-nucleotide character 'X'"),
-    ("", "bad.fa: empty"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("ACGT\n", "bad.fa:1: not a FASTA file"),
+        (">s1\nACGT\nACXT\n", "bad.fa:3: non-nucleotide character 'X'"),
+        ("", "bad.fa: empty"),
+    ],
+)
 def test_bad_fasta_input(clf_run, tmp_path, content, needle):
     bad = tmp_path / "bad.fa"
     bad.write_text(content)
@@ -187,10 +348,34 @@ def test_data_parallel_training_with_torchrun(tmp_path):
     """The same command under torchrun: 2 CPU processes, gloo backend (DDP)."""
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "ddp"
-    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "genolm.cli.main",
-                        "-q", "finetune", "--train", TRAIN, "--valid", VALID, "--out", str(out), "--max-steps", "6",
-                        "--eval-every", "3", *SMALL], capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    r = subprocess.run(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "genolm.cli.main",
+            "-q",
+            "finetune",
+            "--train",
+            TRAIN,
+            "--valid",
+            VALID,
+            "--out",
+            str(out),
+            "--max-steps",
+            "6",
+            "--eval-every",
+            "3",
+            *SMALL,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((out / "metrics.json").read_text())["valid"]
     assert m["world_size"] == 2 and m["steps"] == 6 and m["n"] == 200

@@ -18,11 +18,14 @@ def test_fasta_reads_multiline_gz_and_keeps_case(tmp_path):
     assert reverse_complement("AACGTn") == "nACGTT"
 
 
-@pytest.mark.parametrize("text,line,words", [
-    ("ACGT\n>x\nACGT\n", 1, "before the first"),
-    (">x\nACGT\nACGZ\n", 3, "non-nucleotide character 'Z'"),
-    (">\nACGT\n", 1, "no name"),
-])
+@pytest.mark.parametrize(
+    "text,line,words",
+    [
+        ("ACGT\n>x\nACGT\n", 1, "before the first"),
+        (">x\nACGT\nACGZ\n", 3, "non-nucleotide character 'Z'"),
+        (">\nACGT\n", 1, "no name"),
+    ],
+)
 def test_fasta_errors_name_file_and_line(tmp_path, text, line, words):
     p = tmp_path / "bad.fa"
     p.write_text(text)

@@ -1,4 +1,5 @@
 """Models, tokenizers and Hugging Face interoperability (both directions, offline)."""
+
 import json
 import subprocess
 import sys
@@ -8,8 +9,13 @@ import pytest
 import torch
 
 from genolm.core.loading import ModelInfo, load_model, save_model
-from genolm.core.models import (GenolmConfig, GenolmForCausalLM, GenolmForMaskedLM,
-                                GenolmForSequenceClassification, GenolmForTokenClassification)
+from genolm.core.models import (
+    GenolmConfig,
+    GenolmForCausalLM,
+    GenolmForMaskedLM,
+    GenolmForSequenceClassification,
+    GenolmForTokenClassification,
+)
 from genolm.core.tokenizers import build_dna_tokenizer, parse_tokenizer_spec
 from genolm.io.errors import UsageError
 
@@ -36,8 +42,16 @@ def test_tokenizers_base_kmer_bpe():
 @pytest.mark.parametrize("arch", ["cnn", "transformer", "hybrid"])
 def test_padding_does_not_change_outputs(arch):
     torch.manual_seed(0)
-    cfg = GenolmConfig(vocab_size=10, arch=arch, hidden_size=32, num_layers=2, num_heads=4, num_labels=2,
-                       dropout=0.0, classifier_dropout=0.0)
+    cfg = GenolmConfig(
+        vocab_size=10,
+        arch=arch,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        num_labels=2,
+        dropout=0.0,
+        classifier_dropout=0.0,
+    )
     m = GenolmForSequenceClassification(cfg).eval()
     x = torch.randint(5, 10, (1, 12))
     padded = torch.cat([x, torch.zeros(1, 5, dtype=torch.long)], 1)
@@ -71,7 +85,7 @@ def test_genolm_model_loads_with_plain_transformers(tmp_path):
 import json, sys, torch
 from transformers import AutoModelForSequenceClassification, AutoModel, AutoTokenizer
 assert 'genolm' not in sys.modules
-d = {str(tmp_path / 'm')!r}
+d = {str(tmp_path / "m")!r}
 tok = AutoTokenizer.from_pretrained(d, trust_remote_code=True)
 m = AutoModelForSequenceClassification.from_pretrained(d, trust_remote_code=True).eval()
 x = tok(["ACGTACGTTTGA"], return_tensors="pt")["input_ids"]
@@ -79,8 +93,13 @@ base = AutoModel.from_pretrained(d, trust_remote_code=True)
 assert 'genolm' not in sys.modules, 'genolm imported'
 print(json.dumps(m(x).logits.tolist()))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert np.allclose(got, expected, atol=1e-5)

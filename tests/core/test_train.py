@@ -1,4 +1,5 @@
 """The training loop: budgets, early stopping with best-weight restore, checkpoints and resume."""
+
 import json
 
 import pytest
@@ -12,8 +13,9 @@ from genolm.io.errors import UsageError
 
 def _model():
     torch.manual_seed(0)
-    return GenolmForSequenceClassification(GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1,
-                                                        num_heads=4, num_labels=2))
+    return GenolmForSequenceClassification(
+        GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1, num_heads=4, num_labels=2)
+    )
 
 
 def _batches(n_batches, fail_at=None):
@@ -85,8 +87,9 @@ def _shuffled_loader():
 
 def _dropout_model():
     torch.manual_seed(0)
-    return GenolmForSequenceClassification(GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1,
-                                                        num_heads=4, num_labels=2, dropout=0.3))
+    return GenolmForSequenceClassification(
+        GenolmConfig(vocab_size=10, arch="cnn", hidden_size=16, num_layers=1, num_heads=4, num_labels=2, dropout=0.3)
+    )
 
 
 class _KillAfter:

@@ -36,8 +36,29 @@ def trained(tmp_path_factory):
     from genolm.cli.main import main
 
     out = tmp_path_factory.mktemp("ontarget") / "run"
-    code = main(["crispr", "train", "--train", str(DATA / "kim_train.csv"), "--valid", str(DATA / "kim_dev.csv"),
-                 "--sequence-col", SEQ, "--target-col", TARGET, "--out", str(out), "--epochs", "4", "--n-cnn", "1",
-                 "--seed", "3", "--threads", "1"])
+    code = main(
+        [
+            "crispr",
+            "train",
+            "--train",
+            str(DATA / "kim_train.csv"),
+            "--valid",
+            str(DATA / "kim_dev.csv"),
+            "--sequence-col",
+            SEQ,
+            "--target-col",
+            TARGET,
+            "--out",
+            str(out),
+            "--epochs",
+            "4",
+            "--n-cnn",
+            "1",
+            "--seed",
+            "3",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     return out

@@ -1,4 +1,5 @@
 """CFD scores equal the published tables (read here independently of the package code)."""
+
 from __future__ import annotations
 
 import csv
@@ -49,7 +50,7 @@ def test_perfect_match_and_pams():
 def test_every_single_mismatch_equals_table(pos, base):
     if GUIDE[pos] == base:
         return
-    off = GUIDE[:pos] + base + GUIDE[pos + 1:]
+    off = GUIDE[:pos] + base + GUIDE[pos + 1 :]
     assert cfd_score(GUIDE, off, "AGG") == pytest.approx(reference_cfd(GUIDE, off, "AGG"), abs=1e-12)
 
 

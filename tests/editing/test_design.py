@@ -1,4 +1,5 @@
 """Guide design on a real E. coli slice: coordinates, strands, flags, ranking, outputs and bad input."""
+
 from __future__ import annotations
 
 import gzip
@@ -31,9 +32,22 @@ def designed(edata, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("design") / "guides.tsv"
     gene = first_gene(edata)
-    code = main(["crispr", "design", "--reference", str(edata / "ecoli_slice.fa.gz"), "--gff",
-                 str(edata / "ecoli_slice.gff3.gz"), "--gene", gene, "--genome", str(edata / "ecoli_slice.fa.gz"),
-                 "--out", str(out)])
+    code = main(
+        [
+            "crispr",
+            "design",
+            "--reference",
+            str(edata / "ecoli_slice.fa.gz"),
+            "--gff",
+            str(edata / "ecoli_slice.gff3.gz"),
+            "--gene",
+            gene,
+            "--genome",
+            str(edata / "ecoli_slice.fa.gz"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     return gene, out, pd.read_csv(out, sep="\t", keep_default_na=False)
 
@@ -51,7 +65,7 @@ def test_design_sites_match_reference(designed, edata, slice_seq):
     lo, hi = gene_coords(edata, gene)
     assert len(df) > 20
     for r in df.itertuples():
-        site = slice_seq[r.start:r.end]
+        site = slice_seq[r.start : r.end]
         on_strand = site if r.strand == "+" else rc(site)
         assert on_strand == r.spacer + r.pam
         assert r.pam[1:] == "GG"
@@ -60,9 +74,9 @@ def test_design_sites_match_reference(designed, edata, slice_seq):
         assert r.cut_site == (r.start + 17 if r.strand == "+" else r.start + 6)
         # 4 nt 5' + spacer + PAM + 3 nt 3' on the guide's strand
         if r.strand == "+":
-            assert r.context30 == slice_seq[r.start - 4:r.end + 3]
+            assert r.context30 == slice_seq[r.start - 4 : r.end + 3]
         else:
-            assert r.context30 == rc(slice_seq[r.start - 3:r.end + 4])
+            assert r.context30 == rc(slice_seq[r.start - 3 : r.end + 4])
     assert set(df["strand"]) == {"+", "-"}
 
 
@@ -102,25 +116,42 @@ def test_guide_flags():
 
 def test_design_region_top_and_model_free(edata, tmp_path, capsys):
     out = tmp_path / "g.tsv"
-    code, stdout, err = run_cli(["crispr", "design", "--reference", edata / "ecoli_slice.fa.gz", "--region",
-                                 "ecoli_slice:1001-1300", "--top", "5", "--out", out], capsys)
+    code, stdout, err = run_cli(
+        [
+            "crispr",
+            "design",
+            "--reference",
+            edata / "ecoli_slice.fa.gz",
+            "--region",
+            "ecoli_slice:1001-1300",
+            "--top",
+            "5",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
     assert code == 0, err
     df = pd.read_csv(out, sep="\t", keep_default_na=False)
     assert len(df) == 5 and df["cut_site"].between(1000, 1299).all()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--region", "ecoli_slice:299000-300100"], "is outside contig 'ecoli_slice' (length 300,000)"),
-    (["--region", "chrX:1-100"], "contig 'chrX' not in the reference"),
-    (["--region", "ecoli_slice:100"], "bad region"),
-    (["--gff", "GFF", "--gene", "noSuchGene"], "gene 'noSuchGene' not found in the GFF"),
-    ([], "give exactly one of --region"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--region", "ecoli_slice:299000-300100"], "is outside contig 'ecoli_slice' (length 300,000)"),
+        (["--region", "chrX:1-100"], "contig 'chrX' not in the reference"),
+        (["--region", "ecoli_slice:100"], "bad region"),
+        (["--gff", "GFF", "--gene", "noSuchGene"], "gene 'noSuchGene' not found in the GFF"),
+        ([], "give exactly one of --region"),
+    ],
+)
 def test_design_bad_input(edata, tmp_path, capsys, args, message):
     args = [str(edata / "ecoli_slice.gff3.gz") if a == "GFF" else a for a in args]
     out = tmp_path / "g.tsv"
-    code, _, err = run_cli(["crispr", "design", "--reference", edata / "ecoli_slice.fa.gz", *args, "--out", out],
-                           capsys)
+    code, _, err = run_cli(
+        ["crispr", "design", "--reference", edata / "ecoli_slice.fa.gz", *args, "--out", out], capsys
+    )
     assert code == 2
     assert message in err and err.startswith("genolm: error:") and len(err.strip().splitlines()) == 1
     assert not out.exists()

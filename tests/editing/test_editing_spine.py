@@ -1,4 +1,5 @@
 """Issue 12 for CRISPR: genolm.load == CLI predict, no pickles, core training loop, resume, bad GFF input."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _cli_predict(model, inp, out, capsys):
-    code, _, err = run_cli(["crispr", "predict", "--model", model, "--input", inp, "--sequence-col", SEQ, "--out", out],
-                           capsys)
+    code, _, err = run_cli(
+        ["crispr", "predict", "--model", model, "--input", inp, "--sequence-col", SEQ, "--out", out], capsys
+    )
     assert code == 0, err
     return pd.read_csv(out, float_precision="round_trip")  # the exact floats the CLI wrote
 
@@ -79,15 +81,41 @@ def test_pickle_gbm_is_refused_and_never_run(trained, edata, tmp_path, capsys):
     (old / "genolm_ontarget.json").unlink()  # as written by earlier versions
     with open(old / "gbm.joblib", "wb") as fh:
         pickle.dump(_Boom(marker), fh)
-    code, _, err = run_cli(["crispr", "predict", "--model", old, "--input", edata / "kim_dev.csv", "--sequence-col",
-                            SEQ, "--out", tmp_path / "p.csv"], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "predict",
+            "--model",
+            old,
+            "--input",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            SEQ,
+            "--out",
+            tmp_path / "p.csv",
+        ],
+        capsys,
+    )
     assert code == 2 and "genolm convert" in err and "gbm.joblib" in err
     with pytest.raises(InputError, match="retrain"):
         genolm.load(old)
     # a pickle renamed to .skops is not read either
     shutil.copy(old / "gbm.joblib", old / "gbm.skops")
-    code, _, err = run_cli(["crispr", "evaluate", "--model", old, "--input", edata / "kim_dev.csv", "--sequence-col",
-                            SEQ, "--label-col", TARGET], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "evaluate",
+            "--model",
+            old,
+            "--input",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            SEQ,
+            "--label-col",
+            TARGET,
+        ],
+        capsys,
+    )
     assert code == 2 and "skops" in err
     assert not marker.exists()
     assert not (tmp_path / "p.csv").exists()
@@ -133,8 +161,17 @@ def test_cnn_forward_returns_loss_with_labels():
 def test_train_without_valid_holds_out_a_split(edata, tmp_path):
     from genolm.editing.ontarget import train
 
-    m = train(edata / "deephf_dev.csv", tmp_path / "r", sequence_col="sgRNA_23mer", label_col="efficiency",
-              epochs=1, n_cnn=1, use_gbm=False, time_budget=None, seed=0)
+    m = train(
+        edata / "deephf_dev.csv",
+        tmp_path / "r",
+        sequence_col="sgRNA_23mer",
+        label_col="efficiency",
+        epochs=1,
+        n_cnn=1,
+        use_gbm=False,
+        time_budget=None,
+        seed=0,
+    )
     n = len(pd.read_csv(edata / "deephf_dev.csv"))
     assert m["n_dev"] == n // 10 and m["n_train"] + m["n_dev"] == n
     cfg = (tmp_path / "r" / "config.yaml").read_text()
@@ -145,8 +182,23 @@ def test_out_of_another_kind_needs_overwrite(edata, tmp_path, capsys):
     out = tmp_path / "r"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"command": "chem train"}))
-    args = ["crispr", "train", "--train", edata / "deephf_dev.csv", "--sequence-col", "sgRNA_23mer", "--label-col",
-            "efficiency", "--out", out, "--epochs", "1", "--n-cnn", "1", "--no-gbm"]
+    args = [
+        "crispr",
+        "train",
+        "--train",
+        edata / "deephf_dev.csv",
+        "--sequence-col",
+        "sgRNA_23mer",
+        "--label-col",
+        "efficiency",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--n-cnn",
+        "1",
+        "--no-gbm",
+    ]
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "--overwrite" in err
     code, _, err = run_cli(args + ["--overwrite"], capsys)
@@ -156,17 +208,35 @@ def test_out_of_another_kind_needs_overwrite(edata, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_kill9_then_resume_gives_same_metrics(edata, tmp_path):
-    common = ["--train", str(edata / "kim_train.csv"), "--valid", str(edata / "kim_dev.csv"), "--sequence-col", SEQ,
-              "--label-col", TARGET, "--epochs", "8", "--n-cnn", "2", "--seed", "5", "--checkpoint-every", "3",
-              "--time-budget", "0"]
+    common = [
+        "--train",
+        str(edata / "kim_train.csv"),
+        "--valid",
+        str(edata / "kim_dev.csv"),
+        "--sequence-col",
+        SEQ,
+        "--label-col",
+        TARGET,
+        "--epochs",
+        "8",
+        "--n-cnn",
+        "2",
+        "--seed",
+        "5",
+        "--checkpoint-every",
+        "3",
+        "--time-budget",
+        "0",
+    ]
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     cmd = [sys.executable, "-m", "genolm.cli.main", "crispr", "train"]
     ref = tmp_path / "ref"
     subprocess.run(cmd + common + ["--out", str(ref)], env=env, check=True, capture_output=True)
     out = tmp_path / "run"
     staging = tmp_path / ".run.partial"
-    proc = subprocess.Popen(cmd + common + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd + common + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     t0 = time.monotonic()
     # member 0 finished and member 1 has a checkpoint: kill -9 in the middle of member 1
     while not ((staging / "members" / "cnn0.json").is_file() and (staging / "checkpoint" / "state.json").is_file()):
@@ -187,16 +257,18 @@ def test_kill9_then_resume_gives_same_metrics(edata, tmp_path):
     np.testing.assert_allclose(pa["score"], pb["score"], atol=1e-5)
 
 
-@pytest.mark.parametrize("line,message,file_ok", [
-    ("ecoli_slice\tx\tgene\t299500\t300100\t.\t+\t.\tID=g1;Name=badGene", "is outside contig 'ecoli_slice'", True),
-    ("chrZ\tx\tgene\t100\t400\t.\t+\t.\tID=g1;Name=badGene", "contig 'chrZ', which is not in the reference", True),
-    ("ecoli_slice\tx\tgene\t2000\t1000\t.\t+\t.\tID=g1;Name=badGene", "invalid coordinates 2000-1000", False),
-    ("ecoli_slice\tx\tgene\tten\t400\t.\t+\t.\tID=g1;Name=badGene", "start/end must be integers", False),
-])
+@pytest.mark.parametrize(
+    "line,message,file_ok",
+    [
+        ("ecoli_slice\tx\tgene\t299500\t300100\t.\t+\t.\tID=g1;Name=badGene", "is outside contig 'ecoli_slice'", True),
+        ("chrZ\tx\tgene\t100\t400\t.\t+\t.\tID=g1;Name=badGene", "contig 'chrZ', which is not in the reference", True),
+        ("ecoli_slice\tx\tgene\t2000\t1000\t.\t+\t.\tID=g1;Name=badGene", "invalid coordinates 2000-1000", False),
+        ("ecoli_slice\tx\tgene\tten\t400\t.\t+\t.\tID=g1;Name=badGene", "start/end must be integers", False),
+    ],
+)
 def test_design_bad_gff_feature(edata, tmp_path, capsys, line, message, file_ok):
     gff = tmp_path / "genes.gff3"
-    gff.write_text("##gff-version 3\n"
-                   "ecoli_slice\tx\tgene\t1001\t1600\t.\t+\t.\tID=g0;Name=okGene\n" + line + "\n")
+    gff.write_text("##gff-version 3\necoli_slice\tx\tgene\t1001\t1600\t.\t+\t.\tID=g0;Name=okGene\n" + line + "\n")
     out = tmp_path / "g.tsv"
     args = ["crispr", "design", "--reference", edata / "ecoli_slice.fa.gz", "--gff", gff, "--out", out, "--gene"]
     code, _, err = run_cli(args + ["badGene"], capsys)

@@ -1,4 +1,5 @@
 """Off-target search is exact: equal to an independent brute-force scan on a real E. coli slice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,11 +24,11 @@ def naive_scan(seq: str, spacer: str, max_mm: int) -> dict:
         n = len(s) - 22
         mm = np.zeros(n, dtype=int)
         for i, ch in enumerate(spacer):
-            mm += b[i:i + n] != ch.encode()
-        pam_ok = (b[22:22 + n] == b"G") & np.isin(b[21:21 + n], [b"G", b"A"])
+            mm += b[i : i + n] != ch.encode()
+        pam_ok = (b[22 : 22 + n] == b"G") & np.isin(b[21 : 21 + n], [b"G", b"A"])
         for p in np.flatnonzero((mm <= max_mm) & pam_ok):
             start = int(p) if strand == "+" else len(s) - int(p) - 23
-            out[(start, strand)] = s[p:p + 23]
+            out[(start, strand)] = s[p : p + 23]
     return out
 
 
@@ -42,7 +43,7 @@ def pick_guides(seq: str, n: int = 20, seed: int = 0) -> list[str]:
             break
     while len(out) < n:
         p = int(rng.integers(0, 199_000))
-        site = seq[p:p + 23]
+        site = seq[p : p + 23]
         if "N" in site or site[21:] != "GG":
             continue
         g = list(site[:20])
@@ -103,8 +104,9 @@ def test_cli_offtargets_bad_guides_do_not_stop_others(edata, tmp_path, capsys, s
     f = tmp_path / "guides.txt"
     f.write_text(f"ok1 {good[0]}\nshort ACGTACGT\nbadchar {good[1][:5]}X{good[1][6:]}\nok2 {good[1]}\n")
     out = tmp_path / "sites.tsv"
-    code, stdout, err = run_cli(["crispr", "offtargets", "--guides", f, "--genome", edata / "ecoli_slice.fa.gz",
-                                 "--out", out], capsys)
+    code, stdout, err = run_cli(
+        ["crispr", "offtargets", "--guides", f, "--genome", edata / "ecoli_slice.fa.gz", "--out", out], capsys
+    )
     assert code == 0
     assert f"{f}:2: guide 'short': guide has length 8" in err
     assert f"{f}:3: guide 'badchar': non-ACGT character 'X' at position 6" in err
@@ -126,8 +128,10 @@ def test_cli_offtargets_bad_guides_do_not_stop_others(edata, tmp_path, capsys, s
 def test_cli_all_guides_bad_is_error(edata, tmp_path, capsys):
     f = tmp_path / "guides.txt"
     f.write_text("ACGT\n")
-    code, _, err = run_cli(["crispr", "offtargets", "--guides", f, "--genome", edata / "ecoli_slice.fa.gz",
-                            "--out", tmp_path / "o.tsv"], capsys)
+    code, _, err = run_cli(
+        ["crispr", "offtargets", "--guides", f, "--genome", edata / "ecoli_slice.fa.gz", "--out", tmp_path / "o.tsv"],
+        capsys,
+    )
     assert code == 2
     assert err.strip().startswith("genolm: error:") and "no valid guide" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.tsv").exists()
@@ -136,8 +140,21 @@ def test_cli_all_guides_bad_is_error(edata, tmp_path, capsys):
 def test_bad_pam_option(edata, tmp_path, capsys):
     f = tmp_path / "guides.txt"
     f.write_text("GACGCATAAAGATGAGACGC\n")
-    code, _, err = run_cli(["crispr", "offtargets", "--guides", f, "--genome", edata / "ecoli_slice.fa.gz",
-                            "--pams", "NGXG", "--out", tmp_path / "o.tsv"], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "offtargets",
+            "--guides",
+            f,
+            "--genome",
+            edata / "ecoli_slice.fa.gz",
+            "--pams",
+            "NGXG",
+            "--out",
+            tmp_path / "o.tsv",
+        ],
+        capsys,
+    )
     assert code == 2 and "bad PAM 'NGXG'" in err
 
 

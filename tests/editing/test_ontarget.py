@@ -1,4 +1,5 @@
 """On-target model: trains on a real Kim 2019 slice, beats chance on dev, reloads, keeps order, rejects bad input."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,18 @@ SEQ, TARGET = "target_context_30mer", "indel_freq_background_subtracted_pct"
 
 @pytest.mark.slow
 def test_train_writes_run_dir_and_beats_chance(trained):
-    for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "log.txt", "dev_predictions.csv",
-                 "model/config.json", "model/cnn.safetensors", "model/gbm.skops", "model/genolm_ontarget.json"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "log.txt",
+        "dev_predictions.csv",
+        "model/config.json",
+        "model/cnn.safetensors",
+        "model/gbm.skops",
+        "model/genolm_ontarget.json",
+    ):
         assert (trained / name).is_file(), name
     assert not list(trained.rglob("*.joblib")) and not (trained / "checkpoint").exists()
     assert not (trained / "members").exists()
@@ -37,8 +48,9 @@ def test_predict_reloads_and_keeps_order(trained, edata, tmp_path, capsys):
     rows.loc[2, SEQ] = rows.loc[2, SEQ][:10] + "X" + rows.loc[2, SEQ][11:]
     rows.to_csv(inp, index=False)
     out = tmp_path / "pred.csv"
-    code, stdout, err = run_cli(["crispr", "predict", "--model", trained, "--input", inp, "--sequence-col", SEQ,
-                                 "--out", out], capsys)
+    code, stdout, err = run_cli(
+        ["crispr", "predict", "--model", trained, "--input", inp, "--sequence-col", SEQ, "--out", out], capsys
+    )
     assert code == 0, err
     pred = pd.read_csv(out, keep_default_na=False)
     assert pred[SEQ].tolist() == rows[SEQ].tolist()
@@ -47,15 +59,31 @@ def test_predict_reloads_and_keeps_order(trained, edata, tmp_path, capsys):
     # the reloaded model reproduces the scores written at training time
     saved = pd.read_csv(trained / "dev_predictions.csv").set_index(SEQ)["score"]
     ok = pred[pred["error"] == ""]
-    np.testing.assert_allclose(ok["score"].astype(float).to_numpy(), saved.loc[ok[SEQ]].to_numpy(), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        ok["score"].astype(float).to_numpy(), saved.loc[ok[SEQ]].to_numpy(), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.slow
 def test_evaluate_matches_scipy(trained, edata, tmp_path, capsys):
     out = tmp_path / "m.json"
-    code, stdout, _ = run_cli(["crispr", "evaluate", "--model", trained, "--input", edata / "kim_dev.csv",
-                               "--sequence-col", SEQ, "--target-col", TARGET, "--out", out], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "crispr",
+            "evaluate",
+            "--model",
+            trained,
+            "--input",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            SEQ,
+            "--target-col",
+            TARGET,
+            "--out",
+            out,
+        ],
+        capsys,
+    )
     assert code == 0 and stdout.startswith("spearman ")
     m = json.loads(out.read_text())
     saved = pd.read_csv(trained / "dev_predictions.csv")
@@ -81,17 +109,60 @@ def test_train_bad_input(edata, tmp_path, capsys):
     df = pd.read_csv(edata / "kim_dev.csv").head(20)
     df.loc[4, SEQ] = df.loc[4, SEQ][:-1]
     df.to_csv(bad, index=False)
-    code, _, err = run_cli(["crispr", "train", "--train", bad, "--valid", edata / "kim_dev.csv", "--sequence-col",
-                            SEQ, "--target-col", TARGET, "--out", tmp_path / "r"], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "train",
+            "--train",
+            bad,
+            "--valid",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            SEQ,
+            "--target-col",
+            TARGET,
+            "--out",
+            tmp_path / "r",
+        ],
+        capsys,
+    )
     assert code == 2 and f"{bad}:6:" in err and "length 29" in err
-    code, _, err = run_cli(["crispr", "train", "--train", edata / "kim_dev.csv", "--valid", edata / "kim_dev.csv",
-                            "--sequence-col", "nope", "--target-col", TARGET, "--out", tmp_path / "r"], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "train",
+            "--train",
+            edata / "kim_dev.csv",
+            "--valid",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            "nope",
+            "--target-col",
+            TARGET,
+            "--out",
+            tmp_path / "r",
+        ],
+        capsys,
+    )
     assert code == 2 and "missing column(s) 'nope'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_predict_needs_a_model(edata, tmp_path, capsys):
-    code, _, err = run_cli(["crispr", "predict", "--model", tmp_path, "--input", edata / "kim_dev.csv",
-                            "--sequence-col", SEQ, "--out", tmp_path / "p.csv"], capsys)
+    code, _, err = run_cli(
+        [
+            "crispr",
+            "predict",
+            "--model",
+            tmp_path,
+            "--input",
+            edata / "kim_dev.csv",
+            "--sequence-col",
+            SEQ,
+            "--out",
+            tmp_path / "p.csv",
+        ],
+        capsys,
+    )
     assert code == 2 and "not a CRISPR on-target model folder" in err and str(tmp_path) in err
 
 

@@ -1,4 +1,5 @@
 """IOB / PubTator / JSONL readers and writers: round trips, offsets and one-line errors for bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,14 @@ def test_read_iob_real_slice_counts_and_roundtrip(tmp_path):
     assert out.read_text() == (DATA / "ncbi_devel_150.tsv").read_text()
 
 
-@pytest.mark.parametrize("content,line,msg", [
-    ("a\tO\nb\tB-X\tEXTRA\n", 2, "3 tab-separated fields"),
-    ("a\tO\nb\tBX\n", 2, "bad IOB tag"),
-    ("a\tO\n\nb\n", 3, "expected token<TAB>tag"),
-])
+@pytest.mark.parametrize(
+    "content,line,msg",
+    [
+        ("a\tO\nb\tB-X\tEXTRA\n", 2, "3 tab-separated fields"),
+        ("a\tO\nb\tBX\n", 2, "bad IOB tag"),
+        ("a\tO\n\nb\n", 3, "expected token<TAB>tag"),
+    ],
+)
 def test_read_iob_malformed_lines(tmp_path, content, line, msg):
     p = tmp_path / "bad.tsv"
     p.write_text(content)
@@ -62,14 +66,15 @@ def test_pubtator_real_slice_offsets_relations_and_roundtrip(tmp_path):
     assert d.id == "227508" and d.title.startswith("Naloxone reverses")
     m = d.mentions[0]
     assert (m.start, m.end, m.text, m.type, m.ids) == (0, 8, "Naloxone", "Chemical", ("D009270",))
-    assert all(d.text[m.start:m.end] == m.text for d in docs for m in d.mentions)
+    assert all(d.text[m.start : m.end] == m.text for d in docs for m in d.mentions)
     assert sum(len(d.relations) for d in docs) == 161
     assert all(r.type == "CID" for d in docs for r in d.relations)
     out = tmp_path / "rt.PubTator"
     F.write_pubtator(out, docs)
     again = F.read_pubtator(out)
-    assert [(x.id, len(x.mentions), len(x.relations)) for x in again] == \
-        [(x.id, len(x.mentions), len(x.relations)) for x in docs]
+    assert [(x.id, len(x.mentions), len(x.relations)) for x in again] == [
+        (x.id, len(x.mentions), len(x.relations)) for x in docs
+    ]
 
 
 def test_pubtator_lenient_double_space_type(tmp_path):
@@ -79,14 +84,17 @@ def test_pubtator_lenient_double_space_type(tmp_path):
     assert d.mentions[0].type == "Disease" and d.mentions[0].ids == ("D001282",)
 
 
-@pytest.mark.parametrize("content,line,msg", [
-    ("1|t|Title here\n1|a|Abstract.\n1\t0\tX\tTitle\tDisease\tD1\n", 3, "integers"),
-    ("1|t|Title here\n1|a|Abstract.\n1\t0\t5\tWrong\tDisease\tD1\n", 3, "does not match"),
-    ("1|t|Title here\n1|a|Abstract.\n1\t0\t500\tTitle\tDisease\tD1\n", 3, "outside the document"),
-    ("1|t|Title here\n1|a|Abstract.\n2\t0\t5\tTitle\tDisease\tD1\n", 3, "inside document"),
-    ("1\t0\t5\tTitle\tDisease\tD1\n", 1, "before any"),
-    ("1|t|Title here\n1|a|Abstract.\n1\tbroken\n", 3, "cannot read PubTator line"),
-])
+@pytest.mark.parametrize(
+    "content,line,msg",
+    [
+        ("1|t|Title here\n1|a|Abstract.\n1\t0\tX\tTitle\tDisease\tD1\n", 3, "integers"),
+        ("1|t|Title here\n1|a|Abstract.\n1\t0\t5\tWrong\tDisease\tD1\n", 3, "does not match"),
+        ("1|t|Title here\n1|a|Abstract.\n1\t0\t500\tTitle\tDisease\tD1\n", 3, "outside the document"),
+        ("1|t|Title here\n1|a|Abstract.\n2\t0\t5\tTitle\tDisease\tD1\n", 3, "inside document"),
+        ("1\t0\t5\tTitle\tDisease\tD1\n", 1, "before any"),
+        ("1|t|Title here\n1|a|Abstract.\n1\tbroken\n", 3, "cannot read PubTator line"),
+    ],
+)
 def test_pubtator_malformed(tmp_path, content, line, msg):
     p = tmp_path / "bad.PubTator"
     p.write_text(content)
@@ -139,13 +147,16 @@ def test_detect_format(tmp_path):
     assert F.detect_format(p) == "text"
 
 
-@pytest.mark.parametrize("line,msg", [
-    ("1\t1x\t7\tAspirin\tChemical", "must be integers"),     # was read as a relation line and lost
-    ("1\t0\t7.5\tAspirin\tChemical", "must be integers"),
-    ("1\t1.5\t7\tAspirin\tChemical", "must be integers"),
-    ("1\t-3\t7\tAspirin\tChemical", "outside the document text"),
-    ("1\t\t7\tAspirin\tChemical", "non-empty fields"),
-])
+@pytest.mark.parametrize(
+    "line,msg",
+    [
+        ("1\t1x\t7\tAspirin\tChemical", "must be integers"),  # was read as a relation line and lost
+        ("1\t0\t7.5\tAspirin\tChemical", "must be integers"),
+        ("1\t1.5\t7\tAspirin\tChemical", "must be integers"),
+        ("1\t-3\t7\tAspirin\tChemical", "outside the document text"),
+        ("1\t\t7\tAspirin\tChemical", "non-empty fields"),
+    ],
+)
 def test_pubtator_bad_offsets_are_errors_with_line(tmp_path, line, msg):
     p = tmp_path / "bad.PubTator"
     p.write_text("1|t|Aspirin and headache.\n1|a|x\n" + line + "\n")

@@ -1,4 +1,5 @@
 """Knowledge graph: real SQLite files and a real PostgreSQL server; gold PubTator entities + dictionary tagger."""
+
 from __future__ import annotations
 
 import json
@@ -54,15 +55,22 @@ def test_gold_pubtator_is_stored_with_offsets_and_relations(cdr_db):
     assert c["relations"] == n_rel_lines
     eng = sa.create_engine(kg.db_url(cdr_db))
     with eng.connect() as conn:
-        rows = conn.execute(sa.text("SELECT d.text, m.start, m.\"end\", m.text, s.start, s.\"end\" FROM lit_mentions m "
-                                    "JOIN lit_documents d ON d.id = m.document_id "
-                                    "JOIN lit_sentences s ON s.id = m.sentence_id")).all()
+        rows = conn.execute(
+            sa.text(
+                'SELECT d.text, m.start, m."end", m.text, s.start, s."end" FROM lit_mentions m '
+                "JOIN lit_documents d ON d.id = m.document_id "
+                "JOIN lit_sentences s ON s.id = m.sentence_id"
+            )
+        ).all()
         assert rows
         for text, ms, me, mtext, ss, se in rows:
-            assert text[ms:me] == mtext            # 0-based half-open offsets into title + " " + abstract
-            assert ss <= ms and me <= se + 1         # the mention lies in its sentence
-        ev = conn.execute(sa.text("SELECT r.evidence, r.pmid, d.text FROM lit_relations r "
-                                  "JOIN lit_documents d ON d.id = r.document_id")).all()
+            assert text[ms:me] == mtext  # 0-based half-open offsets into title + " " + abstract
+            assert ss <= ms and me <= se + 1  # the mention lies in its sentence
+        ev = conn.execute(
+            sa.text(
+                "SELECT r.evidence, r.pmid, d.text FROM lit_relations r JOIN lit_documents d ON d.id = r.document_id"
+            )
+        ).all()
         for evidence, pmid, text in ev:
             assert pmid and evidence and evidence in text
     eng.dispose()
@@ -89,12 +97,13 @@ def test_query_lists_neighbours_with_evidence(cdr_db, capsys):
 def test_unknown_entity_is_a_clear_error_with_suggestions(cdr_db, capsys):
     rc, out, err = _cli(capsys, "lit", "kg", "query", "--db", cdr_db, "--entity", "lidocane")
     assert rc == 2
-    assert err.strip().splitlines() == [f"genolm: error: {cdr_db}: unknown entity 'lidocane' in the knowledge "
-                                        "graph; did you mean: lidocaine?"]
+    assert err.strip().splitlines() == [
+        f"genolm: error: {cdr_db}: unknown entity 'lidocane' in the knowledge graph; did you mean: lidocaine?"
+    ]
     rc, _, err = _cli(capsys, "lit", "kg", "query", "--db", cdr_db.parent / "none.sqlite", "--entity", "x")
     assert rc == 2 and "no knowledge graph database" in err
     other = cdr_db.parent / "other.sqlite"
-    sa.create_engine(kg.db_url(other)).connect().close()      # an empty SQLite file
+    sa.create_engine(kg.db_url(other)).connect().close()  # an empty SQLite file
     rc, _, err = _cli(capsys, "lit", "search", "--db", other, "x")
     assert rc == 2 and "not a genolm knowledge graph" in err
 
@@ -117,10 +126,12 @@ def test_strict_failing_ingest_leaves_database_unchanged(cdr_db, tmp_path, capsy
         kg.build([BIORED, bad], db=cdr_db, strict=True)
     assert e.value.path == str(bad) and e.value.line == 6
     assert kg.counts(cdr_db) == before
-    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db,
-                        "--no-embed", "--strict")
-    assert rc == 2 and err.strip().splitlines() == [f"genolm: error: {bad}:6: not valid JSON: Expecting ',' "
-                                                    "delimiter (column 26)"]
+    rc, out, err = _cli(
+        capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db, "--no-embed", "--strict"
+    )
+    assert rc == 2 and err.strip().splitlines() == [
+        f"genolm: error: {bad}:6: not valid JSON: Expecting ',' delimiter (column 26)"
+    ]
     assert kg.counts(cdr_db) == before
 
 
@@ -129,21 +140,29 @@ def test_bad_records_are_reported_and_skipped(cdr_db, tmp_path, capsys):
     before = kg.counts(cdr_db)
     lines = ABSTRACTS.read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
-    bad.write_bytes(("\n".join(lines[:5] + ['{"id": "x1", "text": "ok"', *lines[5:7], '{"id": "x2", "text": ""}',
-                                           '["not", "an", "object"]']) + "\n").encode()
-                    + b'{"id": "x3", "text": "caf\xe9"}\n' + (lines[7] + "\n").encode())
+    bad.write_bytes(
+        (
+            "\n".join(
+                lines[:5]
+                + ['{"id": "x1", "text": "ok"', *lines[5:7], '{"id": "x2", "text": ""}', '["not", "an", "object"]']
+            )
+            + "\n"
+        ).encode()
+        + b'{"id": "x3", "text": "caf\xe9"}\n'
+        + (lines[7] + "\n").encode()
+    )
     good_keys = {json.loads(line)["id"] for line in lines[:8]}
-    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db,
-                        "--no-embed")
+    rc, out, err = _cli(capsys, "lit", "kg", "build", "--input", BIORED, "--input", bad, "--db", cdr_db, "--no-embed")
     assert rc == 0, err
-    assert "documents: 12 added" in out and "4 bad record(s) skipped" in out   # 4 BioRED + 8 JSONL
+    assert "documents: 12 added" in out and "4 bad record(s) skipped" in out  # 4 BioRED + 8 JSONL
     prefix = "WARNING genolm.literature.kg: skipping bad record: "
-    warned = [line[len(prefix):] for line in err.splitlines() if line.startswith(prefix)]
+    warned = [line[len(prefix) :] for line in err.splitlines() if line.startswith(prefix)]
     assert warned == [
         f"{bad}:6: not valid JSON: Expecting ',' delimiter (column 26)",
         f"{bad}:9: empty document text",
-        f"{bad}:10: each line must be a JSON object like {{\"id\": ..., \"text\": ...}}",
-        f"{bad}:11: not valid UTF-8 text (byte 0xe9 at column 26)"]
+        f'{bad}:10: each line must be a JSON object like {{"id": ..., "text": ...}}',
+        f"{bad}:11: not valid UTF-8 text (byte 0xe9 at column 26)",
+    ]
     after = kg.counts(cdr_db)
     assert after["documents"] == before["documents"] + 12
     eng = sa.create_engine(kg.db_url(cdr_db))
@@ -153,8 +172,12 @@ def test_bad_records_are_reported_and_skipped(cdr_db, tmp_path, capsys):
     assert good_keys <= keys and not {"x1", "x2", "x3"} & keys
     # the Python API reports them too
     stats = kg.build([bad], db=cdr_db)
-    assert stats.documents_unchanged == 8 and [(r["line"], r["path"]) for r in stats.bad_records] == \
-        [(6, str(bad)), (9, str(bad)), (10, str(bad)), (11, str(bad))]
+    assert stats.documents_unchanged == 8 and [(r["line"], r["path"]) for r in stats.bad_records] == [
+        (6, str(bad)),
+        (9, str(bad)),
+        (10, str(bad)),
+        (11, str(bad)),
+    ]
 
 
 def test_a_bad_pubtator_document_is_skipped_alone(tmp_path, capsys):
@@ -164,7 +187,7 @@ def test_a_bad_pubtator_document_is_skipped_alone(tmp_path, capsys):
     pmid = first[0].split("|")[0]
     mention = next(i for i, line in enumerate(first) if line.split("\t")[1:2] and line.split("\t")[1].isdigit())
     parts = first[mention].split("\t")
-    first[mention] = "\t".join([parts[0], "x" + parts[1], *parts[2:]])      # non-numeric offset
+    first[mention] = "\t".join([parts[0], "x" + parts[1], *parts[2:]])  # non-numeric offset
     blocks[1] = "\n".join(first)
     path = tmp_path / "cdr_bad.pubtator"
     path.write_text("\n\n".join(blocks) + "\n\n")
@@ -219,10 +242,12 @@ def test_garbage_database_is_an_input_error(tmp_path, capsys, kind):
     before = db.read_bytes() if db.is_file() else None
     jl = tmp_path / "a.jsonl"
     jl.write_text(json.dumps({"id": "a", "text": "Lidocaine and asystole."}) + "\n")
-    for args in (["lit", "kg", "build", "--input", jl, "--db", db, "--no-embed"],
-                 ["lit", "kg", "query", "--db", db, "--entity", "lidocaine"],
-                 ["lit", "search", "--db", db, "lidocaine"],
-                 ["lit", "ask", "--db", db, "Does lidocaine cause asystole?"]):
+    for args in (
+        ["lit", "kg", "build", "--input", jl, "--db", db, "--no-embed"],
+        ["lit", "kg", "query", "--db", db, "--entity", "lidocaine"],
+        ["lit", "search", "--db", db, "lidocaine"],
+        ["lit", "ask", "--db", db, "Does lidocaine cause asystole?"],
+    ):
         rc, _, err = _cli(capsys, *args)
         assert rc == 2, (args, err)
         assert err.strip().splitlines()[-1].startswith(f"genolm: error: {db}: {message}"), (args, err)
@@ -234,15 +259,24 @@ def test_garbage_database_is_an_input_error(tmp_path, capsys, kind):
 
 def test_dictionary_tagger_links_unannotated_text(cdr_db, tmp_path):
     doc = tmp_path / "new.jsonl"
-    doc.write_text(json.dumps({"id": "new1", "pmid": "999", "title": "A case report.",
-                               "text": "Treatment with Lidocaine was followed by cardiac asystole. "
-                                       "The patient recovered."}) + "\n")
+    doc.write_text(
+        json.dumps(
+            {
+                "id": "new1",
+                "pmid": "999",
+                "title": "A case report.",
+                "text": "Treatment with Lidocaine was followed by cardiac asystole. The patient recovered.",
+            }
+        )
+        + "\n"
+    )
     stats = kg.build([doc], db=cdr_db)
     assert stats.documents_added == 1 and stats.mentions == 2 and stats.relations == 1
     res = kg.query(cdr_db, "cardiac asystole", relation="cooccurs")
     assert [(n["entity"].lower(), n["evidence"][0]["pmid"]) for n in res["neighbours"]] == [("lidocaine", "999")]
-    assert res["neighbours"][0]["evidence"][0]["sentence"] == \
-        "Treatment with Lidocaine was followed by cardiac asystole."
+    assert (
+        res["neighbours"][0]["evidence"][0]["sentence"] == "Treatment with Lidocaine was followed by cardiac asystole."
+    )
     assert res["neighbours"][0]["evidence"][0]["source"] == "cooccurrence"
 
 
@@ -252,20 +286,23 @@ def test_dictionary_only_seeding(tmp_path):
     jl.write_text(json.dumps({"id": "a", "text": "Naloxone did not change the hypotensive effect."}) + "\n")
     kg.build([jl], db=db, dictionaries=[CDR])
     c = kg.counts(db)
-    assert c["documents"] == 1 and c["mentions"] == 2     # naloxone, hypotensive
+    assert c["documents"] == 1 and c["mentions"] == 2  # naloxone, hypotensive
     assert {m["identifier"] for m in kg.query(db, "naloxone")["matches"]} == {"D009270"}
 
 
-@pytest.mark.parametrize("content, line, message", [
-    (b'{"id": "a", "text": "fine"}\n{"id": "b", "text": " "}\n', 2, "empty document text"),
-    (b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "caf\xe9"}\n', 2, "not valid UTF-8 text"),
-    (b'{"id": "a", "text": "fine"}\n{"id": "b" "text": 1}\n', 2, "not valid JSON"),
-    (b'{"id": "a", "title": "no text"}\n', 1, "missing string field 'text'"),
-    (b"1|t|Title.\n1|a|Abstract text.\n1\t0\t5\tTitle\n", 3, "mention line needs"),
-    (b"1|t|Title.\n1|a|Abstract text.\n1\t0\t5\tTitl\tChemical\tD1\n", 3, "does not match the document text"),
-    (b"1|t|Title.\n1|a|Abstract text.\nnonsense\n", 3, "inside document"),
-    (b"1|t|\n1|a|\n\n", 1, "has no text"),
-])
+@pytest.mark.parametrize(
+    "content, line, message",
+    [
+        (b'{"id": "a", "text": "fine"}\n{"id": "b", "text": " "}\n', 2, "empty document text"),
+        (b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "caf\xe9"}\n', 2, "not valid UTF-8 text"),
+        (b'{"id": "a", "text": "fine"}\n{"id": "b" "text": 1}\n', 2, "not valid JSON"),
+        (b'{"id": "a", "title": "no text"}\n', 1, "missing string field 'text'"),
+        (b"1|t|Title.\n1|a|Abstract text.\n1\t0\t5\tTitle\n", 3, "mention line needs"),
+        (b"1|t|Title.\n1|a|Abstract text.\n1\t0\t5\tTitl\tChemical\tD1\n", 3, "does not match the document text"),
+        (b"1|t|Title.\n1|a|Abstract text.\nnonsense\n", 3, "inside document"),
+        (b"1|t|\n1|a|\n\n", 1, "has no text"),
+    ],
+)
 def test_bad_input_names_file_and_line(tmp_path, capsys, content, line, message):
     suffix = ".pubtator" if content.startswith(b"1|t|") else ".jsonl"
     path = tmp_path / f"in{suffix}"
@@ -285,8 +322,11 @@ def test_bad_input_names_file_and_line(tmp_path, capsys, content, line, message)
     if good:
         assert rc == 0 and "1 bad record(s) skipped" in out
     else:
-        assert rc == 2 and err.strip().splitlines()[-1] == \
-            f"genolm: error: {path}: none of the 1 record(s) could be read; nothing was ingested"
+        assert (
+            rc == 2
+            and err.strip().splitlines()[-1]
+            == f"genolm: error: {path}: none of the 1 record(s) could be read; nothing was ingested"
+        )
 
 
 def test_helpers():
@@ -298,8 +338,12 @@ def test_helpers():
     assert kg.canonical_type("ChemicalEntity") == kg.canonical_type("Chemical") == "Chemical"
     text = "A title. First sentence, e.g. with an abbreviation. Second one (n = 3)! Third?"
     spans = kg.split_sentences(text, title_len=8)
-    assert [text[s:e] for s, e in spans] == ["A title.", "First sentence, e.g. with an abbreviation.",
-                                             "Second one (n = 3)!", "Third?"]
+    assert [text[s:e] for s, e in spans] == [
+        "A title.",
+        "First sentence, e.g. with an abbreviation.",
+        "Second one (n = 3)!",
+        "Third?",
+    ]
 
 
 # ------------------------------------------------------------------------------------ PostgreSQL
@@ -336,7 +380,7 @@ def test_postgres_build_query_search_and_rollback(pg_db, tmp_path):
     with pytest.raises(InputError):
         kg.build([bad], db=pg_db, strict=True)
     assert kg.counts(pg_db) == before
-    stats = kg.build([bad], db=pg_db)             # lenient: p1 in, p2 reported
+    stats = kg.build([bad], db=pg_db)  # lenient: p1 in, p2 reported
     assert stats.documents_added == 1 and [r["line"] for r in stats.bad_records] == [2]
     assert kg.counts(pg_db)["documents"] == before["documents"] + 1
     hits = search.search(pg_db, "Lidocaine-induced cardiac asystole", k=3, mode="bm25")
@@ -375,9 +419,12 @@ def test_relation_model_links_raw_text(tmp_path):
     kg.build([raw], db=db, dictionaries=[CDR], re_model=str(tmp_path / "re"))
     eng = sa.create_engine(kg.db_url(db))
     with eng.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT r.source, r.type, r.pmid, h.identifier, t.identifier, r.score FROM lit_relations r "
-            "JOIN lit_entities h ON h.id = r.head_id JOIN lit_entities t ON t.id = r.tail_id")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT r.source, r.type, r.pmid, h.identifier, t.identifier, r.score FROM lit_relations r "
+                "JOIN lit_entities h ON h.id = r.head_id JOIN lit_entities t ON t.id = r.tail_id"
+            )
+        ).all()
     eng.dispose()
     assert rows and {r[0] for r in rows} == {"re"} and {r[1] for r in rows} == {"CID"}
     assert all(0.0 <= r[5] <= 1.0 for r in rows)

@@ -1,4 +1,5 @@
 """The OpenAI-compatible server, started for real (uvicorn on a free port), and the client over HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,18 @@ def _start(app) -> tuple[str, object, threading.Thread]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("llm") / "run"
-    cfg = textlm.TextLMConfig(vocab_size=600, n_layer=1, n_head=2, n_embd=32, block_size=64, batch_size=8,
-                              max_steps=30, time_budget=None, valid_fraction=0.1, seed=0)
+    cfg = textlm.TextLMConfig(
+        vocab_size=600,
+        n_layer=1,
+        n_head=2,
+        n_embd=32,
+        block_size=64,
+        batch_size=8,
+        max_steps=30,
+        time_budget=None,
+        valid_fraction=0.1,
+        seed=0,
+    )
     textlm.train_textlm(ABSTRACTS, out, cfg)
     return out
 
@@ -68,7 +79,7 @@ def client(server):
 def test_models_and_default_model(client, server):
     assert client.models() == [NAME]
     assert client.model == NAME
-    assert LLMClient(server + "/v1/").base_url == server + "/v1"     # with or without /v1
+    assert LLMClient(server + "/v1/").base_url == server + "/v1"  # with or without /v1
 
 
 def test_completion_is_seeded_and_stream_matches(client):
@@ -80,16 +91,28 @@ def test_completion_is_seeded_and_stream_matches(client):
 
 
 def test_raw_http_shapes(server):
-    r = httpx.post(f"{server}/v1/completions", json={"model": NAME, "prompt": ["A", "B"], "max_tokens": 5,
-                                                     "n": 2, "seed": 1}, timeout=60)
+    r = httpx.post(
+        f"{server}/v1/completions",
+        json={"model": NAME, "prompt": ["A", "B"], "max_tokens": 5, "n": 2, "seed": 1},
+        timeout=60,
+    )
     body = r.json()
     assert r.status_code == 200 and body["object"] == "text_completion"
     assert [c["index"] for c in body["choices"]] == [0, 1, 2, 3]
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     assert all(c["finish_reason"] in ("stop", "length") for c in body["choices"])
-    with httpx.stream("POST", f"{server}/v1/chat/completions", timeout=60,
-                      json={"model": NAME, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6,
-                            "stream": True, "seed": 2}) as r:
+    with httpx.stream(
+        "POST",
+        f"{server}/v1/chat/completions",
+        timeout=60,
+        json={
+            "model": NAME,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 6,
+            "stream": True,
+            "seed": 2,
+        },
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         lines = [ln for ln in r.iter_lines() if ln]
     assert all(ln.startswith("data: ") for ln in lines) and lines[-1] == "data: [DONE]"
@@ -191,7 +214,7 @@ def _non_loopback_ip() -> str | None:
     """An address of this machine that is not loopback (traffic to it is treated as leaving the host)."""
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))          # no packet is sent for a UDP connect
+            s.connect(("10.255.255.255", 1))  # no packet is sent for a UDP connect
             ip = s.getsockname()[0]
     except OSError:
         return None
@@ -241,7 +264,7 @@ def test_api_key_is_not_sent_to_a_real_non_loopback_server(monkeypatch):
         with pytest.raises(LLMError, match="refusing to send the API key"):
             LLMClient(rec.url).models()
         monkeypatch.delenv("OPENAI_API_KEY")
-        assert LLMClient(rec.url).models() == ["rec"]          # without a key the same server is used
+        assert LLMClient(rec.url).models() == ["rec"]  # without a key the same server is used
     finally:
         rec.close()
     assert rec.seen == [("/v1/models", None)]
@@ -275,11 +298,23 @@ def test_lit_ask_refuses_the_key_before_doing_anything(monkeypatch, sent, tmp_pa
     from genolm.cli.main import main
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    rc = main(["lit", "ask", "--db", str(tmp_path / "none.sqlite"), "Does X cause Y?", "--llm-url",
-               "http://example.org/v1"])
+    rc = main(
+        ["lit", "ask", "--db", str(tmp_path / "none.sqlite"), "Does X cause Y?", "--llm-url", "http://example.org/v1"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "refusing to send the API key" in err and "example.org" in err
-    rc = main(["lit", "ask", "--db", str(tmp_path / "none.sqlite"), "Does X cause Y?", "--llm-url",
-               "http://example.org/v1", "--llm-key", "sk-other"])
+    rc = main(
+        [
+            "lit",
+            "ask",
+            "--db",
+            str(tmp_path / "none.sqlite"),
+            "Does X cause Y?",
+            "--llm-url",
+            "http://example.org/v1",
+            "--llm-key",
+            "sk-other",
+        ]
+    )
     assert rc == 2 and "refusing to send the API key" in capsys.readouterr().err
     assert sent == [] and not (tmp_path / "none.sqlite").exists()

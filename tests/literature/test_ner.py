@@ -1,4 +1,5 @@
 """NER: training (CRF and transformer), prediction in every format, evaluation and CLI errors."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,16 @@ def test_viterbi_never_emits_invalid_iob():
 
 def test_crf_train_better_than_chance_and_run_dir(crf_run):
     out, m = crf_run
-    for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "log.txt",
-                 "dev_predictions.tsv", "model/genolm_ner.json", "model/crf.model"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "log.txt",
+        "dev_predictions.tsv",
+        "model/genolm_ner.json",
+        "model/crf.model",
+    ):
         assert (out / name).is_file(), name
     # 400 training sentences; a tagger that learned nothing scores 0
     assert m["dev"]["f1"] > 0.45
@@ -69,7 +78,7 @@ def test_predict_text_offsets(crf_run, tmp_path):
     ents = ner.predict_text(text)
     assert ents, "expected at least one disease mention"
     for e in ents:
-        assert text[e["start"]:e["end"]] == e["text"] and e["type"] == "Disease" and 0 <= e["score"] <= 1
+        assert text[e["start"] : e["end"]] == e["text"] and e["type"] == "Disease" and 0 <= e["score"] <= 1
     assert any("cancer" in e["text"] for e in ents)
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "d1", "text": text}) + "\n" + json.dumps({"id": "d2", "text": "Nothing."}) + "\n")
@@ -121,8 +130,16 @@ def test_crf_is_deterministic(tmp_path):
 @pytest.mark.slow
 def test_transformer_train_predict_roundtrip(tmp_path):
     """Fine-tunes the packaged MiniLM for a few steps; checks saving/loading and word-piece alignment."""
-    m = N.train_ner(DATA / "bc5cdr_devel_80.tsv", tmp_path / "tf", valid=DATA / "bc5cdr_devel_80.tsv",
-                    arch="transformer", max_steps=4, batch_size=8, time_budget=None, threads=1)
+    m = N.train_ner(
+        DATA / "bc5cdr_devel_80.tsv",
+        tmp_path / "tf",
+        valid=DATA / "bc5cdr_devel_80.tsv",
+        arch="transformer",
+        max_steps=4,
+        batch_size=8,
+        time_budget=None,
+        threads=1,
+    )
     assert m["steps"] == 4 and (tmp_path / "tf" / "model" / "model.safetensors").is_file()
     ner = N.load_ner(tmp_path / "tf")
     assert set(ner.labels) == {"O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"}
@@ -138,8 +155,11 @@ def test_genolm_load_predictor_matches_cli_predict(crf_run, tmp_path):
     from genolm.literature.predictors import PREDICTORS
 
     out, _ = crf_run
-    texts = ["Mutations in BRCA1 predispose to breast cancer and ovarian cancer.",
-             "Cisplatin nephrotoxicity was seen in two patients.", "Nothing here."]
+    texts = [
+        "Mutations in BRCA1 predispose to breast cancer and ovarian cancer.",
+        "Cisplatin nephrotoxicity was seen in two patients.",
+        "Nothing here.",
+    ]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(texts) + "\n")
     dst = tmp_path / "out.jsonl"

@@ -1,4 +1,5 @@
 """PubMedQA: reading, cue features, train/predict/evaluate round trip, CLI errors."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Relation extraction on real CDR abstracts: candidates, scoring, train/predict/evaluate, CLI errors."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ def test_candidates_cover_gold_and_skip_missing_ids():
     n_chem = len({c.id for c in concepts.values() if c.type == "Chemical"})
     n_dis = len({c.id for c in concepts.values() if c.type == "Disease"})
     assert len(pairs) == n_chem * n_dis
-    covered = sum(1 for d in docs for r in d.relations
-                  if (r.id1, r.id2) in {(a.id, b.id) for a, b in R.candidate_pairs(d, [("Chemical", "Disease")])[0]})
+    covered = sum(
+        1
+        for d in docs
+        for r in d.relations
+        if (r.id1, r.id2) in {(a.id, b.id) for a, b in R.candidate_pairs(d, [("Chemical", "Disease")])[0]}
+    )
     assert covered == sum(len(d.relations) for d in docs)
 
 
@@ -44,12 +49,20 @@ def test_relation_scores_known_values():
 
 def test_train_beats_all_pairs_baseline(re_run):
     out, m = re_run
-    for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "model/genolm_re.json",
-                 "model/re_model.skops", "dev_predictions.PubTator"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "model/genolm_re.json",
+        "model/re_model.skops",
+        "dev_predictions.PubTator",
+    ):
         assert (out / name).is_file(), name
     dev = F.read_pubtator(DEV)
-    all_pairs = [[F.Relation("CID", a.id, b.id) for a, b in R.candidate_pairs(d, [("Chemical", "Disease")])[0]]
-                 for d in dev]
+    all_pairs = [
+        [F.Relation("CID", a.id, b.id) for a, b in R.candidate_pairs(d, [("Chemical", "Disease")])[0]] for d in dev
+    ]
     baseline = R.relation_scores(dev, all_pairs)
     assert m["dev"]["f1"] > baseline["f1"] + 0.1
     assert m["relation_types"] == [["CID", "Chemical", "Disease"]]
@@ -93,9 +106,9 @@ def test_rerank_context_features_and_saved_model(re_run):
     ctx = R.context_features(keys, [0.8, 0.5, 0.2])
     lg = [1.3863, 0.0, -1.3863]  # log-odds
     assert ctx[:, 0] == pytest.approx(lg, abs=1e-3)
-    assert ctx[:, 1] == pytest.approx([0.0, -1.3863, -2.7726], abs=1e-3)   # vs the document's best pair
-    assert ctx[:, 2] == pytest.approx([0.0, -1.3863, 0.0], abs=1e-3)       # vs the best pair of the same chemical
-    assert ctx[:, 3] == pytest.approx([0.0, 0.0, -2.7726], abs=1e-3)       # vs the best pair of the same disease
+    assert ctx[:, 1] == pytest.approx([0.0, -1.3863, -2.7726], abs=1e-3)  # vs the document's best pair
+    assert ctx[:, 2] == pytest.approx([0.0, -1.3863, 0.0], abs=1e-3)  # vs the best pair of the same chemical
+    assert ctx[:, 3] == pytest.approx([0.0, 0.0, -2.7726], abs=1e-3)  # vs the best pair of the same disease
     assert list(ctx[:, 4]) == [0, 1, 2] and list(ctx[:, 5]) == [1, 0, 0]
     out, m = re_run
     model = R.load_re(out)

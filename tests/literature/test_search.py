@@ -1,4 +1,5 @@
 """Hybrid search: SQLite FTS5 BM25 + MiniLM dense vectors, fused by reciprocal rank."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def db(tmp_path_factory) -> Path:
     corpus = tmp / "abstracts.jsonl"
     corpus.write_text("\n".join(ABSTRACTS.read_text().splitlines()[-N_DOCS:]) + "\n")
     path = tmp / "kg.sqlite"
-    rc = main(["lit", "kg", "build", "--input", str(corpus), "--db", str(path)])   # embeds by default
+    rc = main(["lit", "kg", "build", "--input", str(corpus), "--db", str(path)])  # embeds by default
     assert rc == 0
     return path
 
@@ -41,10 +42,10 @@ def test_rrf_known_values():
 
 
 def test_every_document_is_embedded_once(db):
-    assert search.index_embeddings(db) == 0          # build already embedded every document
+    assert search.index_embeddings(db) == 0  # build already embedded every document
     ids, mat = search._matrix(kg.connect(db), search.DEFAULT_ENCODER)
     assert len(ids) == N_DOCS and mat.shape == (N_DOCS, 384)
-    assert abs(float((mat ** 2).sum(1).mean()) - 1.0) < 1e-4     # unit vectors
+    assert abs(float((mat**2).sum(1).mean()) - 1.0) < 1e-4  # unit vectors
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
@@ -59,10 +60,10 @@ def test_title_query_finds_its_abstract(db, mode):
     assert found / len(docs) >= 0.9, f"{mode}: recall@10 {found / len(docs)}"
 
 
-@pytest.mark.parametrize("query, title_word", [
-    ("tooth decay caused by methamphetamine abuse", "meth mouth"),
-    ("PKU in European populations", "phenylketonuria"),
-])
+@pytest.mark.parametrize(
+    "query, title_word",
+    [("tooth decay caused by methamphetamine abuse", "meth mouth"), ("PKU in European populations", "phenylketonuria")],
+)
 def test_dense_and_hybrid_find_paraphrases(db, query, title_word):
     for mode in ("dense", "hybrid"):
         hits = search.search(db, query, k=3, mode=mode)
@@ -98,8 +99,10 @@ def test_an_updated_document_is_searched_by_its_new_text(tmp_path, capsys):
         seen = set(re.findall(r"[a-z]+", others.lower()))
         return next(w for w in re.findall(r"[a-z]{7,}", docs[i]["text"].lower()) if w not in seen)
 
-    changed = {1: "Zebrafish fin regeneration requires osteoblast dedifferentiation.",
-               3: "Axolotl limb regrowth depends on blastema macrophages."}
+    changed = {
+        1: "Zebrafish fin regeneration requires osteoblast dedifferentiation.",
+        3: "Axolotl limb regrowth depends on blastema macrophages.",
+    }
     old_words = {i: only_in(i) for i in changed}
     for i, text in changed.items():
         docs[i] = {**docs[i], "text": text}
@@ -114,7 +117,7 @@ def test_an_updated_document_is_searched_by_its_new_text(tmp_path, capsys):
         assert docs[i]["id"] not in [h.key for h in search.search(db, old_words[i], k=4, mode="bm25")]
         assert main(["lit", "search", "--db", str(db), query, "--json", "-k", "1"]) == 0
         assert json.loads(capsys.readouterr().out)["key"] == docs[i]["id"]
-    with kg.connect(db).connect() as conn:      # one full-text row per document, no orphans
+    with kg.connect(db).connect() as conn:  # one full-text row per document, no orphans
         rows = conn.exec_driver_sql("SELECT rowid FROM lit_fts ORDER BY rowid").scalars().all()
         ids = conn.exec_driver_sql("SELECT id FROM lit_documents ORDER BY id").scalars().all()
     assert rows == ids

@@ -1,4 +1,5 @@
 """genolm omics: expression classification on a real slice of the Golub ALL/AML training set."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,24 @@ def genes(data_dir):
 @pytest.fixture(scope="module")
 def trained(golub, genes, tmp_path_factory):
     out = tmp_path_factory.mktemp("omics") / "run"
-    rc = main(["omics", "train", "--train", str(golub), "--label-col", "cancer", "--genes", str(genes),
-               "--out", str(out), "--cv", "5", "--seed", "0"])
+    rc = main(
+        [
+            "omics",
+            "train",
+            "--train",
+            str(golub),
+            "--label-col",
+            "cancer",
+            "--genes",
+            str(genes),
+            "--out",
+            str(out),
+            "--cv",
+            "5",
+            "--seed",
+            "0",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -58,13 +75,58 @@ def test_non_numeric_value_names_line_and_column(tmp_path, golub, capsys):
 def test_missing_label_column_and_bad_options_exit_2(tmp_path, golub, capsys):
     assert main(["omics", "train", "--matrix", str(golub), "--label-col", "subtype", "--out", str(tmp_path / "a")]) == 2
     assert "missing label column 'subtype'" in capsys.readouterr().err
-    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--reduce", "tsne:2",
-                 "--out", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "omics",
+                "train",
+                "--matrix",
+                str(golub),
+                "--label-col",
+                "cancer",
+                "--reduce",
+                "tsne:2",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
     assert "unknown --reduce 'tsne:2'" in capsys.readouterr().err
-    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--model", "xgb",
-                 "--out", str(tmp_path / "c")]) == 2
-    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--cv", "12",
-                 "--out", str(tmp_path / "d")]) == 2
+    assert (
+        main(
+            [
+                "omics",
+                "train",
+                "--matrix",
+                str(golub),
+                "--label-col",
+                "cancer",
+                "--model",
+                "xgb",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "omics",
+                "train",
+                "--matrix",
+                str(golub),
+                "--label-col",
+                "cancer",
+                "--cv",
+                "12",
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 2
+    )
     assert "smallest class has only 11" in capsys.readouterr().err
 
 
@@ -86,8 +148,18 @@ def test_preprocessor_fits_on_training_values_only():
 
 
 def test_train_run_directory_cv_and_markers(trained):
-    for name in ("config.yaml", "manifest.json", "metrics.json", "genes.csv", "report.html", "cv_predictions.csv",
-                 "log.txt", "model/config.json", "model/classifier.skops", "model/preprocess.safetensors"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "genes.csv",
+        "report.html",
+        "cv_predictions.csv",
+        "log.txt",
+        "model/config.json",
+        "model/classifier.skops",
+        "model/preprocess.safetensors",
+    ):
         assert (trained / name).is_file(), name
     m = json.loads((trained / "metrics.json").read_text())
     assert m["classes"] == {"ALL": 27, "AML": 11}
@@ -120,8 +192,10 @@ def test_predict_keeps_order_and_gives_probabilities(trained, golub, tmp_path, c
     # a matrix lacking the model's genes is a one-line error, and no output is written
     short = tmp_path / "short.csv"
     df.iloc[:, :20].to_csv(short, index=False)
-    assert main(["omics", "predict", "--model", str(trained), "--matrix", str(short),
-                 "--out", str(tmp_path / "p2.csv")]) == 2
+    assert (
+        main(["omics", "predict", "--model", str(trained), "--matrix", str(short), "--out", str(tmp_path / "p2.csv")])
+        == 2
+    )
     assert "genes are missing from the matrix" in capsys.readouterr().err
     assert not (tmp_path / "p2.csv").exists()
 
@@ -136,22 +210,45 @@ def test_h5ad_pca_and_determinism(golub, tmp_path):
     import anndata
 
     df = pd.read_csv(golub)
-    ad = anndata.AnnData(X=df.iloc[:, 2:].to_numpy(dtype=np.float32),
-                         obs=pd.DataFrame({"cancer": df["cancer"].to_numpy()}, index=df["sample_id"].astype(str)),
-                         var=pd.DataFrame(index=df.columns[2:]))
+    ad = anndata.AnnData(
+        X=df.iloc[:, 2:].to_numpy(dtype=np.float32),
+        obs=pd.DataFrame({"cancer": df["cancer"].to_numpy()}, index=df["sample_id"].astype(str)),
+        var=pd.DataFrame(index=df.columns[2:]),
+    )
     h5 = tmp_path / "golub.h5ad"
     ad.write_h5ad(h5)
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert main(["omics", "train", "--train", str(h5), "--label-col", "cancer", "--reduce", "pca:10",
-                     "--cv", "3", "--seed", "3", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "omics",
+                    "train",
+                    "--train",
+                    str(h5),
+                    "--label-col",
+                    "cancer",
+                    "--reduce",
+                    "pca:10",
+                    "--cv",
+                    "3",
+                    "--seed",
+                    "3",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         outs.append(pd.read_csv(out / "cv_predictions.csv"))
     pd.testing.assert_frame_equal(outs[0], outs[1])  # same seed, same data -> same result
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["cv"]["accuracy"] >= 0.8  # majority class: 0.71
-    assert main(["omics", "predict", "--model", str(tmp_path / "a"), "--input", str(h5),
-                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(["omics", "predict", "--model", str(tmp_path / "a"), "--input", str(h5), "--out", str(tmp_path / "p.csv")])
+        == 0
+    )
     assert pd.read_csv(tmp_path / "p.csv")["sample_id"].astype(str).tolist() == df["sample_id"].astype(str).tolist()
 
 
@@ -160,8 +257,29 @@ def test_autoencoder_reduction_round_trips(golub, tmp_path):
     from genolm.omics.expression import ExpressionClassifier
 
     out = tmp_path / "ae"
-    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--reduce", "autoencoder:4",
-                 "--epochs", "60", "--top-genes", "300", "--cv", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "omics",
+                "train",
+                "--matrix",
+                str(golub),
+                "--label-col",
+                "cancer",
+                "--reduce",
+                "autoencoder:4",
+                "--epochs",
+                "60",
+                "--top-genes",
+                "300",
+                "--cv",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert (out / "model" / "autoencoder.safetensors").is_file()
     m = json.loads((out / "metrics.json").read_text())
     assert m["train"]["accuracy"] >= 0.85
@@ -210,10 +328,28 @@ def test_genolm_load_gives_the_cli_predictions(trained, golub, tmp_path):
 
 def test_old_option_names_still_work(golub, tmp_path):
     out = tmp_path / "old"
-    assert main(["omics", "train", "--matrix", str(golub), "--label-col", "cancer", "--model", "knn",
-                 "--cv", "0", "--out", str(out)]) == 0
-    assert main(["omics", "predict", "--model", str(out), "--matrix", str(golub),
-                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(
+            [
+                "omics",
+                "train",
+                "--matrix",
+                str(golub),
+                "--label-col",
+                "cancer",
+                "--model",
+                "knn",
+                "--cv",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["omics", "predict", "--model", str(out), "--matrix", str(golub), "--out", str(tmp_path / "p.csv")]) == 0
+    )
     assert main(["omics", "evaluate", "--model", str(out), "--matrix", str(golub)]) == 0
     # k-NN is stored as its parameters and training points (its metric object is not on the allow-list)
     m = json.loads((out / "metrics.json").read_text())
@@ -244,8 +380,21 @@ def test_pickled_model_folder_is_refused(trained, tmp_path, capsys):
     marker = tmp_path / "PWNED"
     (old / "model" / "classifier.skops").unlink()
     (old / "model" / "classifier.joblib").write_bytes(pickle.dumps((open, (str(marker), "w"))))
-    assert main(["omics", "predict", "--model", str(old), "--input", str(trained / "cv_predictions.csv"),
-                 "--out", str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "omics",
+                "predict",
+                "--model",
+                str(old),
+                "--input",
+                str(trained / "cv_predictions.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "genolm convert" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "p.csv").exists()
 
@@ -270,7 +419,7 @@ def test_autoencoder_trains_through_core_train_like_the_old_loop(golub):
     for _ in range(15):
         order = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), 64):
-            xb = xt[order[i:i + 64]]
+            xb = xt[order[i : i + 64]]
             noisy = xb + 0.1 * torch.randn(xb.shape, generator=g)
             loss = torch.nn.functional.mse_loss(ref.model["decoder"](ref.model["encoder"](noisy)), xb)
             opt.zero_grad()
@@ -311,7 +460,8 @@ def test_autoencoder_resumes_a_killed_fit_to_the_same_code(golub, tmp_path, monk
     assert (tmp_path / "checkpoint" / "state.json").is_file()
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 5
     monkeypatch.setattr(preprocess, "_DenoisingBatches", real)
-    resumed = preprocess.AutoencoderReducer(2, hidden=16, epochs=12, seed=4).fit(Z, out_dir=tmp_path, resume=True,
-                                                                                checkpoint_every=5)
+    resumed = preprocess.AutoencoderReducer(2, hidden=16, epochs=12, seed=4).fit(
+        Z, out_dir=tmp_path, resume=True, checkpoint_every=5
+    )
     np.testing.assert_allclose(resumed.transform(Z), full.transform(Z), atol=1e-6)
     assert not (tmp_path / "checkpoint").exists()  # finished: nothing left to resume

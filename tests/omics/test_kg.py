@@ -1,4 +1,5 @@
 """genolm linkpred (was `genolm kg`): link prediction on a real Hetionet v1.0 subgraph (tests/data/omics/kg_*)."""
+
 from __future__ import annotations
 
 import json
@@ -21,20 +22,51 @@ def kg_files(data_dir):
 def kg_run(kg_files, tmp_path_factory):
     nodes, train, dev = kg_files
     out = tmp_path_factory.mktemp("kg") / "run"
-    rc = main(["linkpred", "train", "--nodes", str(nodes), "--train", str(train), "--valid", str(dev),
-               "--targets", "CtD,DaG,CbG", "--folds", "3", "--neg-ratio", "3", "--max-path-length", "2", "--combiner", "logistic",
-               "--seed", "0", "--out", str(out)])
+    rc = main(
+        [
+            "linkpred",
+            "train",
+            "--nodes",
+            str(nodes),
+            "--train",
+            str(train),
+            "--valid",
+            str(dev),
+            "--targets",
+            "CtD,DaG,CbG",
+            "--folds",
+            "3",
+            "--neg-ratio",
+            "3",
+            "--max-path-length",
+            "2",
+            "--combiner",
+            "logistic",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
 
 def _toy_graph():
-    nodes = pd.DataFrame({"id": ["C::a", "C::b", "G::1", "G::2", "D::x", "D::y"],
-                          "name": ["alpha", "beta", "g1", "g2", "dx", "dy"],
-                          "kind": ["Compound", "Compound", "Gene", "Gene", "Disease", "Disease"]})
-    edges = pd.DataFrame({"source": ["C::a", "C::a", "C::b", "D::x", "D::y", "C::a"],
-                          "metaedge": ["CbG", "CbG", "CbG", "DaG", "DaG", "CtD"],
-                          "target": ["G::1", "G::2", "G::2", "G::1", "G::2", "D::x"]})
+    nodes = pd.DataFrame(
+        {
+            "id": ["C::a", "C::b", "G::1", "G::2", "D::x", "D::y"],
+            "name": ["alpha", "beta", "g1", "g2", "dx", "dy"],
+            "kind": ["Compound", "Compound", "Gene", "Gene", "Disease", "Disease"],
+        }
+    )
+    edges = pd.DataFrame(
+        {
+            "source": ["C::a", "C::a", "C::b", "D::x", "D::y", "C::a"],
+            "metaedge": ["CbG", "CbG", "CbG", "DaG", "DaG", "CtD"],
+            "target": ["G::1", "G::2", "G::2", "G::1", "G::2", "D::x"],
+        }
+    )
     return Graph(nodes, edges)
 
 
@@ -74,8 +106,17 @@ def test_edge_removal_and_negatives():
 
 
 def test_train_beats_chance_on_dev_edges(kg_run):
-    for name in ("config.yaml", "manifest.json", "metrics.json", "report.html", "log.txt", "model/config.json",
-                 "model/graph.safetensors", "model/nodes.parquet", "model/combiner_CtD.skops"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "log.txt",
+        "model/config.json",
+        "model/graph.safetensors",
+        "model/nodes.parquet",
+        "model/combiner_CtD.skops",
+    ):
         assert (kg_run / name).is_file(), name
     m = json.loads((kg_run / "metrics.json").read_text())
     for target, floor in (("CtD", 0.85), ("DaG", 0.7), ("CbG", 0.8)):
@@ -91,11 +132,13 @@ def test_score_preserves_order_and_explains_missing(kg_run, kg_files, tmp_path):
     _, _, dev = kg_files
     d = pd.read_csv(dev, sep="\t")
     ctd = d[d.metaedge == "CtD"]
-    rows = [(ctd.source.iat[0], "CtD", "Disease::DOID:0000000"),     # unknown target
-            (d.source.iat[0], d.metaedge.iat[0], d.target.iat[0]),
-            ("Compound::NOPE", "CbG", "Gene::7157"),                 # unknown source
-            (d.source.iat[0], "GiG", d.target.iat[0]),               # metaedge not trained
-            ("Gene::7157", "CtD", "Disease::DOID:1612")]             # wrong kinds
+    rows = [
+        (ctd.source.iat[0], "CtD", "Disease::DOID:0000000"),  # unknown target
+        (d.source.iat[0], d.metaedge.iat[0], d.target.iat[0]),
+        ("Compound::NOPE", "CbG", "Gene::7157"),  # unknown source
+        (d.source.iat[0], "GiG", d.target.iat[0]),  # metaedge not trained
+        ("Gene::7157", "CtD", "Disease::DOID:1612"),
+    ]  # wrong kinds
     pairs = pd.DataFrame(rows, columns=["source", "metaedge", "target"])
     pairs.insert(0, "note", [f"r{i}" for i in range(len(pairs))])
     inp, out = tmp_path / "pairs.tsv", tmp_path / "scored.tsv"
@@ -134,16 +177,49 @@ def test_scores_rank_dev_edges_above_random_pairs(kg_run, kg_files, tmp_path):
 
 def test_predict_by_name_and_id(kg_run, tmp_path, capsys):
     out = tmp_path / "top.tsv"
-    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CtD",
-                 "--top", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "linkpred",
+                "predict",
+                "--model",
+                str(kg_run),
+                "--node",
+                "hypertension",
+                "--metaedge",
+                "CtD",
+                "--top",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     top = pd.read_csv(out, sep="\t")
     assert len(top) == 5 and top["rank"].tolist() == [1, 2, 3, 4, 5]
     assert (top["target_name"] == "hypertension").all() and top["source"].str.startswith("Compound::").all()
     assert top["score"].is_monotonic_decreasing and (top["source_name"].str.len() > 0).all()
     capsys.readouterr()
     # from the compound side: diseases a compound may treat; novel-only leaves known edges out
-    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "Compound::DB00091", "--metaedge", "CtD",
-                 "--top", "3", "--novel-only"]) == 0
+    assert (
+        main(
+            [
+                "linkpred",
+                "predict",
+                "--model",
+                str(kg_run),
+                "--node",
+                "Compound::DB00091",
+                "--metaedge",
+                "CtD",
+                "--top",
+                "3",
+                "--novel-only",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split("\t")[:3] == ["rank", "source", "source_name"] and len(lines) == 4
     assert all(line.split("\t")[-1] == "False" for line in lines[1:])
@@ -159,14 +235,46 @@ def test_bad_input_is_one_line_exit_2(kg_run, kg_files, tmp_path, capsys):
     assert main(["kg", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CbG"]) == 2
     assert "is ambiguous: Disease::DOID:10763, Side Effect::C0020538" in capsys.readouterr().err
     bad = tmp_path / "bad_edges.tsv"
-    bad.write_text("source\tmetaedge\ttarget\nCompound::DB00091\tCtD\tDisease::DOID:7148\n"
-                   "Compound::DB00091\tCtD\tDisease::NOT_A_NODE\n")
-    assert main(["linkpred", "train", "--nodes", str(nodes), "--edges", str(bad), "--targets", "CtD",
-                 "--out", str(tmp_path / "o")]) == 2
+    bad.write_text(
+        "source\tmetaedge\ttarget\nCompound::DB00091\tCtD\tDisease::DOID:7148\n"
+        "Compound::DB00091\tCtD\tDisease::NOT_A_NODE\n"
+    )
+    assert (
+        main(
+            [
+                "linkpred",
+                "train",
+                "--nodes",
+                str(nodes),
+                "--edges",
+                str(bad),
+                "--targets",
+                "CtD",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"genolm: error: {bad}:3: unknown node 'Disease::NOT_A_NODE' (not in the nodes table)"]
-    assert main(["linkpred", "train", "--nodes", str(nodes), "--train", str(train), "--targets", "XyZ",
-                 "--out", str(tmp_path / "o2")]) == 2
+    assert (
+        main(
+            [
+                "linkpred",
+                "train",
+                "--nodes",
+                str(nodes),
+                "--train",
+                str(train),
+                "--targets",
+                "XyZ",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 2
+    )
     assert "target metaedge 'XyZ' has no edges" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
 
@@ -177,8 +285,9 @@ def test_genolm_load_scores_pairs_like_the_cli(kg_run, kg_files, tmp_path):
 
     _, _, dev = kg_files
     d = pd.read_csv(dev, sep="\t").groupby("metaedge").head(5).reset_index(drop=True)
-    pairs = pd.concat([d, pd.DataFrame([("Compound::NOPE", "CtD", d.target.iat[0])], columns=d.columns)],
-                      ignore_index=True)
+    pairs = pd.concat(
+        [d, pd.DataFrame([("Compound::NOPE", "CtD", d.target.iat[0])], columns=d.columns)], ignore_index=True
+    )
     inp, out = tmp_path / "pairs.tsv", tmp_path / "scored.tsv"
     pairs.to_csv(inp, sep="\t", index=False)
     assert main(["linkpred", "score", "--model", str(kg_run), "--input", str(inp), "--out", str(out)]) == 0
@@ -189,8 +298,9 @@ def test_genolm_load_scores_pairs_like_the_cli(kg_run, kg_files, tmp_path):
     def as_file(df: pd.DataFrame) -> pd.DataFrame:  # what the CLI's TSV holds, read back as text
         import io
 
-        return pd.read_csv(io.StringIO(df.to_csv(sep="\t", index=False, na_rep="")), sep="\t", dtype=str,
-                           keep_default_na=False)
+        return pd.read_csv(
+            io.StringIO(df.to_csv(sep="\t", index=False, na_rep="")), sep="\t", dtype=str, keep_default_na=False
+        )
 
     triples = list(zip(pairs.source, pairs.metaedge, pairs.target))
     api = model.predict(triples)
@@ -199,16 +309,34 @@ def test_genolm_load_scores_pairs_like_the_cli(kg_run, kg_files, tmp_path):
     pd.testing.assert_frame_equal(as_file(model.predict(pairs)), cli)
     # (source, target) pairs: the metaedge is the one trained target joining the two kinds
     two = model.predict(list(zip(d.source, d.target)))
-    np.testing.assert_array_equal(two["score"].to_numpy(), api["score"].to_numpy()[:len(d)])
+    np.testing.assert_array_equal(two["score"].to_numpy(), api["score"].to_numpy()[: len(d)])
     ctd = d[d.metaedge == "CtD"]
     one = model.predict(list(zip(ctd.source, ctd.target)), metaedge="CtD")
     assert one["metaedge"].eq("CtD").all() and one["score"].notna().all()
     # the ranking is `linkpred predict --node`
     top = tmp_path / "top.tsv"
-    assert main(["linkpred", "predict", "--model", str(kg_run), "--node", "hypertension", "--metaedge", "CtD",
-                 "--top", "5", "--out", str(top)]) == 0
-    pd.testing.assert_frame_equal(model.rank("hypertension", "CtD", top=5),
-                                  pd.read_csv(top, sep="\t"), check_dtype=False)
+    assert (
+        main(
+            [
+                "linkpred",
+                "predict",
+                "--model",
+                str(kg_run),
+                "--node",
+                "hypertension",
+                "--metaedge",
+                "CtD",
+                "--top",
+                "5",
+                "--out",
+                str(top),
+            ]
+        )
+        == 0
+    )
+    pd.testing.assert_frame_equal(
+        model.rank("hypertension", "CtD", top=5), pd.read_csv(top, sep="\t"), check_dtype=False
+    )
 
 
 def test_pickled_link_model_is_refused(kg_run, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """What every command promises (docs/architecture.md, "house rules"), checked on the DNA commands and
 the shared io/ layer: one-line errors with exit 2 for each class of bad input, run directories that are
 never mixed or half-written, -q/-v anywhere, resumable training, plain progress lines off a terminal."""
+
 from __future__ import annotations
 
 import gzip
@@ -29,12 +30,17 @@ def err_of(capsys) -> str:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("contract") / "clf"
-    assert main(["-q", "finetune", "--train", str(VALID), "--out", str(out), "--max-steps", "4", "--eval-every", "2",
-                 *TINY]) == 0
+    assert (
+        main(
+            ["-q", "finetune", "--train", str(VALID), "--out", str(out), "--max-steps", "4", "--eval-every", "2", *TINY]
+        )
+        == 0
+    )
     return out
 
 
 # ---- bad input classes: one line naming the file (and line), exit 2 -------------------------------
+
 
 def test_truncated_gzip_names_the_file(tmp_path, capsys, run_dir):
     data = gzip.compress(TRAIN.read_bytes())
@@ -105,6 +111,7 @@ def test_impossible_out_is_one_line(tmp_path, capsys):
 
 # ---- run directories ---------------------------------------------------------------------------------
 
+
 def test_out_holding_another_kind_of_run_is_refused(tmp_path, capsys, run_dir):
     import shutil
 
@@ -117,8 +124,10 @@ def test_out_holding_another_kind_of_run_is_refused(tmp_path, capsys, run_dir):
     assert main(["finetune", "--train", str(VALID), "--out", str(other), "--max-steps", "2", *TINY]) == 2
     assert "--overwrite" in err_of(capsys)
     assert (other / "config.yaml").read_text() == before
-    assert main(["-q", "finetune", "--train", str(VALID), "--out", str(other), "--max-steps", "2", "--overwrite",
-                 *TINY]) == 0
+    assert (
+        main(["-q", "finetune", "--train", str(VALID), "--out", str(other), "--max-steps", "2", "--overwrite", *TINY])
+        == 0
+    )
     assert json.loads((other / "manifest.json").read_text())["command"] == "finetune"
 
 
@@ -136,16 +145,35 @@ def test_failed_rerun_keeps_the_old_run(tmp_path, capsys, run_dir):
 
 
 def test_quiet_and_verbose_work_after_the_subcommand(tmp_path, capsys, run_dir):
-    assert main(["predict", "--model", str(run_dir), "--input", str(FASTA), "--out", str(tmp_path / "p.csv"),
-                 "-q"]) == 0
+    assert (
+        main(["predict", "--model", str(run_dir), "--input", str(FASTA), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
+    )
     assert (tmp_path / "p.csv").is_file()
 
 
 def test_progress_off_a_tty_is_plain_lines(tmp_path):
     env = {**os.environ, "GENOLM_QUIET": "0"}
-    res = subprocess.run([sys.executable, "-m", "genolm.cli.main", "finetune", "--train", str(VALID),
-                          "--out", str(tmp_path / "r"), "--max-steps", "30", "--eval-every", "15", *TINY],
-                         env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genolm.cli.main",
+            "finetune",
+            "--train",
+            str(VALID),
+            "--out",
+            str(tmp_path / "r"),
+            "--max-steps",
+            "30",
+            "--eval-every",
+            "15",
+            *TINY,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "\r" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("train:")]
@@ -155,14 +183,30 @@ def test_progress_off_a_tty_is_plain_lines(tmp_path):
 
 # ---- kill -9 and --resume -----------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_kill_9_then_resume_gives_the_same_metrics(tmp_path):
-    args = ["finetune", "--train", str(TRAIN), "--valid", str(VALID), "--max-steps", "60", "--eval-every", "20",
-            "--checkpoint-every", "10", "--seed", "1", *TINY]
+    args = [
+        "finetune",
+        "--train",
+        str(TRAIN),
+        "--valid",
+        str(VALID),
+        "--max-steps",
+        "60",
+        "--eval-every",
+        "20",
+        "--checkpoint-every",
+        "10",
+        "--seed",
+        "1",
+        *TINY,
+    ]
     env = {**os.environ, "GENOLM_QUIET": "1"}
     full = tmp_path / "full"
-    subprocess.run([sys.executable, "-m", "genolm.cli.main", *args, "--out", str(full)], env=env, check=True,
-                   timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "genolm.cli.main", *args, "--out", str(full)], env=env, check=True, timeout=600
+    )
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "genolm.cli.main", *args, "--out", str(out)], env=env)
     state = tmp_path / ".killed.partial" / "checkpoint" / "state.json"
@@ -175,8 +219,12 @@ def test_kill_9_then_resume_gives_the_same_metrics(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists() and state.is_file()
-    subprocess.run([sys.executable, "-m", "genolm.cli.main", *args, "--out", str(out), "--resume"], env=env,
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "genolm.cli.main", *args, "--out", str(out), "--resume"],
+        env=env,
+        check=True,
+        timeout=600,
+    )
     a = json.loads((full / "metrics.json").read_text())["valid"]
     b = json.loads((out / "metrics.json").read_text())["valid"]
     for k in ("mcc", "auroc", "accuracy", "steps"):

@@ -7,6 +7,7 @@
 - every ``python benchmarks/X.py --opt ...`` names a script that exists and defines each option.
 - ``genolm ...`` commands in docs/api.md's bash blocks also run for real.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,12 +29,13 @@ GLOBAL = {"-q", "--quiet", "-v", "--verbose"}
 
 def blocks(path: Path):
     for m in FENCE.finditer(path.read_text(encoding="utf-8")):
-        line = path.read_text(encoding="utf-8")[:m.start()].count("\n") + 1
+        line = path.read_text(encoding="utf-8")[: m.start()].count("\n") + 1
         yield m.group(1).lower(), m.group(2), line
 
 
 def _optional_parts(line: str) -> str:
     """Usage notation: ``[--opt VALUE]`` is checked as if given; ``a|b|c`` alternatives as their first."""
+
     def first_alternatives(m):
         return " ".join(w.split("|")[0] for w in m.group(1).split())
 
@@ -67,7 +69,7 @@ def _genolm_args(cmd: str) -> list[str] | None:
     if words[0] == "genolm":
         return words[1:]
     if "genolm.cli.main" in words:  # torchrun / accelerate launch / python -m
-        return words[words.index("genolm.cli.main") + 1:]
+        return words[words.index("genolm.cli.main") + 1 :]
     return None
 
 
@@ -110,8 +112,11 @@ def _parse(cli, args: list[str]):
     cmd.make_context(" ".join(path), list(args))
 
 
-@pytest.mark.parametrize("where,lang,cmd", [c for c in CASES if c[1] != "python" and _genolm_args(c[2]) is not None],
-                         ids=lambda v: v if isinstance(v, str) and ":" in v else "")
+@pytest.mark.parametrize(
+    "where,lang,cmd",
+    [c for c in CASES if c[1] != "python" and _genolm_args(c[2]) is not None],
+    ids=lambda v: v if isinstance(v, str) and ":" in v else "",
+)
 def test_documented_cli_command_parses(cli, where, lang, cmd):
     try:
         _parse(cli, _genolm_args(cmd))
@@ -139,7 +144,11 @@ def test_documented_benchmark_exists_with_its_options(where, script, rest):
         assert f'"{opt}"' in src or f"'{opt}'" in src, f"{where}: {script} has no option {opt}"
 
 
-@pytest.mark.parametrize("where,lang,body", [c for c in CASES if c[1] == "python"], ids=lambda v: v if isinstance(v, str) and ":" in v else "")
+@pytest.mark.parametrize(
+    "where,lang,body",
+    [c for c in CASES if c[1] == "python"],
+    ids=lambda v: v if isinstance(v, str) and ":" in v else "",
+)
 def test_python_blocks_compile(where, lang, body):
     compile(body, where, "exec")
 
@@ -161,7 +170,8 @@ def test_api_guide_runs(tmp_path):
                 parts.append(f"subprocess.run([sys.executable, '-m', 'genolm.cli.main', *{args!r}], check=True)")
     (tmp_path / "api_guide.py").write_text("\n".join(parts) + "\n")
     env = {**os.environ, "GENOLM_QUIET": "1"}
-    res = subprocess.run([sys.executable, "api_guide.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=1200)
+    res = subprocess.run(
+        [sys.executable, "api_guide.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (tmp_path / "runs" / "api" / "predictions.csv").is_file()

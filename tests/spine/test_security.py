@@ -1,4 +1,5 @@
 """Loading a model folder never runs code from it: pickles are refused, remote code needs an explicit flag."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,24 @@ def poison(folder: Path, marker: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def dna_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sec") / "clf"
-    rc = main(["-q", "finetune", "--train", str(DATA / "core" / "prom_valid.csv"), "--out", str(out),
-               "--max-steps", "3", "--hidden", "16", "--layers", "1", "--eval-every", "2"])
+    rc = main(
+        [
+            "-q",
+            "finetune",
+            "--train",
+            str(DATA / "core" / "prom_valid.csv"),
+            "--out",
+            str(out),
+            "--max-steps",
+            "3",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+            "--eval-every",
+            "2",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -57,12 +74,35 @@ def test_poisoned_dna_model_folder_is_refused(dna_run, tmp_path, capsys):
     shutil.copytree(dna_run, folder)
     marker = tmp_path / "PWNED"
     assert poison(folder / "model", marker)  # at least modeling_genolm.py, tokenizer files
-    for argv in (["predict", "--model", str(folder), "--input", str(DATA / "core" / "prom_20.fa"),
-                  "--out", str(tmp_path / "p.csv")],
-                 ["embed", "--model", str(folder), "--input", str(DATA / "core" / "prom_20.fa"),
-                  "--out", str(tmp_path / "e.parquet")],
-                 ["evaluate", "--model", str(folder), "--input", str(DATA / "core" / "prom_valid.csv"),
-                  "--out", str(tmp_path / "m.json")]):
+    for argv in (
+        [
+            "predict",
+            "--model",
+            str(folder),
+            "--input",
+            str(DATA / "core" / "prom_20.fa"),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+        [
+            "embed",
+            "--model",
+            str(folder),
+            "--input",
+            str(DATA / "core" / "prom_20.fa"),
+            "--out",
+            str(tmp_path / "e.parquet"),
+        ],
+        [
+            "evaluate",
+            "--model",
+            str(folder),
+            "--input",
+            str(DATA / "core" / "prom_valid.csv"),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+    ):
         assert main(argv) == 2
         assert "pickle" in capsys.readouterr().err
     with pytest.raises(InputError, match="pickle"):
@@ -77,11 +117,22 @@ def test_foreign_model_type_with_auto_map_needs_trust_remote_code(dna_run, tmp_p
     (folder / "evil_modeling.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     cfg = json.loads((folder / "config.json").read_text())
     cfg["model_type"] = "evil-dna"
-    cfg["auto_map"] = {"AutoConfig": "evil_modeling.EvilConfig",
-                       "AutoModelForSequenceClassification": "evil_modeling.EvilModel"}
+    cfg["auto_map"] = {
+        "AutoConfig": "evil_modeling.EvilConfig",
+        "AutoModelForSequenceClassification": "evil_modeling.EvilModel",
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
-    rc = main(["predict", "--model", str(folder), "--input", str(DATA / "core" / "prom_20.fa"),
-               "--out", str(tmp_path / "p.csv")])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            str(folder),
+            "--input",
+            str(DATA / "core" / "prom_20.fa"),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "--trust-remote-code" in err and str(folder) in err
@@ -91,8 +142,17 @@ def test_foreign_model_type_with_auto_map_needs_trust_remote_code(dna_run, tmp_p
 
 
 def test_missing_model_path_is_an_error_not_a_hub_lookup(tmp_path, capsys):
-    rc = main(["predict", "--model", "zhihan1996/DNABERT-2-117M", "--input", str(DATA / "core" / "prom_20.fa"),
-               "--out", str(tmp_path / "p.csv")])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            "zhihan1996/DNABERT-2-117M",
+            "--input",
+            str(DATA / "core" / "prom_20.fa"),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     assert rc == 2
     assert "not found" in capsys.readouterr().err
 

@@ -2,6 +2,7 @@
 one training loop (.backward only under core/), no file over 600 lines, no import cycles (module- and
 function-level imports alike), no import of another module's _private name, domains never import each
 other, and no pickle loading anywhere."""
+
 from __future__ import annotations
 
 import ast
@@ -34,7 +35,7 @@ def _imports(name: str, path: Path):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_pkg else name.split(".")[:-1]
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -64,21 +65,32 @@ def test_no_file_over_600_lines():
 
 
 def test_backward_only_in_core():
-    bad = [str(p.relative_to(SRC)) for p in MODS.values()
-           if ".backward(" in p.read_text() and p.relative_to(SRC).parts[0] != "core"]
+    bad = [
+        str(p.relative_to(SRC))
+        for p in MODS.values()
+        if ".backward(" in p.read_text() and p.relative_to(SRC).parts[0] != "core"
+    ]
     assert not bad, f"training loops outside genolm.core.train: {bad}"
 
 
 def test_no_pickle_loading():
     pat = re.compile(r"joblib\.load|pickle\.loads?\(|torch\.load\((?![^)]*weights_only=True)")
-    bad = [f"{p.relative_to(SRC)}:{i}" for p in MODS.values()
-           for i, line in enumerate(p.read_text().splitlines(), 1) if pat.search(line)]
+    bad = [
+        f"{p.relative_to(SRC)}:{i}"
+        for p in MODS.values()
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pat.search(line)
+    ]
     assert not bad, bad
 
 
 def test_no_private_imports_across_modules():
-    bad = [f"{m} imports {t}.{n}" for m, p in MODS.items() for t, n in _imports(m, p)
-           if n and n.startswith("_") and not n.startswith("__") and f"{t}.{n}" not in MODS]
+    bad = [
+        f"{m} imports {t}.{n}"
+        for m, p in MODS.items()
+        for t, n in _imports(m, p)
+        if n and n.startswith("_") and not n.startswith("__") and f"{t}.{n}" not in MODS
+    ]
     assert not bad, bad
 
 
@@ -103,7 +115,7 @@ def test_no_import_cycles():
         stack.append(u)
         for v in sorted(graph[u]):
             if color.get(v) == 1:
-                cyc = stack[stack.index(v):] + [v]
+                cyc = stack[stack.index(v) :] + [v]
                 if not any(MODS[x].name == "__init__.py" for x in cyc[:-1]):  # package re-exports
                     cycles.append(" -> ".join(cyc))
             elif not color.get(v):

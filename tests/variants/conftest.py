@@ -1,4 +1,5 @@
 """Fixtures for the variant tests (tiny real genolm models, built once per session)."""
+
 from __future__ import annotations
 
 from pathlib import Path

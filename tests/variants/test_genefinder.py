@@ -3,6 +3,7 @@
 Truth is the paper's consequence (INFO CONSEQ / HGVS_C of the Findlay 2018 SNVs): the gene model never
 reads it. BRCA1 is on the minus strand.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -77,13 +78,13 @@ def test_decode_forbids_in_frame_stops_and_keeps_codon_phase():
         assert len(coding) > 300  # BRCA1 exons are found
         states = p[coding]
         for i in range(len(coding) - 1):
-            between = p[coding[i] + 1:coding[i + 1]]
+            between = p[coding[i] + 1 : coding[i + 1]]
             if not np.any(between == 0) and states[i] != 7:  # same gene
                 expected = {1: (2,), 2: (3, 7), 3: (1,)}[int(states[i])]  # C1 is followed by C2 or the stop's S
                 assert states[i + 1] in expected
         for i in range(len(coding) - 2):
             if states[i] == 1 and states[i + 1] == 2 and states[i + 2] in (3, 7):
-                codon = "".join(rc[j] for j in coding[i:i + 3])
+                codon = "".join(rc[j] for j in coding[i : i + 3])
                 split += coding[i + 2] - coding[i] > 2
-                assert (codon in ("TAA", "TAG", "TGA")) == (states[i + 2] == 7), (codon, coding[i:i + 3])
+                assert (codon in ("TAA", "TAG", "TGA")) == (states[i + 2] == 7), (codon, coding[i : i + 3])
     assert split > 100  # codons split by an intron were checked too

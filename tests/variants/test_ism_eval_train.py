@@ -1,4 +1,5 @@
 """genolm variants ism / evaluate / train on real slices."""
+
 from __future__ import annotations
 
 import json
@@ -27,20 +28,36 @@ def test_ism_matches_score_and_writes_tsv_bedgraph_png(mlm_dir, tmp_path):
     alt = "G" if ref != "G" else "A"
     vcf = write_vcf(tmp_path / "v.vcf", [f"17\t41197722\t.\t{ref}\t{alt}\t.\t.\t."])
     score_vcf(str(mlm_dir), str(BRCA1_FA), str(vcf), str(tmp_path / "o.vcf"))
-    assert float(info(records(tmp_path / "o.vcf")[0])["GENOLM_SCORE"]) == pytest.approx(tsv[(41197722, alt)],
-                                                                                         abs=1e-4)
+    assert float(info(records(tmp_path / "o.vcf")[0])["GENOLM_SCORE"]) == pytest.approx(tsv[(41197722, alt)], abs=1e-4)
 
 
 def test_ism_bad_region_exit_2(mlm_dir, tmp_path, capsys):
-    rc = main(["-q", "variants", "ism", "--model", str(mlm_dir), "--reference", str(BRCA1_FA), "--region", "17:500-100",
-               "--out", str(tmp_path / "x")])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "ism",
+            "--model",
+            str(mlm_dir),
+            "--reference",
+            str(BRCA1_FA),
+            "--region",
+            "17:500-100",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert rc == 2 and "--region" in capsys.readouterr().err
 
 
 def _scored(tmp_path, values: dict, name="s.vcf"):
     recs = [f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\tGENOLM_SCORE={v}" for (c, p, r, a), v in values.items()]
-    return write_vcf(tmp_path / name, recs, contigs=("17",),
-                     extra_header='##INFO=<ID=GENOLM_SCORE,Number=A,Type=Float,Description="s">\n')
+    return write_vcf(
+        tmp_path / name,
+        recs,
+        contigs=("17",),
+        extra_header='##INFO=<ID=GENOLM_SCORE,Number=A,Type=Float,Description="s">\n',
+    )
 
 
 def test_evaluate_binary_known_values_and_join(tmp_path):
@@ -69,8 +86,21 @@ def test_evaluate_continuous_per_element(tmp_path):
 
 def test_evaluate_unknown_label_exit_2(tmp_path, capsys):
     s = _scored(tmp_path, {("17", 41197722, "T", "A"): 0.5})
-    rc = main(["-q", "variants", "evaluate", "--scores", str(s), "--truth", str(BRCA1_VCF), "--label", "NOPE",
-               "--out", str(tmp_path / "m.json")])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "evaluate",
+            "--scores",
+            str(s),
+            "--truth",
+            str(BRCA1_VCF),
+            "--label",
+            "NOPE",
+            "--out",
+            str(tmp_path / "m.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "NOPE" in err and "not declared" in err
 
@@ -78,22 +108,79 @@ def test_evaluate_unknown_label_exit_2(tmp_path, capsys):
 @pytest.mark.slow
 def test_train_score_evaluate_end_to_end(mlm_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["-q", "variants", "train", "--reference", str(BRCA1_FA), "--vcf", str(BRCA1_VCF), "--label", "LOF",
-               "--group-field", "EXON", "--out", str(run), "--model", str(mlm_dir), "--seed", "3"])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "train",
+            "--reference",
+            str(BRCA1_FA),
+            "--vcf",
+            str(BRCA1_VCF),
+            "--label",
+            "LOF",
+            "--group-field",
+            "EXON",
+            "--out",
+            str(run),
+            "--model",
+            str(mlm_dir),
+            "--seed",
+            "3",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     m = json.loads((run / "metrics.json").read_text())
     assert m["n"] == 917 and m["groups"] == 3 and m["task"] == "binary"
     assert m["cv"]["auroc"] > 0.6  # better than chance on held-out exon groups
-    for f in ("config.yaml", "manifest.json", "report.html", "predictions_cv.csv", "model/variant_model.json",
-              "model/base_lm/config.json"):
+    for f in (
+        "config.yaml",
+        "manifest.json",
+        "report.html",
+        "predictions_cv.csv",
+        "model/variant_model.json",
+        "model/base_lm/config.json",
+    ):
         assert (run / f).is_file(), f
     out = tmp_path / "scored.vcf.gz"
-    assert main(["-q", "variants", "score", "--model", str(run), "--reference", str(BRCA1_FA), "--vcf", str(BRCA1_VCF),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "variants",
+                "score",
+                "--model",
+                str(run),
+                "--reference",
+                str(BRCA1_FA),
+                "--vcf",
+                str(BRCA1_VCF),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     vals = [float(info(r)["GENOLM_SCORE"]) for r in records(out)]
     assert all(0 <= v <= 1 for v in vals) and "GENOLM_LLR" in info(records(out)[0])
-    assert main(["-q", "variants", "evaluate", "--scores", str(out), "--truth", str(BRCA1_VCF), "--label", "LOF",
-                 "--out", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "variants",
+                "evaluate",
+                "--scores",
+                str(out),
+                "--truth",
+                str(BRCA1_VCF),
+                "--label",
+                "LOF",
+                "--out",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "m.json").read_text())["auroc"] > 0.7  # (training data: fits)
 
 
@@ -111,8 +198,11 @@ def test_train_uses_no_info_fields_but_the_label(tmp_path):
         inf = dict(p.split("=", 1) for p in f[7].split(";"))
         f = f[:7] + [f"LOF={inf['LOF']};CADD=0;FUNC_SCORE=0;CONSEQ=x"]
         scrambled.append("\t".join(f))
-    a = write_vcf(tmp_path / "a.vcf", ["\t".join(f) for f in body], extra_header="".join(
-        h + "\n" for h in head if h.startswith("##INFO")))
+    a = write_vcf(
+        tmp_path / "a.vcf",
+        ["\t".join(f) for f in body],
+        extra_header="".join(h + "\n" for h in head if h.startswith("##INFO")),
+    )
     b = write_vcf(tmp_path / "b.vcf", scrambled, extra_header="".join(h + "\n" for h in head if h.startswith("##INFO")))
     ma = train_variant_model(str(BRCA1_FA), str(a), "LOF", str(tmp_path / "ra"), folds=3, group_gap=0, seed=1)
     train_variant_model(str(BRCA1_FA), str(b), "LOF", str(tmp_path / "rb"), folds=3, group_gap=0, seed=1)
@@ -128,12 +218,29 @@ def test_train_continuous_label_on_short_elements(tmp_path):
 
     from genolm.genome.variants import train_variant_model
 
-    m = train_variant_model(str(MPRA_FA), str(MPRA_SNV), "EFFECT", str(tmp_path / "run"), group_field="LOCUS",
-                            folds=2, seed=0)
+    m = train_variant_model(
+        str(MPRA_FA), str(MPRA_SNV), "EFFECT", str(tmp_path / "run"), group_field="LOCUS", folds=2, seed=0
+    )
     assert m["task"] == "continuous" and m["n"] == 1726 and m["groups"] == 2
     out = tmp_path / "scored.vcf.gz"
-    assert main(["-q", "variants", "score", "--model", str(tmp_path / "run"), "--reference", str(MPRA_FA),
-                 "--vcf", str(MPRA_SNV), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "variants",
+                "score",
+                "--model",
+                str(tmp_path / "run"),
+                "--reference",
+                str(MPRA_FA),
+                "--vcf",
+                str(MPRA_SNV),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     recs = records(out)
     pred = [float(info(r)["GENOLM_SCORE"]) for r in recs]
     eff = [float(info(r)["EFFECT"]) for r in recs]

@@ -1,4 +1,5 @@
 """Motif scanning (bundled JASPAR 2022) and the zero-shot `--method motif` scorer, on real MPRA elements."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def test_consensus_scores_one_and_a_snv_in_it_loses_the_site():
 
 def test_malformed_meme_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.meme"
-    bad.write_text("MEME version 4\n\nMOTIF M1 x\nletter-probability matrix: alength= 4 w= 2\n"
-                   " 0.5 0.5 0.0 0.0\n 0.9 0.9 0.0 0.0\n")
+    bad.write_text(
+        "MEME version 4\n\nMOTIF M1 x\nletter-probability matrix: alength= 4 w= 2\n 0.5 0.5 0.0 0.0\n 0.9 0.9 0.0 0.0\n"
+    )
     with pytest.raises(InputError) as e:
         read_meme(bad)
     assert e.value.path == str(bad) and e.value.line == 6
@@ -75,19 +77,69 @@ def test_malformed_meme_names_file_and_line(tmp_path):
 def test_motif_method_scores_mpra_effects(tmp_path):
     """F9 promoter SNVs: weakening motif sites goes with lower expression (Kircher 2019 EFFECT)."""
     out = tmp_path / "m.vcf.gz"
-    assert main(["-q", "variants", "score", "--method", "motif", "--model", "jaspar", "--reference", str(MPRA_FA),
-                 "--vcf", str(MPRA_SNV), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "variants",
+                "score",
+                "--method",
+                "motif",
+                "--model",
+                "jaspar",
+                "--reference",
+                str(MPRA_FA),
+                "--vcf",
+                str(MPRA_SNV),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     recs = records(out)
     assert len(recs) == 1726 and "GENOLM_MOTIF_SITES" in info(recs[0])
     m = tmp_path / "m.json"
-    assert main(["-q", "variants", "evaluate", "--scores", str(out), "--truth", str(MPRA_SNV), "--label", "EFFECT",
-                 "--out", str(m), "--by-chrom"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "variants",
+                "evaluate",
+                "--scores",
+                str(out),
+                "--truth",
+                str(MPRA_SNV),
+                "--label",
+                "EFFECT",
+                "--out",
+                str(m),
+                "--by-chrom",
+            ]
+        )
+        == 0
+    )
     got = json.loads(m.read_text())
     assert got["by_chrom"]["F9"]["spearman"] > 0.15  # measured 0.23
     assert got["mean_by_chrom"] > 0.08  # F9 0.23, HBG1 0.05
 
 
 def test_motif_method_missing_file_exit_2(tmp_path, capsys):
-    rc = main(["-q", "variants", "score", "--method", "motif", "--model", str(tmp_path / "nope.meme"),
-               "--reference", str(MPRA_FA), "--vcf", str(MPRA_SNV), "--out", str(tmp_path / "o.vcf.gz")])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "score",
+            "--method",
+            "motif",
+            "--model",
+            str(tmp_path / "nope.meme"),
+            "--reference",
+            str(MPRA_FA),
+            "--vcf",
+            str(MPRA_SNV),
+            "--out",
+            str(tmp_path / "o.vcf.gz"),
+        ]
+    )
     assert rc == 2 and "nope.meme" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """genolm variants score: llr / delta / embedding on real BRCA1 and MPRA slices with tiny real models."""
+
 from __future__ import annotations
 
 
@@ -34,8 +35,9 @@ def test_mlm_llr_keeps_every_record_and_matches_naive_loop(mlm_dir, tmp_path):
     assert {"GENOLM_SCORE", "GENOLM_REF_LOGP", "GENOLM_ALT_LOGP", "GENOLM_SKIP"} <= set(vf.header.info)
     recs = list(vf)
     r0 = recs[0]
-    assert r0.info["GENOLM_SCORE"][0] == pytest.approx(r0.info["GENOLM_ALT_LOGP"][0] - r0.info["GENOLM_REF_LOGP"][0],
-                                                       abs=1e-4)
+    assert r0.info["GENOLM_SCORE"][0] == pytest.approx(
+        r0.info["GENOLM_ALT_LOGP"][0] - r0.info["GENOLM_REF_LOGP"][0], abs=1e-4
+    )
     # the batched scorer equals one forward pass per allele, done by hand
     from genolm.core.loading import load_model
 
@@ -83,8 +85,14 @@ def test_multiallelic_duplicates_softmask_and_skips(mlm_dir, tmp_path, fa):
     assert got["indel"]["GENOLM_SKIP"] == "INDEL_MLM"
     assert got["long"]["GENOLM_SKIP"] == "TOO_LONG"
     assert got["Nbase"]["GENOLM_SKIP"] == "N_ALLELE"
-    assert dict(s.skipped) == {"REF_MISMATCH": 1, "UNKNOWN_CONTIG": 1, "SYMBOLIC": 1, "INDEL_MLM": 1, "TOO_LONG": 1,
-                               "N_ALLELE": 1}
+    assert dict(s.skipped) == {
+        "REF_MISMATCH": 1,
+        "UNKNOWN_CONTIG": 1,
+        "SYMBOLIC": 1,
+        "INDEL_MLM": 1,
+        "TOO_LONG": 1,
+        "N_ALLELE": 1,
+    }
     assert "skipped:" in s.line() and "REF_MISMATCH 1" in s.line()
 
 
@@ -95,8 +103,10 @@ def test_softmasked_reference_scores_like_uppercase(mlm_dir, tmp_path):
     upper = tmp_path / "upper.fa"
     lower.write_text(">c\n" + seq.lower() + "\n")
     upper.write_text(">c\n" + seq.upper() + "\n")
-    recs = [f"c\t{i}\t.\t{seq[i - 1].upper()}\t{'A' if seq[i - 1].upper() != 'A' else 'C'}\t.\t.\t." for i in
-            range(100, 110)]
+    recs = [
+        f"c\t{i}\t.\t{seq[i - 1].upper()}\t{'A' if seq[i - 1].upper() != 'A' else 'C'}\t.\t.\t."
+        for i in range(100, 110)
+    ]
     vcf = write_vcf(tmp_path / "c.vcf", recs, contigs=("c",))
     score_vcf(str(mlm_dir), str(lower), str(vcf), str(tmp_path / "a.vcf"))
     score_vcf(str(mlm_dir), str(upper), str(vcf), str(tmp_path / "b.vcf"))
@@ -115,8 +125,9 @@ def test_delta_and_embedding_methods(clf_dir, mlm_dir, tmp_path):
     out = tmp_path / "delta.vcf"
     score_vcf(str(clf_dir), str(MPRA_FA), str(MPRA_DEL), str(out))
     r = info(records(out)[0])
-    assert float(r["GENOLM_SCORE"]) == pytest.approx(float(r["GENOLM_ALT_PRED"]) - float(r["GENOLM_REF_PRED"]),
-                                                     abs=1e-5)
+    assert float(r["GENOLM_SCORE"]) == pytest.approx(
+        float(r["GENOLM_ALT_PRED"]) - float(r["GENOLM_REF_PRED"]), abs=1e-5
+    )
     assert 0 <= float(r["GENOLM_REF_PRED"]) <= 1
     out2 = tmp_path / "emb.vcf"
     score_vcf(str(mlm_dir), str(MPRA_FA), str(MPRA_DEL), str(out2), method="embedding")
@@ -133,10 +144,24 @@ def test_deterministic_output(mlm_dir, tmp_path):
 
 # ---- CLI and bad input --------------------------------------------------------------------------
 
+
 def test_cli_score_summary_line(mlm_dir, tmp_path, capsys):
     out = tmp_path / "o.vcf.gz"
-    rc = main(["-q", "variants", "score", "--model", str(mlm_dir), "--reference", str(MPRA_FA), "--vcf", str(MPRA_DEL),
-               "--out", str(out)])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "score",
+            "--model",
+            str(mlm_dir),
+            "--reference",
+            str(MPRA_FA),
+            "--vcf",
+            str(MPRA_DEL),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "skipped: INDEL_MLM 165" in text  # an MLM does not score deletions: flagged, record kept
@@ -162,8 +187,22 @@ def test_cli_bad_input_exit_2_one_line(case, mlm_dir, tmp_path, capsys, fa):
         write_vcf(vcf, [])
         extra = ["--method", "nonsense"]
     out = tmp_path / "out.vcf.gz"
-    rc = main(["-q", "variants", "score", "--model", str(mlm_dir), "--reference", str(BRCA1_FA), "--vcf", str(vcf),
-               "--out", str(out), *extra])
+    rc = main(
+        [
+            "-q",
+            "variants",
+            "score",
+            "--model",
+            str(mlm_dir),
+            "--reference",
+            str(BRCA1_FA),
+            "--vcf",
+            str(vcf),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("genolm: error: ")
@@ -181,8 +220,13 @@ def test_cli_bad_input_exit_2_one_line(case, mlm_dir, tmp_path, capsys, fa):
 
 def test_bad_record_does_not_abort_good_ones(mlm_dir, tmp_path, fa):
     b = _base(fa, 41197722)
-    vcf = write_vcf(tmp_path / "in.vcf", [f"17\t41197722\t.\t{b}\t{'A' if b != 'A' else 'C'}\t.\t.\t.",
-                                          "17\tnotanumber\t.\tA\tG\t.\t.\t.",
-                                          f"17\t41197722\t.\t{b}\t{'G' if b != 'G' else 'C'}\t.\t.\t."])
+    vcf = write_vcf(
+        tmp_path / "in.vcf",
+        [
+            f"17\t41197722\t.\t{b}\t{'A' if b != 'A' else 'C'}\t.\t.\t.",
+            "17\tnotanumber\t.\tA\tG\t.\t.\t.",
+            f"17\t41197722\t.\t{b}\t{'G' if b != 'G' else 'C'}\t.\t.\t.",
+        ],
+    )
     s = score_vcf(str(mlm_dir), str(BRCA1_FA), str(vcf), str(tmp_path / "o.vcf"))
     assert s.malformed == 1 and s.scored == 2 and "1 malformed line" in s.line()

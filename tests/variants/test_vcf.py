@@ -1,4 +1,5 @@
 """genolm.io.vcf: streaming reader with file:line errors, atomic bgzip + tabix writer."""
+
 from __future__ import annotations
 
 import gzip

@@ -7,6 +7,7 @@
 
 ``genolm.load("runs/tox21").predict(["CCO"])`` gives the same table as ``chem.predict`` (see predictors.py).
 """
+
 from genolm.chem.api import evaluate, predict, train
 from genolm.chem.model import ChemModel
 

@@ -1,4 +1,5 @@
 """Public API of genolm.chem: train, predict and evaluate molecular property models on SMILES tables."""
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,7 @@ def read_labels(df: pd.DataFrame, targets: list[str], task: str, path: str) -> n
             odd = ~np.isnan(v) & ~np.isin(v, (0.0, 1.0))
             if odd.any():
                 i = int(np.argmax(odd))
-                raise InputError(f"column {col!r}: classification labels must be 0 or 1, found {v[i]:g}",
-                                 path, i + 2)
+                raise InputError(f"column {col!r}: classification labels must be 0 or 1, found {v[i]:g}", path, i + 2)
         Y[:, j] = v
     return Y
 
@@ -61,8 +61,11 @@ def check_two_classes(Y: np.ndarray, targets: list[str], path: str) -> None:
         present = np.unique(Y[~np.isnan(Y[:, j]), j])
         if len(present) < 2:
             found = "no labels" if not len(present) else f"only label {present[0]:g}"
-            raise InputError(f"column {col!r}: classification needs both 0 and 1 among the labelled rows, found "
-                             f"{found}; drop the target or use --task regression", path)
+            raise InputError(
+                f"column {col!r}: classification needs both 0 and 1 among the labelled rows, found "
+                f"{found}; drop the target or use --task regression",
+                path,
+            )
 
 
 def _load_labelled(path, smiles_col: str, targets: list[str], task: str, training: bool = False):
@@ -95,13 +98,27 @@ def _alias(value, old_value, name: str, old_name: str):
     return value
 
 
-def train(train: str | os.PathLike | None = None, out: str | os.PathLike | None = None, *,
-          valid: str | os.PathLike | None = None, targets=None, task: str = "classification",
-          smiles_col: str = "smiles", arch: str = DEFAULT_ARCH, seed: int = 0,
-          time_budget: str | float | None = DEFAULT_TIME_BUDGET, epochs: int | None = None,
-          max_steps: int | None = None, morgan_bits: int = 2048, transformer_overrides: dict | None = None,
-          overwrite: bool = False, resume: bool = False, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-          train_csv: str | os.PathLike | None = None, valid_csv: str | os.PathLike | None = None) -> dict:
+def train(
+    train: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    valid: str | os.PathLike | None = None,
+    targets=None,
+    task: str = "classification",
+    smiles_col: str = "smiles",
+    arch: str = DEFAULT_ARCH,
+    seed: int = 0,
+    time_budget: str | float | None = DEFAULT_TIME_BUDGET,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    morgan_bits: int = 2048,
+    transformer_overrides: dict | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    train_csv: str | os.PathLike | None = None,
+    valid_csv: str | os.PathLike | None = None,
+) -> dict:
     """Train a multi-task property model and write a run directory ``out``; returns the metrics dict.
 
     ``train`` / ``valid``: CSV/TSV tables with ``smiles_col`` and the ``targets`` columns (a list or a
@@ -128,13 +145,23 @@ def train(train: str | os.PathLike | None = None, out: str | os.PathLike | None 
         raise UsageError(f"--task must be classification or regression, not {task!r}")
     members = resolve_arch(arch)
     budget = parse_duration(time_budget)
-    config = {"command": "chem train", "train": str(train_path),
-              "valid": None if valid_path is None else str(valid_path),
-              "smiles_col": smiles_col, "targets": targets, "task": task, "arch": arch, "members": members,
-              "seed": seed, "time_budget_s": budget, "epochs": epochs, "max_steps": max_steps,
-              "checkpoint_every": checkpoint_every,
-              "features": FeatureConfig(morgan_bits=morgan_bits).to_dict(),
-              "transformer_overrides": transformer_overrides or {}}
+    config = {
+        "command": "chem train",
+        "train": str(train_path),
+        "valid": None if valid_path is None else str(valid_path),
+        "smiles_col": smiles_col,
+        "targets": targets,
+        "task": task,
+        "arch": arch,
+        "members": members,
+        "seed": seed,
+        "time_budget_s": budget,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "checkpoint_every": checkpoint_every,
+        "features": FeatureConfig(morgan_bits=morgan_bits).to_dict(),
+        "transformer_overrides": transformer_overrides or {},
+    }
     # read and check everything before creating the run directory: bad input leaves nothing behind
     smiles, mols, Y, _ = _load_labelled(train_path, smiles_col, targets, task, training=True)
     if valid_path is not None:
@@ -151,8 +178,15 @@ def train(train: str | os.PathLike | None = None, out: str | os.PathLike | None 
     started = time.monotonic()
     set_seed(seed)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    with RunDir(out, command="chem train", config=config, inputs=[train_path, valid_path], seed=seed,
-                overwrite=overwrite, resume=resume) as run:
+    with RunDir(
+        out,
+        command="chem train",
+        config=config,
+        inputs=[train_path, valid_path],
+        seed=seed,
+        overwrite=overwrite,
+        resume=resume,
+    ) as run:
         log.info("train: %d molecules, valid: %d, targets: %s, members: %s", len(mols), len(vmols), targets, members)
         model = ChemModel(task, targets, members, FeatureConfig(morgan_bits=morgan_bits), smiles_col)
         X = vX = None
@@ -162,17 +196,34 @@ def train(train: str | os.PathLike | None = None, out: str | os.PathLike | None 
             X = featurize(mols, model.features, desc="featurising train")
             vX = featurize(vmols, model.features, desc="featurising valid")
         remaining = None if budget is None else max(30.0, budget - (time.monotonic() - started) - 15)
-        model.fit(mols, Y, vmols, vY, seed=seed, time_budget=remaining, epochs=epochs, max_steps=max_steps,
-                  X=X, valid_X=vX, transformer_overrides=transformer_overrides, out_dir=run.path, resume=resume,
-                  checkpoint_every=checkpoint_every)
+        model.fit(
+            mols,
+            Y,
+            vmols,
+            vY,
+            seed=seed,
+            time_budget=remaining,
+            epochs=epochs,
+            max_steps=max_steps,
+            X=X,
+            valid_X=vX,
+            transformer_overrides=transformer_overrides,
+            out_dir=run.path,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
+        )
         model.save(run.model_dir)
         preds = model.predict_members(vmols, vX)
         P = model.combine(preds)
-        metrics = {"valid": compute_metrics(task, vY, P, targets),
-                   "members_valid": {name: compute_metrics(task, vY, p, targets) for name, p in preds.items()},
-                   "n_train": len(mols), "n_valid": len(vmols), "members": members,
-                   "member_seconds": model.member_seconds,
-                   "train_seconds": round(time.monotonic() - started, 1)}
+        metrics = {
+            "valid": compute_metrics(task, vY, P, targets),
+            "members_valid": {name: compute_metrics(task, vY, p, targets) for name, p in preds.items()},
+            "n_train": len(mols),
+            "n_valid": len(vmols),
+            "members": members,
+            "member_seconds": model.member_seconds,
+            "train_seconds": round(time.monotonic() - started, 1),
+        }
         run.write_metrics(metrics)
         pred_df = pd.DataFrame({smiles_col: vsmiles})
         for j, t in enumerate(targets):
@@ -193,8 +244,9 @@ def _as_model(model) -> ChemModel:
 
 def _as_table(inputs, smiles_col: str | None, required: list[str] | tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
     """A path (CSV/TSV), a DataFrame, or a list of SMILES -> (table, where it came from)."""
-    if isinstance(inputs, os.PathLike) or (isinstance(inputs, str) and (
-            inputs.lower().endswith(TABLE_SUFFIXES) or Path(inputs).is_file())):
+    if isinstance(inputs, os.PathLike) or (
+        isinstance(inputs, str) and (inputs.lower().endswith(TABLE_SUFFIXES) or Path(inputs).is_file())
+    ):
         return read_table(str(inputs), required=list(required)), str(inputs)
     if isinstance(inputs, pd.DataFrame):
         df, source = inputs, "<DataFrame>"
@@ -207,8 +259,9 @@ def _as_table(inputs, smiles_col: str | None, required: list[str] | tuple[str, .
     return df, source
 
 
-def predict_frame(model: ChemModel, df: pd.DataFrame, smiles_col: str | None = None,
-                  source: str = "<input>") -> pd.DataFrame:
+def predict_frame(
+    model: ChemModel, df: pd.DataFrame, smiles_col: str | None = None, source: str = "<input>"
+) -> pd.DataFrame:
     """The `chem predict` table for ``df``: its columns that are not target names (nor ``error``), then one
     column per target (probability of 1, or the value), then ``error``. Input order kept; invalid SMILES
     get empty (NaN) scores and the reason. The CLI and ``genolm.load(...).predict`` both return this."""
@@ -217,8 +270,10 @@ def predict_frame(model: ChemModel, df: pd.DataFrame, smiles_col: str | None = N
         if smiles_col is None and "smiles" in df.columns:
             col = "smiles"
         else:
-            raise InputError(f"missing column {col!r} (use --smiles-col); found "
-                             f"{', '.join(map(repr, map(str, df.columns[:10])))}", source)
+            raise InputError(
+                f"missing column {col!r} (use --smiles-col); found {', '.join(map(repr, map(str, df.columns[:10])))}",
+                source,
+            )
     mols, errors = parse_smiles(df[col].tolist())
     P = model.predict(mols) if len(mols) else np.empty((0, len(model.targets)))
     out_df = df[[c for c in df.columns if c not in model.targets and c != "error"]].copy()
@@ -228,8 +283,14 @@ def predict_frame(model: ChemModel, df: pd.DataFrame, smiles_col: str | None = N
     return out_df
 
 
-def predict(model: str | os.PathLike | ChemModel, inputs=None, out: str | os.PathLike | None = None,
-            smiles_col: str | None = None, *, input_csv: str | os.PathLike | None = None) -> pd.DataFrame:
+def predict(
+    model: str | os.PathLike | ChemModel,
+    inputs=None,
+    out: str | os.PathLike | None = None,
+    smiles_col: str | None = None,
+    *,
+    input_csv: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Score molecules: ``inputs`` is a table (path) that needs only a SMILES column, a DataFrame, or a
     list of SMILES; input order kept. ``out``: also write the table as CSV (full precision, so reading it
     back gives these values). ``input_csv`` is the old name of ``inputs``.
@@ -251,8 +312,14 @@ def predict(model: str | os.PathLike | ChemModel, inputs=None, out: str | os.Pat
     return out_df
 
 
-def evaluate(model: str | os.PathLike | ChemModel, inputs=None, out: str | os.PathLike | None = None,
-             smiles_col: str | None = None, *, input_csv: str | os.PathLike | None = None) -> dict:
+def evaluate(
+    model: str | os.PathLike | ChemModel,
+    inputs=None,
+    out: str | os.PathLike | None = None,
+    smiles_col: str | None = None,
+    *,
+    input_csv: str | os.PathLike | None = None,
+) -> dict:
     """Metrics of a model on a labelled table (path or DataFrame, columns named as in training): per task
     and their means, keys as in ``genolm.core.metrics`` (``auroc``/``auprc`` or ``rmse``/``mae``/``r2``...,
     NaN when undefined). Rows whose SMILES cannot be parsed count in ``n_invalid`` and are left out.

@@ -5,6 +5,7 @@ Features are Morgan (ECFP-like) count fingerprints, folded to ``n_bits``, and th
 physico-chemistry (logP, TPSA, charges...) that fingerprints miss and that dominates solubility and
 permeability. Descriptor values that RDKit cannot compute stay NaN; the models handle NaN themselves.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -52,12 +53,15 @@ def parse_smiles(smiles: list) -> tuple[list, list[str]]:
             if mol is not None:
                 try:
                     mol.UpdatePropertyCache(strict=False)
-                    Chem.SanitizeMol(mol, Chem.SanitizeFlags.SANITIZE_FINDRADICALS
-                                     | Chem.SanitizeFlags.SANITIZE_SETAROMATICITY
-                                     | Chem.SanitizeFlags.SANITIZE_SETCONJUGATION
-                                     | Chem.SanitizeFlags.SANITIZE_SETHYBRIDIZATION
-                                     | Chem.SanitizeFlags.SANITIZE_SYMMRINGS,
-                                     catchErrors=True)
+                    Chem.SanitizeMol(
+                        mol,
+                        Chem.SanitizeFlags.SANITIZE_FINDRADICALS
+                        | Chem.SanitizeFlags.SANITIZE_SETAROMATICITY
+                        | Chem.SanitizeFlags.SANITIZE_SETCONJUGATION
+                        | Chem.SanitizeFlags.SANITIZE_SETHYBRIDIZATION
+                        | Chem.SanitizeFlags.SANITIZE_SYMMRINGS,
+                        catchErrors=True,
+                    )
                     Chem.GetSymmSSSR(mol)
                 except Exception:
                     mol = None
@@ -109,13 +113,13 @@ def featurize(mols: list, config: FeatureConfig = FeatureConfig(), desc: str = "
         if mol is None:
             continue
         try:
-            X[i, :config.morgan_bits] = gen.GetCountFingerprintAsNumPy(mol)
+            X[i, : config.morgan_bits] = gen.GetCountFingerprintAsNumPy(mol)
         except Exception:
             continue
         if config.descriptors:
             d = _descriptors(mol)
             d[~np.isfinite(d)] = np.nan
-            X[i, config.morgan_bits:] = np.clip(d, -_CLIP, _CLIP)
+            X[i, config.morgan_bits :] = np.clip(d, -_CLIP, _CLIP)
     return X
 
 

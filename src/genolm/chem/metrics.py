@@ -9,6 +9,7 @@ gives ``n``, ``n_pos``, ``auroc`` and ``auprc`` (average precision); regression 
 >>> m = compute_metrics("classification", Y, P, ["NR-AR", "SR-p53"])     # doctest: +SKIP
 >>> m["mean_auroc"], m["per_task"]["NR-AR"]["auprc"]                       # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,11 @@ def classification_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> 
     for t, name in enumerate(targets):
         y, p = task_pairs(Y, P, t)
         per_task[name] = {"n": int(len(y)), "n_pos": int((y == 1).sum()), "auroc": auroc(y, p), "auprc": auprc(y, p)}
-    return {"task": "classification", **{f"mean_{k}": _mean(per_task, k) for k in CLASSIFICATION_MEANS},
-            "per_task": per_task}
+    return {
+        "task": "classification",
+        **{f"mean_{k}": _mean(per_task, k) for k in CLASSIFICATION_MEANS},
+        "per_task": per_task,
+    }
 
 
 def regression_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict:
@@ -52,8 +56,7 @@ def regression_metrics(Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict
             per_task[name] = core_regression_metrics(y, p)
         else:
             per_task[name] = {"n": 0, **{k: NAN for k in ("mse", "rmse", "mae", "r2", "pearson", "spearman")}}
-    return {"task": "regression", **{f"mean_{k}": _mean(per_task, k) for k in REGRESSION_MEANS},
-            "per_task": per_task}
+    return {"task": "regression", **{f"mean_{k}": _mean(per_task, k) for k in REGRESSION_MEANS}, "per_task": per_task}
 
 
 def compute_metrics(task: str, Y: np.ndarray, P: np.ndarray, targets: list[str]) -> dict:

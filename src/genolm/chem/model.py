@@ -16,6 +16,7 @@ code from the folder) and ``transformer/`` (safetensors + config.json + tokenize
 earlier versions (``<member>`` files in a format that can run code) are refused with a "retrain or convert
 with `genolm convert`" message (``genolm.core.persist``).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,13 @@ from genolm.io.errors import InputError, UsageError
 log = logging.getLogger("genolm.chem")
 
 MEMBERS = ("rf", "et", "hgb", "svm", "transformer")
-ALIASES = {"trees": ["rf", "et", "svm"], "auto": ["rf", "et", "svm"], "forests": ["rf", "et"],
-           "ensemble": ["rf", "et", "transformer"],
-           "all": ["rf", "et", "hgb", "svm", "transformer"]}
+ALIASES = {
+    "trees": ["rf", "et", "svm"],
+    "auto": ["rf", "et", "svm"],
+    "forests": ["rf", "et"],
+    "ensemble": ["rf", "et", "transformer"],
+    "all": ["rf", "et", "hgb", "svm", "transformer"],
+}
 FORMAT = "genolm-chem/1"
 MARKER = "chem_model.json"  # the file that makes a folder a chem model folder
 
@@ -50,9 +55,11 @@ def resolve_arch(arch: str) -> list[str]:
         names = ALIASES.get(part, [part])
         for n in names:
             if n not in MEMBERS:
-                raise UsageError(f"unknown --arch {part!r}; choose from "
-                                 f"{', '.join(MEMBERS + tuple(ALIASES))} "
-                                 f"or a comma-separated list")
+                raise UsageError(
+                    f"unknown --arch {part!r}; choose from "
+                    f"{', '.join(MEMBERS + tuple(ALIASES))} "
+                    f"or a comma-separated list"
+                )
             if n not in members:
                 members.append(n)
     if not members:
@@ -61,8 +68,14 @@ def resolve_arch(arch: str) -> list[str]:
 
 
 class ChemModel:
-    def __init__(self, task: str, targets: list[str], members: list[str], features: FeatureConfig = FeatureConfig(),
-                 smiles_col: str = "smiles"):
+    def __init__(
+        self,
+        task: str,
+        targets: list[str],
+        members: list[str],
+        features: FeatureConfig = FeatureConfig(),
+        smiles_col: str = "smiles",
+    ):
         if task not in ("classification", "regression"):
             raise UsageError(f"--task must be classification or regression, not {task!r}")
         self.task, self.targets, self.member_names = task, list(targets), list(members)
@@ -74,11 +87,23 @@ class ChemModel:
     def needs_features(self) -> bool:
         return any(m in TREE_ARCHS for m in self.member_names)
 
-    def fit(self, mols: list, Y: np.ndarray, valid_mols: list | None = None, valid_Y: np.ndarray | None = None,
-            seed: int = 0, time_budget: float | None = None, epochs: int | None = None,
-            max_steps: int | None = None, X: np.ndarray | None = None, valid_X: np.ndarray | None = None,
-            transformer_overrides: dict | None = None, out_dir: str | os.PathLike | None = None,
-            resume: bool = False, checkpoint_every: int = 0) -> "ChemModel":
+    def fit(
+        self,
+        mols: list,
+        Y: np.ndarray,
+        valid_mols: list | None = None,
+        valid_Y: np.ndarray | None = None,
+        seed: int = 0,
+        time_budget: float | None = None,
+        epochs: int | None = None,
+        max_steps: int | None = None,
+        X: np.ndarray | None = None,
+        valid_X: np.ndarray | None = None,
+        transformer_overrides: dict | None = None,
+        out_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        checkpoint_every: int = 0,
+    ) -> "ChemModel":
         """Fit every member. ``out_dir`` (the run directory), ``resume`` and ``checkpoint_every`` (steps) go
         to the transformer's training loop (``genolm.core.train``), which checkpoints in ``out_dir/checkpoint``."""
         from genolm.chem.metrics import selection_score
@@ -100,8 +125,9 @@ class ChemModel:
                 if deadline is not None and name in forests:
                     k = forests.index(name) + 1
                     share = started + time_budget * (0.45 if has_tf else 0.9) * k / len(forests)
-                member = TreeModel(name, self.task, len(self.targets), seed=seed,
-                                   fp_columns=self.features.morgan_bits).fit(X, Y, deadline=share)
+                member = TreeModel(
+                    name, self.task, len(self.targets), seed=seed, fp_columns=self.features.morgan_bits
+                ).fit(X, Y, deadline=share)
             else:
                 cfg = TransformerConfig(n_tasks=len(self.targets), task=self.task, **(transformer_overrides or {}))
                 if epochs:
@@ -110,9 +136,17 @@ class ChemModel:
                     cfg.max_steps = max_steps
                 remaining = None if deadline is None else max(30.0, 0.92 * (deadline - time.monotonic()))
                 member = SmilesTransformer(cfg).fit(
-                    mols, Y, valid_mols, valid_Y, seed=seed, time_budget=remaining,
+                    mols,
+                    Y,
+                    valid_mols,
+                    valid_Y,
+                    seed=seed,
+                    time_budget=remaining,
                     score_fn=(lambda yt, yp: selection_score(self.task, yt, yp)) if valid_Y is not None else None,
-                    out_dir=out_dir, resume=resume, checkpoint_every=checkpoint_every)
+                    out_dir=out_dir,
+                    resume=resume,
+                    checkpoint_every=checkpoint_every,
+                )
             self.members[name] = member
             self.member_seconds[name] = round(time.monotonic() - t0, 1)
             log.info("member %s trained in %.1fs", name, self.member_seconds[name])
@@ -148,10 +182,21 @@ class ChemModel:
                 save_estimator(member.state(), d / f"{name}{SKOPS_SUFFIX}")
             else:
                 member.save_pretrained(d / name)
-        atomic_write_text(d / MARKER, json.dumps({
-            "format": FORMAT, "task": self.task, "targets": self.targets, "members": self.member_names,
-            "smiles_col": self.smiles_col, "features": self.features.to_dict(),
-            "member_seconds": self.member_seconds}, indent=1))
+        atomic_write_text(
+            d / MARKER,
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "task": self.task,
+                    "targets": self.targets,
+                    "members": self.member_names,
+                    "smiles_col": self.smiles_col,
+                    "features": self.features.to_dict(),
+                    "member_seconds": self.member_seconds,
+                },
+                indent=1,
+            ),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ChemModel":
@@ -166,8 +211,13 @@ class ChemModel:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT:
                 raise InputError(f"unsupported chem model format {meta.get('format')!r}", meta_path)
-            model = cls(meta["task"], meta["targets"], meta["members"], FeatureConfig(**meta["features"]),
-                        meta.get("smiles_col", "smiles"))
+            model = cls(
+                meta["task"],
+                meta["targets"],
+                meta["members"],
+                FeatureConfig(**meta["features"]),
+                meta.get("smiles_col", "smiles"),
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InputError(f"corrupt chem_model.json ({type(e).__name__}: {e})", meta_path) from None
         for name in model.member_names:

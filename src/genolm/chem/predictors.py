@@ -6,6 +6,7 @@
   smiles      p_np error
 0    CCO  0.93...
 """
+
 from __future__ import annotations
 
 from pathlib import Path

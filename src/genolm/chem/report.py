@@ -1,6 +1,7 @@
 """report.html for a chem training run, built with ``genolm.core.report.Report``: the per-target metrics
 table (the model and each member), ROC curves or predicted-vs-true plots, and the transformer's learning
 curve. The chem-specific figures are functions returning matplotlib figures."""
+
 from __future__ import annotations
 
 import html
@@ -50,14 +51,20 @@ def write_report(path, metrics: dict, Y, P, targets, task, history=None, config=
     Y, P = np.asarray(Y, dtype=float), np.asarray(P, dtype=float)
     key = MAIN_KEY[task].removeprefix("mean_")
     members = metrics.get("members_valid", {})
-    report = Report("genolm chem train",
-                    f"task: {task}; {metrics.get('n_train')} train / {metrics.get('n_valid')} valid molecules; "
-                    f"{metrics.get('train_seconds')} s")
-    rows = [[t, metrics["valid"]["per_task"][t][key], *(members[m]["per_task"][t][key] for m in members)]
-            for t in targets]
+    report = Report(
+        "genolm chem train",
+        f"task: {task}; {metrics.get('n_train')} train / {metrics.get('n_valid')} valid molecules; "
+        f"{metrics.get('train_seconds')} s",
+    )
+    rows = [
+        [t, metrics["valid"]["per_task"][t][key], *(members[m]["per_task"][t][key] for m in members)] for t in targets
+    ]
     rows.append(["mean", metrics["valid"][f"mean_{key}"], *(members[m][f"mean_{key}"] for m in members)])
-    report.table(["target", "model", *members], rows,
-                 title=f"validation {key} per target: the model (mean of members) and each member")
+    report.table(
+        ["target", "model", *members],
+        rows,
+        title=f"validation {key} per target: the model (mean of members) and each member",
+    )
     if task == "classification":
         report.figure(roc_figure(Y, P, targets), "validation ROC per target")
         if len(targets) == 1:

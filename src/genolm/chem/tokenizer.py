@@ -4,6 +4,7 @@ Bracket atoms (``[C@@H]``, ``[NH3+]``), two-letter elements (``Cl``, ``Br``), ri
 and bonds/branches are single tokens. The vocabulary is built from the training SMILES; unseen tokens map
 to ``<unk>``.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,10 @@ import os
 import re
 from pathlib import Path
 
-SMILES_REGEX = (r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$"
-                r"|%[0-9]{2}|[0-9])")
+SMILES_REGEX = (
+    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$"
+    r"|%[0-9]{2}|[0-9])"
+)
 _PATTERN = re.compile(SMILES_REGEX)
 
 PAD, UNK, CLS = "<pad>", "<unk>", "<cls>"
@@ -24,7 +27,7 @@ def tokenize(smiles: str) -> list[str]:
     tokens, pos = [], 0
     for m in _PATTERN.finditer(smiles):
         if m.start() > pos:  # unusual characters: keep them visible rather than dropping them
-            tokens.extend(smiles[pos:m.start()])
+            tokens.extend(smiles[pos : m.start()])
         tokens.append(m.group(0))
         pos = m.end()
     tokens.extend(smiles[pos:])
@@ -74,9 +77,13 @@ class SmilesTokenizer:
     def save(self, directory: str | os.PathLike) -> None:
         from genolm.io.atomic import atomic_write_text
 
-        atomic_write_text(Path(directory) / "tokenizer.json",
-                          json.dumps({"type": "smiles-regex", "regex": SMILES_REGEX,
-                                      "max_length": self.max_length, "vocab": self.vocab}, indent=1))
+        atomic_write_text(
+            Path(directory) / "tokenizer.json",
+            json.dumps(
+                {"type": "smiles-regex", "regex": SMILES_REGEX, "max_length": self.max_length, "vocab": self.vocab},
+                indent=1,
+            ),
+        )
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "SmilesTokenizer":

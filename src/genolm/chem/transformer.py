@@ -11,6 +11,7 @@ the per-epoch validation score, checkpoints, resume) with this module's masked l
 
 Saved HF-style: ``config.json`` + ``model.safetensors`` + ``tokenizer.json`` in one folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,9 @@ class TransformerConfig:
     batch_size: int = 64
     epochs: int = 60
     max_steps: int | None = None
-    patience: int = 12           # epochs without a better validation score before stopping
+    patience: int = 12  # epochs without a better validation score before stopping
     augment: bool = True
-    tta: int = 4                 # randomised SMILES averaged at prediction time (plus the canonical one)
+    tta: int = 4  # randomised SMILES averaged at prediction time (plus the canonical one)
     # target scaling for regression (filled in by training)
     y_mean: list = field(default_factory=list)
     y_std: list = field(default_factory=list)
@@ -62,12 +63,18 @@ def _build(cfg: TransformerConfig):
             super().__init__()
             self.tok = nn.Embedding(c.vocab_size, c.d_model, padding_idx=0)
             self.pos = nn.Embedding(c.max_length, c.d_model)
-            layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, c.d_ff, c.dropout, batch_first=True,
-                                               norm_first=True, activation="gelu")
+            layer = nn.TransformerEncoderLayer(
+                c.d_model, c.n_heads, c.d_ff, c.dropout, batch_first=True, norm_first=True, activation="gelu"
+            )
             self.encoder = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(c.d_model)
-            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.d_model, c.d_model), nn.GELU(),
-                                      nn.Dropout(c.dropout), nn.Linear(c.d_model, c.n_tasks))
+            self.head = nn.Sequential(
+                nn.Dropout(c.dropout),
+                nn.Linear(2 * c.d_model, c.d_model),
+                nn.GELU(),
+                nn.Dropout(c.dropout),
+                nn.Linear(c.d_model, c.n_tasks),
+            )
 
         def forward(self, ids, pad_mask):
             pos = torch.arange(ids.shape[1], device=ids.device)
@@ -88,8 +95,16 @@ class EpochBatches:
     when the epoch starts, so the shared loop's resume (which restores that RNG state) replays the same
     batches."""
 
-    def __init__(self, mols: list, canon: list[str], targets, mask, tokenizer: SmilesTokenizer, batch_size: int,
-                 augment: bool = True):
+    def __init__(
+        self,
+        mols: list,
+        canon: list[str],
+        targets,
+        mask,
+        tokenizer: SmilesTokenizer,
+        batch_size: int,
+        augment: bool = True,
+    ):
         self.mols, self.canon, self.targets, self.mask = mols, canon, targets, mask
         self.tokenizer, self.batch_size, self.augment = tokenizer, batch_size, augment
 
@@ -102,7 +117,7 @@ class EpochBatches:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         order = rng.permutation(len(self.mols))
         for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             smi = [random_smiles(self.mols[i], rng) if self.augment else self.canon[i] for i in idx]
             ids, pad = self.tokenizer.batch(smi)
             yield {"ids": ids, "pad": pad, "targets": self.targets[idx], "mask": self.mask[idx]}
@@ -118,9 +133,19 @@ class SmilesTransformer:
         self.history: list[dict] = []
 
     # ---------------------------------------------------------------- training
-    def fit(self, mols: list, Y: np.ndarray, valid_mols: list | None = None, valid_Y: np.ndarray | None = None,
-            seed: int = 0, time_budget: float | None = None, score_fn=None, out_dir: str | os.PathLike | None = None,
-            resume: bool = False, checkpoint_every: int = 0) -> "SmilesTransformer":
+    def fit(
+        self,
+        mols: list,
+        Y: np.ndarray,
+        valid_mols: list | None = None,
+        valid_Y: np.ndarray | None = None,
+        seed: int = 0,
+        time_budget: float | None = None,
+        score_fn=None,
+        out_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        checkpoint_every: int = 0,
+    ) -> "SmilesTransformer":
         """Train on RDKit molecules and a (n, n_tasks) label matrix with NaN for missing labels.
 
         The loop is ``genolm.core.train.train`` (budgets, warmup + cosine, clipping, early stopping,
@@ -158,11 +183,23 @@ class SmilesTransformer:
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         warmup = max(1, min(200, total // 10))  # steps, as a fraction of the step budget below
-        tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                           max_steps=cfg.max_steps, epochs=cfg.epochs, time_budget=time_budget,
-                           warmup=warmup / max(total, 1), min_lr_ratio=0.05, eval_every=steps_per_epoch,
-                           patience=cfg.patience, grad_clip=1.0, seed=seed, checkpoint_every=checkpoint_every or 0,
-                           maximize=True, metric="valid_score")
+        tcfg = TrainConfig(
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            batch_size=cfg.batch_size,
+            max_steps=cfg.max_steps,
+            epochs=cfg.epochs,
+            time_budget=time_budget,
+            warmup=warmup / max(total, 1),
+            min_lr_ratio=0.05,
+            eval_every=steps_per_epoch,
+            patience=cfg.patience,
+            grad_clip=1.0,
+            seed=seed,
+            checkpoint_every=checkpoint_every or 0,
+            maximize=True,
+            metric="valid_score",
+        )
         state = {"step": 0, "loss": None}
         self.history = []
 
@@ -171,7 +208,8 @@ class SmilesTransformer:
             m, t = batch["mask"], batch["targets"]
             if cfg.task == "classification":
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    out.float(), t, reduction="none", pos_weight=pos_weight.to(out.device))
+                    out.float(), t, reduction="none", pos_weight=pos_weight.to(out.device)
+                )
             else:
                 loss = torch.nn.functional.mse_loss(out.float(), t, reduction="none")
             loss = (loss * m).sum() / m.sum().clamp(min=1)
@@ -183,22 +221,36 @@ class SmilesTransformer:
             # canonical SMILES only during training (cheap); TTA is used for final predictions
             score = float(score_fn(valid_Y, self.predict(valid_mols, tta=0)))
             step = state["step"]
-            record = {"epoch": math.ceil(step / steps_per_epoch), "step": step,
-                      "loss": float(state["loss"]) if state["loss"] is not None else float("nan"),
-                      "valid_score": score}
+            record = {
+                "epoch": math.ceil(step / steps_per_epoch),
+                "step": step,
+                "loss": float(state["loss"]) if state["loss"] is not None else float("nan"),
+                "valid_score": score,
+            }
             self.history.append(record)
-            log.info("transformer epoch %d step %d loss %.4f valid %.4f", record["epoch"], step, record["loss"],
-                     score)
+            log.info("transformer epoch %d step %d loss %.4f valid %.4f", record["epoch"], step, record["loss"], score)
             return {"valid_score": score}
 
         # the same AdamW as before the shared loop (weight decay on every parameter, default betas)
         optimizer = torch.optim.AdamW(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         has_valid = valid_mols is not None and score_fn is not None
-        result = train(self.module, loader, tcfg, evaluate=evaluate if has_valid else None, out_dir=out_dir,
-                       resume=resume, steps_per_epoch=steps_per_epoch, step_fn=step_fn, optimizer=optimizer)
+        result = train(
+            self.module,
+            loader,
+            tcfg,
+            evaluate=evaluate if has_valid else None,
+            out_dir=out_dir,
+            resume=resume,
+            steps_per_epoch=steps_per_epoch,
+            step_fn=step_fn,
+            optimizer=optimizer,
+        )
         if not has_valid:
-            self.history = [{"epoch": math.ceil(h["step"] / steps_per_epoch), "step": h["step"],
-                             "loss": h["train_loss"]} for h in result.history if "train_loss" in h]
+            self.history = [
+                {"epoch": math.ceil(h["step"] / steps_per_epoch), "step": h["step"], "loss": h["train_loss"]}
+                for h in result.history
+                if "train_loss" in h
+            ]
         self.module.eval()
         return self
 
@@ -223,7 +275,7 @@ class SmilesTransformer:
                 smi = [canonical_smiles(mols[i]) if view == 0 else random_smiles(mols[i], rng) for i in ok]
                 preds = []
                 for b in range(0, len(smi), 256):
-                    ids, pad = self.tokenizer.batch(smi[b:b + 256])
+                    ids, pad = self.tokenizer.batch(smi[b : b + 256])
                     preds.append(self.module(ids.to(device), pad.to(device)).float().cpu().numpy())
                 p = np.concatenate(preds)
                 acc += 1 / (1 + np.exp(-p)) if cfg.task == "classification" else p
@@ -243,8 +295,9 @@ class SmilesTransformer:
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(d / "config.json", json.dumps({"model_type": "genolm-smiles-transformer",
-                                                         **asdict(self.config)}, indent=1))
+        atomic_write_text(
+            d / "config.json", json.dumps({"model_type": "genolm-smiles-transformer", **asdict(self.config)}, indent=1)
+        )
         with atomic_path(d / "model.safetensors") as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}, str(tmp))
         self.tokenizer.save(d)
@@ -268,7 +321,10 @@ class SmilesTransformer:
         except FileNotFoundError as e:
             raise InputError("chem transformer member incomplete: file missing", e.filename or d) from None
         except Exception as e:  # corrupt JSON, a non-safetensors file, mismatched weights
-            raise InputError(f"cannot load the chem transformer member ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''})", d) from None
+            raise InputError(
+                f"cannot load the chem transformer member ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''})",
+                d,
+            ) from None
         module.eval()
         return cls(cfg, tokenizer, module)

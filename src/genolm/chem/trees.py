@@ -14,6 +14,7 @@ Stored as data, never as code: :meth:`TreeModel.state` is a dict of plain values
 estimators that ``genolm.core.persist`` writes with skops (allow-listed types only), and
 :meth:`TreeModel.from_state` rebuilds the model from it (identical predictions).
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,9 @@ def _unary(F: np.ndarray, n_levels: int):
     vals = F[rows, cols].astype(np.int64)
     rep = np.repeat(np.arange(len(rows)), vals)
     level = np.arange(len(rep)) - np.repeat(np.cumsum(vals) - vals, vals)  # 0 .. count-1
-    return sp.csr_matrix((np.ones(len(rep)), (rows[rep], cols[rep] * n_levels + level)),
-                         shape=(F.shape[0], F.shape[1] * n_levels))
+    return sp.csr_matrix(
+        (np.ones(len(rep)), (rows[rep], cols[rep] * n_levels + level)), shape=(F.shape[0], F.shape[1] * n_levels)
+    )
 
 
 def minmax_kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -64,8 +66,16 @@ def select_columns(X: np.ndarray, min_count: int = 3) -> np.ndarray:
 class TreeModel:
     """Per-task tree ensembles over a shared feature matrix; ``predict`` gives probabilities or values."""
 
-    def __init__(self, kind: str, task: str, n_tasks: int, seed: int = 0, n_jobs: int | None = None,
-                 n_estimators: int = 300, fp_columns: int | None = None):
+    def __init__(
+        self,
+        kind: str,
+        task: str,
+        n_tasks: int,
+        seed: int = 0,
+        n_jobs: int | None = None,
+        n_estimators: int = 300,
+        fp_columns: int | None = None,
+    ):
         if n_jobs is None:  # 2 cores by default; GENOLM_CHEM_JOBS=1 keeps a shared machine's second core free
             n_jobs = int(os.environ.get("GENOLM_CHEM_JOBS", "2"))
         if kind not in TREE_ARCHS:
@@ -82,8 +92,21 @@ class TreeModel:
         self.rows: list = []  # svm: the training rows of each task
 
     # ---------------------------------------------------------------- storage (data only)
-    _FIELDS = ("kind", "task", "n_tasks", "seed", "n_jobs", "n_estimators", "fp_columns", "train_fp", "y_scale",
-               "columns", "medians", "constant", "rows")
+    _FIELDS = (
+        "kind",
+        "task",
+        "n_tasks",
+        "seed",
+        "n_jobs",
+        "n_estimators",
+        "fp_columns",
+        "train_fp",
+        "y_scale",
+        "columns",
+        "medians",
+        "constant",
+        "rows",
+    )
 
     def state(self) -> dict:
         """Plain data + scikit-learn estimators (a Platt SVC becomes a dict of its two estimators)."""
@@ -94,8 +117,15 @@ class TreeModel:
 
     @classmethod
     def from_state(cls, state: dict) -> "TreeModel":
-        m = cls(state["kind"], state["task"], int(state["n_tasks"]), seed=int(state["seed"]),
-                n_jobs=int(state["n_jobs"]), n_estimators=int(state["n_estimators"]), fp_columns=state["fp_columns"])
+        m = cls(
+            state["kind"],
+            state["task"],
+            int(state["n_tasks"]),
+            seed=int(state["seed"]),
+            n_jobs=int(state["n_jobs"]),
+            n_estimators=int(state["n_estimators"]),
+            fp_columns=state["fp_columns"],
+        )
         for f in cls._FIELDS[7:]:
             setattr(m, f, state.get(f))
         m.y_scale = [None if s is None else (s[0], s[1]) for s in (state.get("y_scale") or [])]
@@ -103,16 +133,33 @@ class TreeModel:
         return m
 
     def _estimator(self):
-        from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
-                                      HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+        from sklearn.ensemble import (
+            ExtraTreesClassifier,
+            ExtraTreesRegressor,
+            HistGradientBoostingClassifier,
+            HistGradientBoostingRegressor,
+            RandomForestClassifier,
+            RandomForestRegressor,
+        )
 
         if self.kind == "hgb":
             # feature subsampling per split (max_features) regularises and roughly halves the fit time
-            common = dict(learning_rate=0.1, max_iter=500, early_stopping=True, validation_fraction=0.1,
-                          n_iter_no_change=25, min_samples_leaf=10, l2_regularization=1.0, max_features=0.3,
-                          random_state=self.seed)
-            return (HistGradientBoostingClassifier(**common) if self.task == "classification"
-                    else HistGradientBoostingRegressor(**common))
+            common = dict(
+                learning_rate=0.1,
+                max_iter=500,
+                early_stopping=True,
+                validation_fraction=0.1,
+                n_iter_no_change=25,
+                min_samples_leaf=10,
+                l2_regularization=1.0,
+                max_features=0.3,
+                random_state=self.seed,
+            )
+            return (
+                HistGradientBoostingClassifier(**common)
+                if self.task == "classification"
+                else HistGradientBoostingRegressor(**common)
+            )
         forest = dict(n_estimators=0, n_jobs=self.n_jobs, random_state=self.seed, warm_start=True)
         if self.task == "classification":
             cls = RandomForestClassifier if self.kind == "rf" else ExtraTreesClassifier
@@ -190,8 +237,7 @@ class TreeModel:
         for t in progress(range(self.n_tasks), total=self.n_tasks, desc="svm tasks", unit="task"):
             rows = np.where(~np.isnan(Y[:, t]))[0]
             y = Y[rows, t].astype(int) if classification else Y[rows, t]
-            too_few = (len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < 5) if classification \
-                else len(y) < 2
+            too_few = (len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < 5) if classification else len(y) < 2
             self.y_scale.append(None)
             if too_few:  # a constant prediction: the task's mean label (or the uninformed value)
                 self.estimators.append(None)
@@ -216,7 +262,7 @@ class TreeModel:
             return out
         idx = np.flatnonzero(ok)
         for a in range(0, len(idx), 2048):  # kernel rows in chunks: memory stays bounded for any input size
-            rows = idx[a:a + 2048]
+            rows = idx[a : a + 2048]
             K = minmax_kernel(self._prepare(X[rows]), self.train_fp)
             for t, est in enumerate(self.estimators):
                 if est is None:

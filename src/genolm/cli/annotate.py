@@ -1,47 +1,62 @@
 """`genolm annotate train|predict|evaluate`: per-base genome annotation decoded into GFF3 gene models."""
+
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Genome annotation: per-base labelling -> HMM-decoded gene models (GFF3).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Genome annotation: per-base labelling -> HMM-decoded gene models (GFF3).", no_args_is_help=True)
 
 
 @app.command()
 def train(
     genome: str = typer.Option(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
-    gff: str = typer.Option(..., "--train", "--gff", metavar="GFF3",
-                            help="Reference annotation of --genome to learn from, GFF3 (.gz ok)."),
+    gff: str = typer.Option(
+        ..., "--train", "--gff", metavar="GFF3", help="Reference annotation of --genome to learn from, GFF3 (.gz ok)."
+    ),
     out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[str] = typer.Option(None, "--valid", metavar="BED",
-                                        help="Genome regions to use as the dev split (default: an internal "
-                                             "split, see --dev-fraction)."),
-    scheme: str = typer.Option("prokaryote", metavar="SCHEME", help="eukaryote (5'UTR/CDS/intron/3'UTR per strand) or "
-                                                  "prokaryote (CDS+/CDS-/RNA)."),
+    valid: Optional[str] = typer.Option(
+        None,
+        "--valid",
+        metavar="BED",
+        help="Genome regions to use as the dev split (default: an internal split, see --dev-fraction).",
+    ),
+    scheme: str = typer.Option(
+        "prokaryote",
+        metavar="SCHEME",
+        help="eukaryote (5'UTR/CDS/intron/3'UTR per strand) or prokaryote (CDS+/CDS-/RNA).",
+    ),
     window: int = typer.Option(2048, metavar="BASES", help="Training window length in bases."),
     hidden: int = typer.Option(32, metavar="N", help="CNN channels."),
     layers: int = typer.Option(8, metavar="N", help="Dilated conv layers (receptive field ~500 bp at 8)."),
     batch_size: int = typer.Option(8, metavar="N"),
     lr: float = typer.Option(3e-3, metavar="LR"),
     max_steps: Optional[int] = typer.Option(None, metavar="N", help="Stop after this many optimizer steps."),
-    epochs: Optional[float] = typer.Option(None, metavar="N",
-                                           help="Stop after this many passes over the training bases."),
-    time_budget: str = typer.Option("25m", metavar="DURATION",
-                                    help="Stop after this long (default 25m; decoding the dev split follows, "
-                                         "all within 30 minutes on 2 CPU cores)."),
+    epochs: Optional[float] = typer.Option(
+        None, metavar="N", help="Stop after this many passes over the training bases."
+    ),
+    time_budget: str = typer.Option(
+        "25m",
+        metavar="DURATION",
+        help="Stop after this long (default 25m; decoding the dev split follows, "
+        "all within 30 minutes on 2 CPU cores).",
+    ),
     eval_every: int = typer.Option(200, metavar="STEPS", help="Steps between dev evaluations (best weights kept)."),
-    dev_fraction: float = typer.Option(0.1, metavar="FRACTION",
-                                       help="Internal dev split (without --valid): whole sequences when there "
-                                            "are >= 20, else the last fraction of each."),
+    dev_fraction: float = typer.Option(
+        0.1,
+        metavar="FRACTION",
+        help="Internal dev split (without --valid): whole sequences when there "
+        "are >= 20, else the last fraction of each.",
+    ),
     seed: int = typer.Option(0, metavar="N"),
-    init: Optional[str] = typer.Option(None, metavar="DIR",
-                                       help="Continue training from this annotation model (same scheme)."),
-    checkpoint_every: int = typer.Option(1000, metavar="STEPS", help="Write a resumable checkpoint every this "
-                                                                     "many steps (0 = never)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same --out from its "
-                                                        "checkpoint."),
+    init: Optional[str] = typer.Option(
+        None, metavar="DIR", help="Continue training from this annotation model (same scheme)."
+    ),
+    checkpoint_every: int = typer.Option(
+        1000, metavar="STEPS", help="Write a resumable checkpoint every this many steps (0 = never)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same --out from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind in --out."),
 ):
     """Learn per-base labels from a reference annotation; reports decoded dev-split metrics."""
@@ -53,35 +68,60 @@ def train(
         raise UsageError("--dev-fraction must be between 0 and 0.9")
     if checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be >= 0")
-    m = train_annotation(genome, gff, out, scheme=scheme, window=window, hidden=hidden, layers=layers,
-                         batch_size=batch_size, lr=lr, max_steps=max_steps, epochs=epochs,
-                         time_budget=parse_duration(time_budget), eval_every=eval_every, dev_fraction=dev_fraction,
-                         seed=seed, init=init, valid=valid, checkpoint_every=checkpoint_every, resume=resume,
-                         overwrite=overwrite)
+    m = train_annotation(
+        genome,
+        gff,
+        out,
+        scheme=scheme,
+        window=window,
+        hidden=hidden,
+        layers=layers,
+        batch_size=batch_size,
+        lr=lr,
+        max_steps=max_steps,
+        epochs=epochs,
+        time_budget=parse_duration(time_budget),
+        eval_every=eval_every,
+        dev_fraction=dev_fraction,
+        seed=seed,
+        init=init,
+        valid=valid,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        overwrite=overwrite,
+    )
     d = m["dev"]
-    typer.echo(f"trained {m['train']['steps']} steps in {m['train']['seconds']:.0f}s; dev CDS base F1 "
-               f"{d['base'].get('CDS', {}).get('f1', float('nan')):.4f}, intron F1 {d['intron']['f1']}, "
-               f"gene F1 {d['gene']['f1']}; model in {out}/model")
+    typer.echo(
+        f"trained {m['train']['steps']} steps in {m['train']['seconds']:.0f}s; dev CDS base F1 "
+        f"{d['base'].get('CDS', {}).get('f1', float('nan')):.4f}, intron F1 {d['intron']['f1']}, "
+        f"gene F1 {d['gene']['f1']}; model in {out}/model"
+    )
 
 
 @app.command()
 def predict(
-    model: str = typer.Option(..., "--model", metavar="DIR",
-                              help="Run directory or model folder from `genolm annotate train`."),
+    model: str = typer.Option(
+        ..., "--model", metavar="DIR", help="Run directory or model folder from `genolm annotate train`."
+    ),
     genome: str = typer.Option(..., "--input", "--genome", metavar="FASTA", help="Genome FASTA to annotate (.gz ok)."),
     out: str = typer.Option(..., "--out", metavar="GFF3", help="Output GFF3 file."),
-    regions: Optional[str] = typer.Option(None, metavar="BED", help="BED file: call features inside these regions only."),
-    bedgraph: Optional[str] = typer.Option(None, metavar="BEDGRAPH",
-                                           help="Also write a bedGraph of per-base class probability."),
-    bedgraph_class: str = typer.Option("CDS", metavar="CLASS",
-                                       help="Class for --bedgraph: CDS, intron, UTR5, UTR3, RNA, intergenic."),
+    regions: Optional[str] = typer.Option(
+        None, metavar="BED", help="BED file: call features inside these regions only."
+    ),
+    bedgraph: Optional[str] = typer.Option(
+        None, metavar="BEDGRAPH", help="Also write a bedGraph of per-base class probability."
+    ),
+    bedgraph_class: str = typer.Option(
+        "CDS", metavar="CLASS", help="Class for --bedgraph: CDS, intron, UTR5, UTR3, RNA, intergenic."
+    ),
 ):
     """Annotate a genome: per-base posteriors (both strands) decoded by Viterbi into GFF3 gene models."""
     from genolm.genome.annotate import predict as predict_annotation
 
     r = predict_annotation(model, genome, out, regions=regions, bedgraph=bedgraph, bedgraph_class=bedgraph_class)
-    typer.echo(f"{r['genes']} genes ({r['introns']} introns) in {r['regions']} region(s), "
-               f"{r['bases']:,} bases -> {out}")
+    typer.echo(
+        f"{r['genes']} genes ({r['introns']} introns) in {r['regions']} region(s), {r['bases']:,} bases -> {out}"
+    )
 
 
 @app.command()
@@ -90,9 +130,11 @@ def evaluate(
     truth: str = typer.Option(..., "--truth", metavar="GFF3", help="Reference GFF3."),
     out: str = typer.Option(..., "--out", metavar="JSON", help="metrics.json to write."),
     regions: Optional[str] = typer.Option(None, metavar="BED", help="BED file: score only inside these regions."),
-    genome: Optional[str] = typer.Option(None, metavar="FASTA",
-                                         help="Genome FASTA for sequence lengths (default: ##sequence-region "
-                                              "lines, else feature extents)."),
+    genome: Optional[str] = typer.Option(
+        None,
+        metavar="FASTA",
+        help="Genome FASTA for sequence lengths (default: ##sequence-region lines, else feature extents).",
+    ),
 ):
     """Base-level P/R/F1 per class; coding-exon, exon and intron exact-boundary P/R/F1; gene exact matches."""
     from genolm.genome.annotate import evaluate as evaluate_annotation
@@ -102,5 +144,6 @@ def evaluate(
         typer.echo(f"base {cls:<10} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f}")
     for k in ("cds_exon", "exon", "intron", "gene"):
         v = m[k]
-        typer.echo(f"{k:<15} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f} "
-                   f"({v['tp']}/{v['n_true']} reference)")
+        typer.echo(
+            f"{k:<15} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f} ({v['tp']}/{v['n_true']} reference)"
+        )

@@ -1,4 +1,5 @@
 """`genolm chem ...`: molecular property prediction from SMILES (train, predict, evaluate)."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,11 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Molecular property prediction from SMILES: RDKit fingerprint/descriptor trees, "
-                       "a SMILES Transformer, or their ensemble.", no_args_is_help=True)
+app = typer.Typer(
+    help="Molecular property prediction from SMILES: RDKit fingerprint/descriptor trees, "
+    "a SMILES Transformer, or their ensemble.",
+    no_args_is_help=True,
+)
 
 
 def _fmt(v) -> str:
@@ -16,48 +20,80 @@ def _fmt(v) -> str:
 
 @app.command("train")
 def train_cmd(
-    train: str = typer.Option(..., "--train", metavar="CSV",
-                              help="CSV/TSV with a SMILES column and label columns (blank = missing)."),
+    train: str = typer.Option(
+        ..., "--train", metavar="CSV", help="CSV/TSV with a SMILES column and label columns (blank = missing)."
+    ),
     out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    targets: str = typer.Option(..., "--targets", "--label-col", metavar="COLS",
-                                help="Label column(s), comma-separated (multi-task)."),
+    targets: str = typer.Option(
+        ..., "--targets", "--label-col", metavar="COLS", help="Label column(s), comma-separated (multi-task)."
+    ),
     task: str = typer.Option("classification", "--task", help="classification (0/1 labels) or regression."),
-    valid: Optional[str] = typer.Option(None, "--valid", metavar="CSV",
-                                        help="Validation table (model selection, metrics); default: 10% of --train."),
+    valid: Optional[str] = typer.Option(
+        None, "--valid", metavar="CSV", help="Validation table (model selection, metrics); default: 10% of --train."
+    ),
     smiles_col: str = typer.Option("smiles", "--smiles-col", metavar="COL", help="Name of the SMILES column."),
-    arch: str = typer.Option("trees", "--arch", help="rf, et, hgb, svm, transformer, trees (=rf,et,svm; default), "
-                             "forests (=rf,et), ensemble (=rf,et,transformer), all, or a comma-separated list; "
-                             "members are averaged."),
+    arch: str = typer.Option(
+        "trees",
+        "--arch",
+        help="rf, et, hgb, svm, transformer, trees (=rf,et,svm; default), "
+        "forests (=rf,et), ensemble (=rf,et,transformer), all, or a comma-separated list; "
+        "members are averaged.",
+    ),
     seed: int = typer.Option(0, "--seed"),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for training, e.g. 90s, 15m."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Transformer epochs (default 60, early stopping)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Transformer optimiser steps at most."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from the transformer's "
-                                "checkpoint (tree members are refitted: same seed, same trees)."),
-    checkpoint_every: int = typer.Option(500, "--checkpoint-every", metavar="STEPS", min=0,
-                                         help="Transformer steps between checkpoints (0 = none)."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue a killed run at --out from the transformer's "
+        "checkpoint (tree members are refitted: same seed, same trees).",
+    ),
+    checkpoint_every: int = typer.Option(
+        500, "--checkpoint-every", metavar="STEPS", min=0, help="Transformer steps between checkpoints (0 = none)."
+    ),
 ) -> None:
     """Train a multi-task property model (missing labels masked) and write a run directory."""
     from genolm.chem.api import train as train_api
     from genolm.chem.metrics import MAIN_KEY
 
-    m = train_api(train, out, valid=valid, targets=targets, task=task, smiles_col=smiles_col, arch=arch, seed=seed,
-                  time_budget=time_budget, epochs=epochs, max_steps=max_steps, overwrite=overwrite, resume=resume,
-                  checkpoint_every=checkpoint_every)
+    m = train_api(
+        train,
+        out,
+        valid=valid,
+        targets=targets,
+        task=task,
+        smiles_col=smiles_col,
+        arch=arch,
+        seed=seed,
+        time_budget=time_budget,
+        epochs=epochs,
+        max_steps=max_steps,
+        overwrite=overwrite,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+    )
     key = MAIN_KEY[task]
     members = ", ".join(f"{k} {_fmt(v[key])}" for k, v in m["members_valid"].items())
-    typer.echo(f"chem train: {m['n_train']} train / {m['n_valid']} valid molecules; valid {key} "
-               f"{_fmt(m['valid'][key])} (members: {members}); {m['train_seconds']} s -> {out}")
+    typer.echo(
+        f"chem train: {m['n_train']} train / {m['n_valid']} valid molecules; valid {key} "
+        f"{_fmt(m['valid'][key])} (members: {members}); {m['train_seconds']} s -> {out}"
+    )
 
 
 @app.command("predict")
 def predict_cmd(
-    model: str = typer.Option(..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."),
+    model: str = typer.Option(
+        ..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."
+    ),
     input: str = typer.Option(..., "--input", metavar="CSV", help="CSV/TSV with a SMILES column."),
-    out: str = typer.Option(..., "--out", metavar="CSV", help="Output CSV: input columns, one column per target, error."),
-    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", metavar="COL",
-                                             help="SMILES column (default: as in training)."),
+    out: str = typer.Option(
+        ..., "--out", metavar="CSV", help="Output CSV: input columns, one column per target, error."
+    ),
+    smiles_col: Optional[str] = typer.Option(
+        None, "--smiles-col", metavar="COL", help="SMILES column (default: as in training)."
+    ),
 ) -> None:
     """Score molecules; input order kept; invalid SMILES get empty scores and an `error`."""
     from genolm.chem.api import predict as predict_api
@@ -69,11 +105,14 @@ def predict_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: str = typer.Option(..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."),
+    model: str = typer.Option(
+        ..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."
+    ),
     input: str = typer.Option(..., "--input", metavar="CSV", help="Labelled CSV/TSV with the training target columns."),
     out: Optional[str] = typer.Option(None, "--out", metavar="JSON", help="Write the metrics as JSON here."),
-    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", metavar="COL",
-                                             help="SMILES column (default: as in training)."),
+    smiles_col: Optional[str] = typer.Option(
+        None, "--smiles-col", metavar="COL", help="SMILES column (default: as in training)."
+    ),
 ) -> None:
     """Per-task AUROC and AUPRC with their means (classification) or RMSE/MAE/R2 (regression)."""
     from genolm.chem.api import evaluate as evaluate_api
@@ -83,8 +122,7 @@ def evaluate_cmd(
     mean_key = MAIN_KEY[m["task"]]
     key = mean_key.removeprefix("mean_")
     for name, e in m["per_task"].items():
-        extra = (f"  auprc {_fmt(e['auprc'])}" if key == "auroc"
-                 else f"  mae {_fmt(e['mae'])}  r2 {_fmt(e['r2'])}")
+        extra = f"  auprc {_fmt(e['auprc'])}" if key == "auroc" else f"  mae {_fmt(e['mae'])}  r2 {_fmt(e['r2'])}"
         typer.echo(f"{name}\t{key} {_fmt(e[key])}{extra}\tn={e['n']}")
     typer.echo(f"{mean_key}\t{_fmt(m[mean_key])}\t(rows {m['n_rows']}, invalid SMILES {m['n_invalid']})")
     if out:

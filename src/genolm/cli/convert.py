@@ -1,4 +1,5 @@
 """`genolm convert`: rewrite a model folder saved by genolm < 0.2 (joblib pickles) as skops files."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,51 +1,79 @@
 """`genolm crispr ...`: CRISPR-Cas9 guide design (on-target model, off-target search + CFD, ranked guides)."""
+
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
-app = typer.Typer(help="CRISPR-Cas9: on-target efficiency model, off-target search with CFD, guide design.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="CRISPR-Cas9: on-target efficiency model, off-target search with CFD, guide design.", no_args_is_help=True
+)
 
 
 @app.command()
-def train(train: str = typer.Option(..., "--train", metavar="CSV", help="Training CSV/TSV."),
-          valid: Optional[str] = typer.Option(None, "--valid", metavar="CSV",
-                                              help="Dev CSV/TSV (early stopping, ensemble weights); "
-                                                   "default: a seeded 10% of --train."),
-          sequence_col: str = typer.Option(..., "--sequence-col", metavar="COL",
-                                           help="30-mer (4+20+3+3), 23-mer or 20-mer column."),
-          label_col: str = typer.Option(..., "--label-col", "--target-col", metavar="COL",
-                                        help="Efficiency column (regression target)."),
-          out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to create."),
-          seed: int = typer.Option(0, "--seed"),
-          time_budget: str = typer.Option("20m", "--time-budget", help="Wall-clock budget, e.g. 10m, 1h."),
-          epochs: Optional[int] = typer.Option(None, "--epochs", help="Max epochs per CNN (default 60, early stop)."),
-          n_cnn: Optional[int] = typer.Option(None, "--n-cnn", help="CNN ensemble members (default 4)."),
-          no_gbm: bool = typer.Option(False, "--no-gbm", help="CNNs only, no gradient-boosting member."),
-          threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is robust on a shared CPU)."),
-          overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-          resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from its checkpoint."),
-          checkpoint_every: int = typer.Option(500, "--checkpoint-every", metavar="STEPS",
-                                               help="Checkpoint the CNN member in training every N steps (0 = never).")
-          ) -> None:
+def train(
+    train: str = typer.Option(..., "--train", metavar="CSV", help="Training CSV/TSV."),
+    valid: Optional[str] = typer.Option(
+        None,
+        "--valid",
+        metavar="CSV",
+        help="Dev CSV/TSV (early stopping, ensemble weights); default: a seeded 10% of --train.",
+    ),
+    sequence_col: str = typer.Option(
+        ..., "--sequence-col", metavar="COL", help="30-mer (4+20+3+3), 23-mer or 20-mer column."
+    ),
+    label_col: str = typer.Option(
+        ..., "--label-col", "--target-col", metavar="COL", help="Efficiency column (regression target)."
+    ),
+    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to create."),
+    seed: int = typer.Option(0, "--seed"),
+    time_budget: str = typer.Option("20m", "--time-budget", help="Wall-clock budget, e.g. 10m, 1h."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Max epochs per CNN (default 60, early stop)."),
+    n_cnn: Optional[int] = typer.Option(None, "--n-cnn", help="CNN ensemble members (default 4)."),
+    no_gbm: bool = typer.Option(False, "--no-gbm", help="CNNs only, no gradient-boosting member."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is robust on a shared CPU)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from its checkpoint."),
+    checkpoint_every: int = typer.Option(
+        500,
+        "--checkpoint-every",
+        metavar="STEPS",
+        help="Checkpoint the CNN member in training every N steps (0 = never).",
+    ),
+) -> None:
     """Train the on-target efficiency model (CNN ensemble + gradient boosting), early-stopped on --valid."""
     from genolm.editing.ontarget import train as train_model
 
-    m = train_model(train, out, valid=valid, sequence_col=sequence_col, label_col=label_col, seed=seed,
-                    time_budget=time_budget, epochs=epochs, n_cnn=n_cnn, use_gbm=not no_gbm, threads=threads,
-                    overwrite=overwrite, resume=resume, checkpoint_every=checkpoint_every)
-    typer.echo(f"dev spearman {m['dev']['spearman']:.4f} pearson {m['dev']['pearson']:.4f} "
-               f"({m['n_train']} train / {m['n_dev']} dev, {m['train_seconds']}s) -> {out}")
+    m = train_model(
+        train,
+        out,
+        valid=valid,
+        sequence_col=sequence_col,
+        label_col=label_col,
+        seed=seed,
+        time_budget=time_budget,
+        epochs=epochs,
+        n_cnn=n_cnn,
+        use_gbm=not no_gbm,
+        threads=threads,
+        overwrite=overwrite,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+    )
+    typer.echo(
+        f"dev spearman {m['dev']['spearman']:.4f} pearson {m['dev']['pearson']:.4f} "
+        f"({m['n_train']} train / {m['n_dev']} dev, {m['train_seconds']}s) -> {out}"
+    )
 
 
 @app.command()
-def predict(model: str = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm crispr train`."),
-            input: str = typer.Option(..., "--input", metavar="CSV", help="CSV/TSV with the sequence column."),
-            sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
-            out: str = typer.Option(..., "--out", metavar="CSV",
-                                    help="Output CSV/TSV: input columns + score (order kept).")) -> None:
+def predict(
+    model: str = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm crispr train`."),
+    input: str = typer.Option(..., "--input", metavar="CSV", help="CSV/TSV with the sequence column."),
+    sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+    out: str = typer.Option(..., "--out", metavar="CSV", help="Output CSV/TSV: input columns + score (order kept)."),
+) -> None:
     """Score sequences; input order is kept; a bad row gets an empty score and an `error` column."""
     from genolm.editing.ontarget import predict_file
 
@@ -54,55 +82,79 @@ def predict(model: str = typer.Option(..., "--model", metavar="DIR", help="Run d
 
 
 @app.command()
-def evaluate(model: str = typer.Option(..., "--model", metavar="DIR"),
-             input: str = typer.Option(..., "--input", metavar="CSV", help="Labelled CSV/TSV."),
-             sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
-             label_col: str = typer.Option(..., "--label-col", "--target-col", metavar="COL"),
-             out: Optional[str] = typer.Option(None, "--out", metavar="JSON", help="metrics JSON (optional).")) -> None:
+def evaluate(
+    model: str = typer.Option(..., "--model", metavar="DIR"),
+    input: str = typer.Option(..., "--input", metavar="CSV", help="Labelled CSV/TSV."),
+    sequence_col: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
+    label_col: str = typer.Option(..., "--label-col", "--target-col", metavar="COL"),
+    out: Optional[str] = typer.Option(None, "--out", metavar="JSON", help="metrics JSON (optional)."),
+) -> None:
     """Spearman and Pearson correlation of the model on a labelled table."""
     from genolm.editing.ontarget import evaluate_file
 
     m = evaluate_file(model, input, sequence_col, label_col, out)
-    typer.echo(f"spearman {m['spearman']:.4f} pearson {m['pearson']:.4f} n {m['n']}"
-               + (f" (skipped {m['skipped']})" if m["skipped"] else ""))
+    typer.echo(
+        f"spearman {m['spearman']:.4f} pearson {m['pearson']:.4f} n {m['n']}"
+        + (f" (skipped {m['skipped']})" if m["skipped"] else "")
+    )
 
 
 @app.command()
-def offtargets(guides: str = typer.Option(..., "--guides", "--input", metavar="FILE", help="Guides: FASTA, CSV/TSV or one per line."),
-               genome: str = typer.Option(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
-               max_mismatches: int = typer.Option(4, "--max-mismatches"),
-               pams: str = typer.Option("NGG,NAG", "--pams", help="PAM patterns searched."),
-               out: str = typer.Option(..., "--out", metavar="TSV", help="Sites TSV (0-based half-open coordinates)."),
-               summary: Optional[str] = typer.Option(None, "--summary", help="Per-guide counts TSV "
-                                                     "(default: OUT with .summary.tsv)."),
-               sequence_col: Optional[str] = typer.Option(None, "--sequence-col")) -> None:
+def offtargets(
+    guides: str = typer.Option(
+        ..., "--guides", "--input", metavar="FILE", help="Guides: FASTA, CSV/TSV or one per line."
+    ),
+    genome: str = typer.Option(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
+    max_mismatches: int = typer.Option(4, "--max-mismatches"),
+    pams: str = typer.Option("NGG,NAG", "--pams", help="PAM patterns searched."),
+    out: str = typer.Option(..., "--out", metavar="TSV", help="Sites TSV (0-based half-open coordinates)."),
+    summary: Optional[str] = typer.Option(
+        None, "--summary", help="Per-guide counts TSV (default: OUT with .summary.tsv)."
+    ),
+    sequence_col: Optional[str] = typer.Option(None, "--sequence-col"),
+) -> None:
     """Every site within --max-mismatches of each guide, both strands, with mismatch positions and CFD."""
     import sys
 
     from genolm.editing.offtarget import run_offtargets
 
-    s = run_offtargets(guides, genome, out, max_mismatches=max_mismatches, pams=pams, summary_path=summary,
-                       sequence_col=sequence_col)
+    s = run_offtargets(
+        guides, genome, out, max_mismatches=max_mismatches, pams=pams, summary_path=summary, sequence_col=sequence_col
+    )
     for e in s["errors"]:
         print(f"genolm: warning: {e}", file=sys.stderr)
     typer.echo(f"{s['sites']} sites for {s['guides_ok']} guides ({s['guides_bad']} bad) -> {out}")
 
 
 @app.command()
-def design(reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
-           region: Optional[str] = typer.Option(None, "--region", help="CHR:START-END, 1-based inclusive."),
-           gff: Optional[str] = typer.Option(None, "--gff", metavar="GFF3", help="GFF3 with the gene."),
-           gene: Optional[str] = typer.Option(None, "--gene", help="Gene Name/gene/ID/locus_tag in --gff."),
-           out: str = typer.Option(..., "--out", metavar="TSV", help="guides.tsv; .bed and .html are written beside it."),
-           pam: str = typer.Option("NGG", "--pam"),
-           model: Optional[str] = typer.Option(None, "--model", metavar="DIR", help="On-target model run directory."),
-           genome: Optional[str] = typer.Option(None, "--genome", metavar="FASTA", help="Genome FASTA for off-target search."),
-           max_mismatches: int = typer.Option(4, "--max-mismatches"),
-           top: Optional[int] = typer.Option(None, "--top", help="Keep the N best-ranked guides.")) -> None:
+def design(
+    reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
+    region: Optional[str] = typer.Option(None, "--region", help="CHR:START-END, 1-based inclusive."),
+    gff: Optional[str] = typer.Option(None, "--gff", metavar="GFF3", help="GFF3 with the gene."),
+    gene: Optional[str] = typer.Option(None, "--gene", help="Gene Name/gene/ID/locus_tag in --gff."),
+    out: str = typer.Option(..., "--out", metavar="TSV", help="guides.tsv; .bed and .html are written beside it."),
+    pam: str = typer.Option("NGG", "--pam"),
+    model: Optional[str] = typer.Option(None, "--model", metavar="DIR", help="On-target model run directory."),
+    genome: Optional[str] = typer.Option(None, "--genome", metavar="FASTA", help="Genome FASTA for off-target search."),
+    max_mismatches: int = typer.Option(4, "--max-mismatches"),
+    top: Optional[int] = typer.Option(None, "--top", help="Keep the N best-ranked guides."),
+) -> None:
     """Candidate guides in a region or gene: scores, flags, off-target counts, specificity, rank, BED, report."""
     from genolm.editing.design import design_guides
 
-    s = design_guides(reference, out, region=region, gff=gff, gene=gene, pam=pam, model=model, genome=genome,
-                      max_mismatches=max_mismatches, top=top)
-    typer.echo(f"{s['candidates']} guides ({s['unflagged']} unflagged) in {s['target']} "
-               f"{s['chrom']}:{s['start'] + 1}-{s['end']} -> {s['tsv']}, {s['bed']}, {s['report']}")
+    s = design_guides(
+        reference,
+        out,
+        region=region,
+        gff=gff,
+        gene=gene,
+        pam=pam,
+        model=model,
+        genome=genome,
+        max_mismatches=max_mismatches,
+        top=top,
+    )
+    typer.echo(
+        f"{s['candidates']} guides ({s['unflagged']} unflagged) in {s['target']} "
+        f"{s['chrom']}:{s['start'] + 1}-{s['end']} -> {s['tsv']}, {s['bed']}, {s['report']}"
+    )

@@ -1,4 +1,5 @@
 """Top-level DNA language-model commands: pretrain, finetune, evaluate, predict, embed, demo."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,10 @@ import typer
 from genolm.io.errors import UsageError
 
 ARCH_HELP = "Backbone: cnn, transformer or hybrid (conv stem + Transformer)."
-TRUST_HELP = ("Allow a model folder's own Python code to run (needed by some hub models, e.g. DNABERT-2). "
-              "Off by default: genolm's own models never need it.")
+TRUST_HELP = (
+    "Allow a model folder's own Python code to run (needed by some hub models, e.g. DNABERT-2). "
+    "Off by default: genolm's own models never need it."
+)
 OVERWRITE_HELP = "Replace an existing run of another kind (or other files) in --out."
 CKPT_HELP = "Save a resumable checkpoint every N steps, or every DURATION (e.g. 10m); 0 = never."
 
@@ -17,8 +20,16 @@ CKPT_HELP = "Save a resumable checkpoint every N steps, or every DURATION (e.g. 
 def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="mean"):
     from genolm.genome.lm import ModelShape
 
-    s = ModelShape(arch=arch, hidden=hidden, layers=layers, heads=heads, conv_layers=conv_layers, kernel=kernel,
-                   dropout=dropout, pooling=pooling)
+    s = ModelShape(
+        arch=arch,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        conv_layers=conv_layers,
+        kernel=kernel,
+        dropout=dropout,
+        pooling=pooling,
+    )
     s.check()
     return s
 
@@ -26,19 +37,26 @@ def _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling="m
 def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
-        genome: str = typer.Option(..., "--genome", "--train", metavar="FASTA",
-                                   help="Genome FASTA (.gz ok) to sample training windows from."),
+        genome: str = typer.Option(
+            ..., "--genome", "--train", metavar="FASTA", help="Genome FASTA (.gz ok) to sample training windows from."
+        ),
         out: str = typer.Option(..., metavar="DIR", help="Run directory to write."),
         objective: str = typer.Option("mlm", help="mlm (masked) or clm (causal)."),
         tokenizer: str = typer.Option("base", help="base, kmer:K or bpe:V."),
         arch: str = typer.Option("cnn", help=ARCH_HELP),
         seq_len: int = typer.Option(256, help="Window length in bases."),
         max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
-        time_budget: Optional[str] = typer.Option(None, help="Stop after this long, e.g. 10m (default 10m if no budget)."),
+        time_budget: Optional[str] = typer.Option(
+            None, help="Stop after this long, e.g. 10m (default 10m if no budget)."
+        ),
         batch_size: int = typer.Option(32),
         lr: float = typer.Option(1e-3),
-        hidden: int = typer.Option(128), layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."), heads: int = typer.Option(4),
-        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.1),
+        hidden: int = typer.Option(128),
+        layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."),
+        heads: int = typer.Option(4),
+        conv_layers: int = typer.Option(2),
+        kernel: int = typer.Option(9),
+        dropout: float = typer.Option(0.1),
         eval_every: int = typer.Option(200),
         seed: int = typer.Option(0),
         resume: bool = typer.Option(False, help="Continue a killed run from its last checkpoint."),
@@ -48,36 +66,64 @@ def register(app: typer.Typer) -> None:
         """Pretrain a DNA language model on windows sampled from a genome (both strands; N runs skipped)."""
         from genolm.genome.lm import pretrain as _pretrain
 
-        m = _pretrain(genome, out, objective=objective, tokenizer=tokenizer,
-                      shape=_shape(arch, hidden, layers, heads, conv_layers, kernel, dropout), seq_len=seq_len,
-                      max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
-                      eval_every=eval_every, resume=resume, overwrite=overwrite,
-                      checkpoint_every=checkpoint_every)
+        m = _pretrain(
+            genome,
+            out,
+            objective=objective,
+            tokenizer=tokenizer,
+            shape=_shape(arch, hidden, layers, heads, conv_layers, kernel, dropout),
+            seq_len=seq_len,
+            max_steps=max_steps,
+            time_budget=time_budget,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
+            resume=resume,
+            overwrite=overwrite,
+            checkpoint_every=checkpoint_every,
+        )
         if m:
-            typer.echo(f"pretrained {m['steps']} steps in {m['seconds']:.0f}s; validation perplexity "
-                       f"{m['valid_perplexity']:.3f}; model in {out}/model")
+            typer.echo(
+                f"pretrained {m['steps']} steps in {m['seconds']:.0f}s; validation perplexity "
+                f"{m['valid_perplexity']:.3f}; model in {out}/model"
+            )
 
     @app.command()
     def finetune(
-        train: str = typer.Option(..., metavar="CSV",
-                                  help="Training table with columns sequence,label (.csv/.tsv, .gz ok)."),
-        valid: Optional[str] = typer.Option(None, metavar="CSV",
-                                            help="Validation table (early stopping and model selection); "
-                                                 "default: hold out 10% of --train (seeded)."),
+        train: str = typer.Option(
+            ..., metavar="CSV", help="Training table with columns sequence,label (.csv/.tsv, .gz ok)."
+        ),
+        valid: Optional[str] = typer.Option(
+            None,
+            metavar="CSV",
+            help="Validation table (early stopping and model selection); default: hold out 10% of --train (seeded).",
+        ),
         out: str = typer.Option(..., metavar="DIR", help="Run directory to write."),
-        model: Optional[str] = typer.Option(None, metavar="DIR|hf:ID",
-                                            help="Start from a run dir, a local HF folder or hf:org/name; "
-                                                 "default: train from scratch."),
+        model: Optional[str] = typer.Option(
+            None,
+            metavar="DIR|hf:ID",
+            help="Start from a run dir, a local HF folder or hf:org/name; default: train from scratch.",
+        ),
         task: Optional[str] = typer.Option(None, help="classification or regression (default: from the labels)."),
         arch: str = typer.Option("cnn", help=ARCH_HELP),
         tokenizer: str = typer.Option("base", help="For models trained from scratch: base, kmer:K or bpe:V."),
-        epochs: Optional[float] = typer.Option(None), max_steps: Optional[int] = typer.Option(None),
+        epochs: Optional[float] = typer.Option(None),
+        max_steps: Optional[int] = typer.Option(None),
         time_budget: Optional[str] = typer.Option(None, help="e.g. 20m (default 20m if no budget given)."),
-        batch_size: int = typer.Option(64), lr: Optional[float] = typer.Option(None),
-        hidden: int = typer.Option(128), layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."), heads: int = typer.Option(4),
-        conv_layers: int = typer.Option(2), kernel: int = typer.Option(9), dropout: float = typer.Option(0.3),
-        pooling: str = typer.Option("bins", help="Sequence pooling for models trained from scratch: mean, max, "
-                                                 "cls or bins (position-aware segment means)."),
+        batch_size: int = typer.Option(64),
+        lr: Optional[float] = typer.Option(None),
+        hidden: int = typer.Option(128),
+        layers: int = typer.Option(6, help="Conv blocks (cnn) or Transformer blocks."),
+        heads: int = typer.Option(4),
+        conv_layers: int = typer.Option(2),
+        kernel: int = typer.Option(9),
+        dropout: float = typer.Option(0.3),
+        pooling: str = typer.Option(
+            "bins",
+            help="Sequence pooling for models trained from scratch: mean, max, "
+            "cls or bins (position-aware segment means).",
+        ),
         patience: int = typer.Option(6, help="Evaluations without improvement before stopping."),
         eval_every: Optional[int] = typer.Option(None, help="Steps between validations (default: half an epoch)."),
         label_column: str = typer.Option("label", "--label-col", "--label-column", metavar="COL"),
@@ -92,11 +138,29 @@ def register(app: typer.Typer) -> None:
         from genolm.genome.lm import finetune as _finetune
 
         shape = _shape(arch, hidden, layers, heads, conv_layers, kernel, dropout, pooling)
-        m = _finetune(train, valid, out, model=model, task=task, tokenizer=tokenizer, shape=shape, epochs=epochs,
-                      max_steps=max_steps, time_budget=time_budget, seed=seed, batch_size=batch_size, lr=lr,
-                      patience=patience, eval_every=eval_every, label_column=label_column, resume=resume,
-                      overwrite=overwrite, checkpoint_every=checkpoint_every, sequence_column=sequence_column,
-                      trust_remote_code=trust_remote_code)
+        m = _finetune(
+            train,
+            valid,
+            out,
+            model=model,
+            task=task,
+            tokenizer=tokenizer,
+            shape=shape,
+            epochs=epochs,
+            max_steps=max_steps,
+            time_budget=time_budget,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+            patience=patience,
+            eval_every=eval_every,
+            label_column=label_column,
+            resume=resume,
+            overwrite=overwrite,
+            checkpoint_every=checkpoint_every,
+            sequence_column=sequence_column,
+            trust_remote_code=trust_remote_code,
+        )
         if m:
             v = m["valid"]
             key = "mcc" if "mcc" in v else "spearman"
@@ -116,16 +180,25 @@ def register(app: typer.Typer) -> None:
         """Score a fine-tuned model on a labelled table (accuracy, MCC, F1, AUROC / Pearson, Spearman, MSE)."""
         from genolm.genome.lm import evaluate as _evaluate
 
-        m = _evaluate(model, data, out, label_column=label_column, batch_size=batch_size, report=report,
-                      sequence_column=sequence_column, trust_remote_code=trust_remote_code)
+        m = _evaluate(
+            model,
+            data,
+            out,
+            label_column=label_column,
+            batch_size=batch_size,
+            report=report,
+            sequence_column=sequence_column,
+            trust_remote_code=trust_remote_code,
+        )
         typer.echo(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
 
     @app.command()
     def predict(
         model: str = typer.Option(..., metavar="DIR", help="Run directory or model folder."),
         input: str = typer.Option(..., "--input", metavar="FASTA|CSV", help="FASTA or CSV with a sequence column."),
-        out: str = typer.Option(..., metavar="CSV",
-                                help="CSV to write: id, prediction, score (or score_<label> per class)."),
+        out: str = typer.Option(
+            ..., metavar="CSV", help="CSV to write: id, prediction, score (or score_<label> per class)."
+        ),
         batch_size: int = typer.Option(256),
         sequence_column: str = typer.Option("sequence", "--sequence-col", metavar="COL"),
         trust_remote_code: bool = typer.Option(False, help=TRUST_HELP),
@@ -133,8 +206,14 @@ def register(app: typer.Typer) -> None:
         """Predict labels/values for sequences; input order is preserved."""
         from genolm.genome.lm import predict as _predict
 
-        n = _predict(model, input, out, batch_size=batch_size, sequence_column=sequence_column,
-                     trust_remote_code=trust_remote_code)
+        n = _predict(
+            model,
+            input,
+            out,
+            batch_size=batch_size,
+            sequence_column=sequence_column,
+            trust_remote_code=trust_remote_code,
+        )
         typer.echo(f"wrote {n} predictions to {out}")
 
     @app.command()
@@ -150,14 +229,23 @@ def register(app: typer.Typer) -> None:
         """One embedding per sequence (Parquet)."""
         from genolm.genome.lm import embed as _embed
 
-        n, d = _embed(model, input, out, pooling=pooling, batch_size=batch_size, sequence_column=sequence_column,
-                      trust_remote_code=trust_remote_code)
+        n, d = _embed(
+            model,
+            input,
+            out,
+            pooling=pooling,
+            batch_size=batch_size,
+            sequence_column=sequence_column,
+            trust_remote_code=trust_remote_code,
+        )
         typer.echo(f"wrote {n} embeddings of dimension {d} to {out}")
 
     @app.command()
     def demo(
         out: str = typer.Option("runs/demo", metavar="DIR", help="Directory for the demo's runs and report."),
-        minutes: float = typer.Option(7.0, help="Total training time budget in minutes (the whole demo takes ~1.5 min more)."),
+        minutes: float = typer.Option(
+            7.0, help="Total training time budget in minutes (the whole demo takes ~1.5 min more)."
+        ),
         seed: int = typer.Option(0),
     ):
         """The main job on bundled data: pretrain on an E. coli slice, fine-tune a promoter classifier
@@ -165,8 +253,10 @@ def register(app: typer.Typer) -> None:
         from genolm.genome.demo import run_demo
 
         res = run_demo(out, minutes=minutes, seed=seed)
-        typer.echo(f"demo done: held-out MCC {res['test']['mcc']:.3f}, AUROC {res['test']['auroc']:.3f}; "
-                   f"report: {res['report']}")
+        typer.echo(
+            f"demo done: held-out MCC {res['test']['mcc']:.3f}, AUROC {res['test']['auroc']:.3f}; "
+            f"report: {res['report']}"
+        )
 
     del pretrain, finetune, evaluate, predict, embed, demo
 

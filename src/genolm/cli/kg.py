@@ -2,6 +2,7 @@
 
 (`genolm kg ...` is the old name and still works; the literature database is `genolm lit kg ...`.)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,26 +10,39 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Knowledge-graph link prediction (Hetionet-style node/edge TSVs): train, score, predict. "
-                       "Not the literature database, which is `genolm lit kg`.", no_args_is_help=True)
+app = typer.Typer(
+    help="Knowledge-graph link prediction (Hetionet-style node/edge TSVs): train, score, predict. "
+    "Not the literature database, which is `genolm lit kg`.",
+    no_args_is_help=True,
+)
 
 
 @app.command("train")
 def train(
-    train: Path = typer.Option(..., "--train", "--edges", metavar="TSV",
-                               help="Training graph edges: source, metaedge, target (--edges: old name)."),
+    train: Path = typer.Option(
+        ...,
+        "--train",
+        "--edges",
+        metavar="TSV",
+        help="Training graph edges: source, metaedge, target (--edges: old name).",
+    ),
     nodes: Path = typer.Option(..., "--nodes", metavar="TSV", help="Nodes: id, name, kind."),
-    targets: str = typer.Option(..., "--targets", metavar="METAEDGES",
-                                help="Metaedges to predict, comma-separated, e.g. CtD,DaG,CbG."),
+    targets: str = typer.Option(
+        ..., "--targets", metavar="METAEDGES", help="Metaedges to predict, comma-separated, e.g. CtD,DaG,CbG."
+    ),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[Path] = typer.Option(None, "--valid", metavar="TSV",
-                                         help="Held-out edges (dev) to report AUROC/AUPRC on."),
+    valid: Optional[Path] = typer.Option(
+        None, "--valid", metavar="TSV", help="Held-out edges (dev) to report AUROC/AUPRC on."
+    ),
     combiner: str = typer.Option("hgb", "--combiner", help="hgb (gradient-boosted trees) | logistic"),
     folds: int = typer.Option(5, "--folds", help="Cross-fitting folds for the combiner's training features."),
     neg_ratio: int = typer.Option(5, "--neg-ratio", help="Random negatives per positive edge."),
     max_path_length: int = typer.Option(3, "--max-path-length", help="Longest metapath used as a feature (1-3)."),
-    refit_with_valid: bool = typer.Option(True, "--refit-with-valid/--no-refit-with-valid",
-                                          help="After reporting dev metrics, add the --valid edges to the graph."),
+    refit_with_valid: bool = typer.Option(
+        True,
+        "--refit-with-valid/--no-refit-with-valid",
+        help="After reporting dev metrics, add the --valid edges to the graph.",
+    ),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget, e.g. 25m."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
@@ -36,9 +50,21 @@ def train(
     """Train one link predictor per target metaedge; writes model/, metrics.json, report.html."""
     from genolm.omics.linkpred import train as train_api
 
-    m = train_api(train, out, nodes=nodes, targets=targets, valid=valid, combiner=combiner, folds=folds,
-                  neg_ratio=neg_ratio, max_path_length=max_path_length, seed=seed, time_budget=time_budget,
-                  refit_with_valid=refit_with_valid, overwrite=overwrite)
+    m = train_api(
+        train,
+        out,
+        nodes=nodes,
+        targets=targets,
+        valid=valid,
+        combiner=combiner,
+        folds=folds,
+        neg_ratio=neg_ratio,
+        max_path_length=max_path_length,
+        seed=seed,
+        time_budget=time_budget,
+        refit_with_valid=refit_with_valid,
+        overwrite=overwrite,
+    )
     parts = []
     for t, e in m["targets"].items():
         parts.append(f"{t} valid AUROC {e['valid']['auroc']:.3f}" if "valid" in e else f"{t} trained")
@@ -59,8 +85,13 @@ def _score(model: Path, input: Path, out: Path) -> None:
 @app.command("score")
 def score(
     model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
-    input: Path = typer.Option(..., "--input", "--pairs", metavar="TSV",
-                               help="Pairs TSV with source, metaedge, target (node ids) (--pairs: old name)."),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "--pairs",
+        metavar="TSV",
+        help="Pairs TSV with source, metaedge, target (node ids) (--pairs: old name).",
+    ),
     out: Path = typer.Option(..., "--out", metavar="TSV", help="Output TSV: the input columns + score + reason."),
 ) -> None:
     """Score candidate edges (input order kept; unknown nodes get an empty score and a reason)."""
@@ -72,8 +103,9 @@ def predict(
     model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
     node: Optional[str] = typer.Option(None, "--node", help="Node id (Disease::DOID:1612) or name (breast cancer)."),
     metaedge: Optional[str] = typer.Option(None, "--metaedge", help="CtD | DaG | CbG (any trained target)."),
-    input: Optional[Path] = typer.Option(None, "--input", metavar="TSV",
-                                         help="Instead of --node: score the pairs of this TSV (as `score`)."),
+    input: Optional[Path] = typer.Option(
+        None, "--input", metavar="TSV", help="Instead of --node: score the pairs of this TSV (as `score`)."
+    ),
     top: int = typer.Option(20, "--top"),
     novel_only: bool = typer.Option(False, "--novel-only", help="Leave out edges already in the graph."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="TSV", help="Also write the ranking as TSV."),

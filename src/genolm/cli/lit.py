@@ -1,13 +1,13 @@
 """`genolm lit ...`: literature mining. Sub-groups live in lit_nlp.py (ner, re, qa) and lit_kg.py
 (kg, search, ask, textlm, generate)."""
+
 from __future__ import annotations
 
 import importlib
 
 import typer
 
-app = typer.Typer(help="Literature mining: NER, relations, knowledge graph, search, QA, text LM.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Literature mining: NER, relations, knowledge graph, search, QA, text LM.", no_args_is_help=True)
 
 for _module in ("genolm.cli.lit_nlp", "genolm.cli.lit_kg"):
     try:

@@ -2,6 +2,7 @@
 
 Thin: parse options, call one function of genolm.literature.{kg,search,ask,textlm}, print a summary.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ from typing import List, Optional
 
 import typer
 
-kg_app = typer.Typer(help="Knowledge graph of documents, entities and relations (SQLite file or PostgreSQL URL).",
-                     no_args_is_help=True)
+kg_app = typer.Typer(
+    help="Knowledge graph of documents, entities and relations (SQLite file or PostgreSQL URL).", no_args_is_help=True
+)
 textlm_app = typer.Typer(help="Causal text language model (GPT-2 style) trained on abstracts.", no_args_is_help=True)
 
 DB_HELP = "Database: a SQLite file path (default kg.sqlite) or a SQLAlchemy URL (postgresql+psycopg://...)."
@@ -20,26 +22,46 @@ DB_METAVAR = "FILE|URL"
 
 @kg_app.command("build")
 def kg_build(
-    input: List[Path] = typer.Option(..., "--input", "-i", metavar="JSONL|PUBTATOR",
-                                     help="JSONL ({id, pmid, title, text}) or PubTator file(s), plain or .gz; "
-                                     "PubTator annotations and relation lines are used as given."),
+    input: List[Path] = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        metavar="JSONL|PUBTATOR",
+        help="JSONL ({id, pmid, title, text}) or PubTator file(s), plain or .gz; "
+        "PubTator annotations and relation lines are used as given.",
+    ),
     db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    ner: Optional[Path] = typer.Option(None, "--ner", metavar="DIR",
-                                       help="NER model (lit ner train) for unannotated documents; without it a "
-                                       "dictionary tagger built from annotated corpora is used."),
-    re_model: Optional[Path] = typer.Option(None, "--re", metavar="DIR",
-                                            help="Relation model (lit re train); without it, entities in the "
-                                            "same sentence are linked as 'cooccurs'."),
-    dictionary: List[Path] = typer.Option([], "--dictionary", metavar="PUBTATOR",
-                                          help="Annotated PubTator file(s) whose names seed the normalisation "
-                                          "dictionary (documents are not stored)."),
-    cooccurrence: bool = typer.Option(True, "--cooccurrence/--no-cooccurrence",
-                                      help="Same-sentence relations when no relation source exists."),
+    ner: Optional[Path] = typer.Option(
+        None,
+        "--ner",
+        metavar="DIR",
+        help="NER model (lit ner train) for unannotated documents; without it a "
+        "dictionary tagger built from annotated corpora is used.",
+    ),
+    re_model: Optional[Path] = typer.Option(
+        None,
+        "--re",
+        metavar="DIR",
+        help="Relation model (lit re train); without it, entities in the same sentence are linked as 'cooccurs'.",
+    ),
+    dictionary: List[Path] = typer.Option(
+        [],
+        "--dictionary",
+        metavar="PUBTATOR",
+        help="Annotated PubTator file(s) whose names seed the normalisation dictionary (documents are not stored).",
+    ),
+    cooccurrence: bool = typer.Option(
+        True, "--cooccurrence/--no-cooccurrence", help="Same-sentence relations when no relation source exists."
+    ),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Compute dense vectors for search."),
-    encoder: Optional[Path] = typer.Option(None, "--encoder", metavar="DIR",
-                                           help="Sentence encoder folder (default: the bundled all-MiniLM-L6-v2)."),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record (exit 2, nothing "
-                                "ingested) instead of reporting and skipping it."),
+    encoder: Optional[Path] = typer.Option(
+        None, "--encoder", metavar="DIR", help="Sentence encoder folder (default: the bundled all-MiniLM-L6-v2)."
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Stop at the first bad record (exit 2, nothing ingested) instead of reporting and skipping it.",
+    ),
 ) -> None:
     """Ingest documents into the knowledge graph (one transaction; re-running adds nothing twice).
 
@@ -47,14 +69,22 @@ def kg_build(
     --strict stops at the first one."""
     from genolm.literature import kg
 
-    stats = kg.build([str(p) for p in input], db=db, ner=str(ner) if ner else None,
-                     re_model=str(re_model) if re_model else None, dictionaries=[str(d) for d in dictionary],
-                     cooccurrence=cooccurrence, strict=strict)
+    stats = kg.build(
+        [str(p) for p in input],
+        db=db,
+        ner=str(ner) if ner else None,
+        re_model=str(re_model) if re_model else None,
+        dictionaries=[str(d) for d in dictionary],
+        cooccurrence=cooccurrence,
+        strict=strict,
+    )
     s = stats.as_dict()
     bad = f"; {len(s['bad_records'])} bad record(s) skipped" if s["bad_records"] else ""
-    typer.echo(f"documents: {s['documents_added']} added, {s['documents_updated']} updated, "
-               f"{s['documents_unchanged']} unchanged; {s['mentions']} mentions, {s['entities_added']} new "
-               f"entities, {s['relations']} relations{bad}")
+    typer.echo(
+        f"documents: {s['documents_added']} added, {s['documents_updated']} updated, "
+        f"{s['documents_unchanged']} unchanged; {s['mentions']} mentions, {s['entities_added']} new "
+        f"entities, {s['relations']} relations{bad}"
+    )
     if embed:
         from genolm.literature import search
 
@@ -66,11 +96,13 @@ def kg_build(
 
 @kg_app.command("query")
 def kg_query(
-    entity: str = typer.Option(..., "--entity", "-e", help="Entity name (any synonym) or identifier "
-                               "(D003000, Chemical:D003000)."),
+    entity: str = typer.Option(
+        ..., "--entity", "-e", help="Entity name (any synonym) or identifier (D003000, Chemical:D003000)."
+    ),
     db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    relation: Optional[str] = typer.Option(None, "--relation", "-r", help="Only this relation type "
-                                           "(CID, Association, cooccurs...)."),
+    relation: Optional[str] = typer.Option(
+        None, "--relation", "-r", help="Only this relation type (CID, Association, cooccurs...)."
+    ),
     limit: int = typer.Option(50, "--limit", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -87,8 +119,9 @@ def kg_query(
         typer.echo("no relations" + (f" of type {relation}" if relation else ""))
     for n in res["neighbours"]:
         arrow = "->" if n["direction"] == "out" else "<-"
-        typer.echo(f"  {arrow} {n['relation']} {n['entity']} ({n['type']} {n['identifier']}): "
-                   f"{n['documents']} document(s)")
+        typer.echo(
+            f"  {arrow} {n['relation']} {n['entity']} ({n['type']} {n['identifier']}): {n['documents']} document(s)"
+        )
         for ev in n["evidence"]:
             typer.echo(f"      PMID {ev['pmid']}: {ev['sentence'][:200]}")
 
@@ -97,10 +130,12 @@ def search_cmd(
     query: str = typer.Argument(..., metavar="QUERY", help="Free-text query."),
     db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
     k: int = typer.Option(10, "-k", "--top", min=1, metavar="N", help="Number of results."),
-    mode: str = typer.Option("hybrid", "--mode", metavar="hybrid|bm25|dense",
-                             help="hybrid (BM25 + dense, RRF), bm25 or dense."),
-    encoder: Optional[Path] = typer.Option(None, "--encoder", metavar="DIR",
-                                           help="Sentence encoder used at build time."),
+    mode: str = typer.Option(
+        "hybrid", "--mode", metavar="hybrid|bm25|dense", help="hybrid (BM25 + dense, RRF), bm25 or dense."
+    ),
+    encoder: Optional[Path] = typer.Option(
+        None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Hybrid search: full-text BM25 and dense embeddings, reciprocal-rank fused."""
@@ -121,22 +156,43 @@ def ask_cmd(
     db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
     k: int = typer.Option(5, "-k", min=1, metavar="N", help="Documents to retrieve."),
     evidence: int = typer.Option(3, "--evidence", min=1, metavar="N", help="Supporting sentences to keep."),
-    llm_url: Optional[str] = typer.Option(None, "--llm-url", metavar="URL", help="OpenAI-compatible server "
-                                          "(e.g. http://127.0.0.1:8000/v1) that writes a cited answer."),
-    llm_model: Optional[str] = typer.Option(None, "--llm-model", metavar="NAME", help="Model name on that "
-                                            "server (default: its first model)."),
-    api_key: Optional[str] = typer.Option(None, "--llm-key", "--api-key", envvar="OPENAI_API_KEY", metavar="KEY",
-                                          show_envvar=True, help="API key for the LLM server; sent only over "
-                                          "https:// or to a loopback address (127.0.0.1, ::1, localhost)."),
-    encoder: Optional[Path] = typer.Option(None, "--encoder", metavar="DIR",
-                                           help="Sentence encoder used at build time."),
+    llm_url: Optional[str] = typer.Option(
+        None,
+        "--llm-url",
+        metavar="URL",
+        help="OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) that writes a cited answer.",
+    ),
+    llm_model: Optional[str] = typer.Option(
+        None, "--llm-model", metavar="NAME", help="Model name on that server (default: its first model)."
+    ),
+    api_key: Optional[str] = typer.Option(
+        None,
+        "--llm-key",
+        "--api-key",
+        envvar="OPENAI_API_KEY",
+        metavar="KEY",
+        show_envvar=True,
+        help="API key for the LLM server; sent only over "
+        "https:// or to a loopback address (127.0.0.1, ::1, localhost).",
+    ),
+    encoder: Optional[Path] = typer.Option(
+        None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Answer yes/no/maybe with supporting sentences and PMIDs (cited answer with an LLM backend)."""
     from genolm.literature import ask
 
-    res = ask.ask(db, question, k=k, n_evidence=evidence, llm_url=llm_url, llm_model=llm_model, api_key=api_key,
-                  encoder=str(encoder) if encoder else None)
+    res = ask.ask(
+        db,
+        question,
+        k=k,
+        n_evidence=evidence,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        api_key=api_key,
+        encoder=str(encoder) if encoder else None,
+    )
     if as_json:
         typer.echo(json.dumps(res, indent=2, ensure_ascii=False))
         return
@@ -149,8 +205,9 @@ def ask_cmd(
 
 
 def generate_cmd(
-    model: Path = typer.Option(..., "--model", metavar="DIR",
-                               help="Text LM run directory (lit textlm train) or HF causal-LM folder."),
+    model: Path = typer.Option(
+        ..., "--model", metavar="DIR", help="Text LM run directory (lit textlm train) or HF causal-LM folder."
+    ),
     prompt: str = typer.Option(..., "--prompt", metavar="TEXT", help="Text to continue."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, max=4096),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="0 = greedy."),
@@ -160,18 +217,27 @@ def generate_cmd(
     """Generate text with a causal language model."""
     from genolm.literature import textlm
 
-    typer.echo(textlm.generate(str(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                               top_k=top_k, seed=seed))
+    typer.echo(
+        textlm.generate(
+            str(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed
+        )
+    )
 
 
 @textlm_app.command("train")
 def textlm_train(
-    corpus: Path = typer.Option(..., "--train", "--corpus", metavar="JSONL|PUBTATOR|TXT",
-                                help="JSONL abstracts ({id, title, text}), PubTator or plain text (one document "
-                                "per line); .gz ok. (--corpus is the old name.)"),
+    corpus: Path = typer.Option(
+        ...,
+        "--train",
+        "--corpus",
+        metavar="JSONL|PUBTATOR|TXT",
+        help="JSONL abstracts ({id, title, text}), PubTator or plain text (one document "
+        "per line); .gz ok. (--corpus is the old name.)",
+    ),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    time_budget: str = typer.Option("25m", "--time-budget", metavar="DURATION",
-                                    help="Wall-clock training budget (e.g. 90s, 15m)."),
+    time_budget: str = typer.Option(
+        "25m", "--time-budget", metavar="DURATION", help="Wall-clock training budget (e.g. 90s, 15m)."
+    ),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, metavar="N"),
     epochs: Optional[float] = typer.Option(None, "--epochs", min=0.0, metavar="N"),
     seed: int = typer.Option(0, "--seed", metavar="INT"),
@@ -182,13 +248,24 @@ def textlm_train(
     block_size: int = typer.Option(128, "--block-size", min=8, metavar="N"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, metavar="N"),
     lr: float = typer.Option(2e-3, "--lr", metavar="FLOAT"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, metavar="N",
-                                          help="torch CPU threads (default: torch's choice; 1 is often faster on "
-                                          "a busy machine)."),
-    valid_fraction: float = typer.Option(0.05, "--valid-fraction", min=0.0, max=0.5, metavar="FLOAT",
-                                         help="Held-out share of documents (hash of the id) for perplexity."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
-                                                   help="Write a resumable checkpoint every N steps."),
+    threads: Optional[int] = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        metavar="N",
+        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).",
+    ),
+    valid_fraction: float = typer.Option(
+        0.05,
+        "--valid-fraction",
+        min=0.0,
+        max=0.5,
+        metavar="FLOAT",
+        help="Held-out share of documents (hash of the id) for perplexity.",
+    ),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, "--checkpoint-every", min=1, metavar="STEPS", help="Write a resumable checkpoint every N steps."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
 ) -> None:
@@ -196,15 +273,30 @@ def textlm_train(
     from genolm.core.runs import parse_duration
     from genolm.literature import textlm
 
-    cfg = textlm.TextLMConfig(vocab_size=vocab_size, n_layer=layers, n_head=heads, n_embd=dim, block_size=block_size,
-                              batch_size=batch_size, lr=lr, valid_fraction=valid_fraction,
-                              time_budget=parse_duration(time_budget), max_steps=max_steps, epochs=epochs, seed=seed,
-                              threads=threads, checkpoint_every=checkpoint_every or 0)
+    cfg = textlm.TextLMConfig(
+        vocab_size=vocab_size,
+        n_layer=layers,
+        n_head=heads,
+        n_embd=dim,
+        block_size=block_size,
+        batch_size=batch_size,
+        lr=lr,
+        valid_fraction=valid_fraction,
+        time_budget=parse_duration(time_budget),
+        max_steps=max_steps,
+        epochs=epochs,
+        seed=seed,
+        threads=threads,
+        checkpoint_every=checkpoint_every or 0,
+    )
     m = textlm.train_textlm(str(corpus), str(out), cfg, overwrite=overwrite, resume=resume)
     ppl = m.get("heldout_perplexity")
-    typer.echo(f"trained {m['steps']} steps in {m['train_seconds']}s; held-out perplexity "
-               f"{ppl:.2f}, {m.get('heldout_bits_per_byte', float('nan')):.3f} bits/byte" if ppl is not None
-               else f"trained {m['steps']} steps in {m['train_seconds']}s (no held-out documents)")
+    typer.echo(
+        f"trained {m['steps']} steps in {m['train_seconds']}s; held-out perplexity "
+        f"{ppl:.2f}, {m.get('heldout_bits_per_byte', float('nan')):.3f} bits/byte"
+        if ppl is not None
+        else f"trained {m['steps']} steps in {m['train_seconds']}s (no held-out documents)"
+    )
     typer.echo(f"model: {Path(out) / 'model'}")
 
 

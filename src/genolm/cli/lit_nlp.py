@@ -1,4 +1,5 @@
 """`genolm lit ner|re|qa train|predict|evaluate`: thin commands over genolm.literature.{ner,relations,qa}."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ from typing import List, Optional
 import typer
 
 ner_app = typer.Typer(help="Named-entity recognition on IOB / text / JSONL / PubTator.", no_args_is_help=True)
-re_app = typer.Typer(help="Document-level relation extraction on PubTator (BioCreative V CDR style).",
-                     no_args_is_help=True)
+re_app = typer.Typer(
+    help="Document-level relation extraction on PubTator (BioCreative V CDR style).", no_args_is_help=True
+)
 qa_app = typer.Typer(help="PubMedQA question answering (yes / no / maybe).", no_args_is_help=True)
 
 
@@ -29,15 +31,24 @@ def _summary(title: str, scores: dict, keys=("precision", "recall", "f1")) -> No
 # ---------------------------------------------------------------------------------------------- NER
 @ner_app.command("train")
 def ner_train(
-    train: List[Path] = typer.Option(..., "--train", metavar="TSV",
-                                     help="IOB TSV (token<TAB>tag); repeat to combine files."),
-    valid: Optional[Path] = typer.Option(None, "--valid", metavar="TSV",
-                                         help="IOB TSV for checkpoint choice and dev scores."),
+    train: List[Path] = typer.Option(
+        ..., "--train", metavar="TSV", help="IOB TSV (token<TAB>tag); repeat to combine files."
+    ),
+    valid: Optional[Path] = typer.Option(
+        None, "--valid", metavar="TSV", help="IOB TSV for checkpoint choice and dev scores."
+    ),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    arch: str = typer.Option("transformer", "--arch", help="transformer (fine-tunes --model within "
-                             "--time-budget; default) or crf (CRFsuite + dictionary features, minutes on CPU)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Backbone for --arch transformer: a local HF "
-                                        "folder (PubMedBERT...) or run dir; default: packaged MiniLM."),
+    arch: str = typer.Option(
+        "transformer",
+        "--arch",
+        help="transformer (fine-tunes --model within "
+        "--time-budget; default) or crf (CRFsuite + dictionary features, minutes on CPU).",
+    ),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        help="Backbone for --arch transformer: a local HF folder (PubMedBERT...) or run dir; default: packaged MiniLM.",
+    ),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for transformer training."),
     epochs: Optional[float] = typer.Option(None, "--epochs"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
@@ -46,17 +57,27 @@ def ner_train(
     max_length: int = typer.Option(128, "--max-length", help="Word pieces per window."),
     crf_iterations: int = typer.Option(100, "--crf-iterations", help="L-BFGS iterations for --arch crf."),
     seed: int = typer.Option(0, "--seed"),
-    checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0,
-                                         help="Steps between resumable checkpoints (transformer; 0 = none)."),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", min=0, help="Steps between resumable checkpoints (transformer; 0 = none)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed transformer run from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ) -> None:
     """Train a NER model on IOB files."""
     from genolm.literature.ner import train_ner
 
-    kw = dict(arch=arch, model=model, time_budget=time_budget, max_steps=max_steps, batch_size=batch_size,
-              lr=lr, max_length=max_length, seed=seed, crf_iterations=crf_iterations,
-              checkpoint_every=checkpoint_every)
+    kw = dict(
+        arch=arch,
+        model=model,
+        time_budget=time_budget,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        crf_iterations=crf_iterations,
+        checkpoint_every=checkpoint_every,
+    )
     if epochs is not None:
         kw["epochs"] = epochs
     m = train_ner(train, out, valid=valid, overwrite=overwrite, resume=resume, **kw)
@@ -68,18 +89,27 @@ def ner_train(
 @ner_app.command("predict")
 def ner_predict(
     model: Path = typer.Option(..., "--model", metavar="DIR", help="A run directory from 'lit ner train'."),
-    input: Path = typer.Option(..., "--input", metavar="FILE", help="IOB TSV, plain text (one document a line), JSONL "
-                                                    "({\"id\",\"text\"}) or PubTator."),
-    out: Path = typer.Option(..., "--out", help="Output: IOB for IOB input, PubTator for PubTator input, "
-                                                "JSONL with entities for text/JSONL input."),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        metavar="FILE",
+        help='IOB TSV, plain text (one document a line), JSONL ({"id","text"}) or PubTator.',
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output: IOB for IOB input, PubTator for PubTator input, JSONL with entities for text/JSONL input.",
+    ),
     input_format: str = typer.Option("auto", "--format", help="auto, iob, text, jsonl or pubtator."),
 ) -> None:
     """Tag entities in a file."""
     from genolm.literature.ner import predict_file
 
     s = predict_file(model, input, out, input_format)
-    typer.echo(f"{s['entities']} entities in {s.get('sentences', s.get('documents'))} "
-               f"{'sentences' if 'sentences' in s else 'documents'} -> {out}")
+    typer.echo(
+        f"{s['entities']} entities in {s.get('sentences', s.get('documents'))} "
+        f"{'sentences' if 'sentences' in s else 'documents'} -> {out}"
+    )
 
 
 @ner_app.command("evaluate")
@@ -104,27 +134,47 @@ def ner_evaluate(
 # ----------------------------------------------------------------------------------------------- RE
 @re_app.command("train")
 def re_train(
-    train: List[Path] = typer.Option(..., "--train", metavar="PUBTATOR",
-                                     help="PubTator with mentions and relation lines."),
+    train: List[Path] = typer.Option(
+        ..., "--train", metavar="PUBTATOR", help="PubTator with mentions and relation lines."
+    ),
     valid: Optional[Path] = typer.Option(None, "--valid", metavar="PUBTATOR", help="PubTator for dev scores."),
     out: Path = typer.Option(..., "--out", metavar="DIR"),
-    exclude_pmids: Optional[Path] = typer.Option(None, "--exclude-pmids",
-                                                 help="File of PMIDs (first column) to drop from training."),
+    exclude_pmids: Optional[Path] = typer.Option(
+        None, "--exclude-pmids", help="File of PMIDs (first column) to drop from training."
+    ),
     c: float = typer.Option(2.0, "--C", help="Inverse L2 regularisation."),
     ngrams: int = typer.Option(2, "--ngrams", help="Word n-grams (1..N) of the pair text."),
-    rerank: bool = typer.Option(True, "--rerank/--no-rerank", help="Second stage that rescores each pair against "
-                                "the other pairs of its document."),
+    rerank: bool = typer.Option(
+        True,
+        "--rerank/--no-rerank",
+        help="Second stage that rescores each pair against the other pairs of its document.",
+    ),
     no_priors: bool = typer.Option(False, "--no-priors", help="Do not use concept priors from training."),
-    stack: bool = typer.Option(False, "--stack/--linear", help="Add gradient-boosted trees over the structure/"
-                               "prior features and the regression score (default: logistic regression alone)."),
+    stack: bool = typer.Option(
+        False,
+        "--stack/--linear",
+        help="Add gradient-boosted trees over the structure/"
+        "prior features and the regression score (default: logistic regression alone).",
+    ),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ) -> None:
     """Train the document-level relation classifier."""
     from genolm.literature.relations import train_re
 
-    m = train_re(train, out, valid=valid, overwrite=overwrite, C=c, ngrams=ngrams, rerank=rerank, use_priors=not no_priors, stack=stack,
-                 seed=seed, exclude_pmids=str(exclude_pmids) if exclude_pmids else None)
+    m = train_re(
+        train,
+        out,
+        valid=valid,
+        overwrite=overwrite,
+        C=c,
+        ngrams=ngrams,
+        rerank=rerank,
+        use_priors=not no_priors,
+        stack=stack,
+        seed=seed,
+        exclude_pmids=str(exclude_pmids) if exclude_pmids else None,
+    )
     typer.echo(f"model written to {out}/model ({m['candidates']} candidate pairs, {m['positives']} positive)")
     if "dev" in m:
         _summary("dev", m["dev"])
@@ -145,8 +195,9 @@ def re_predict(
 
 @re_app.command("evaluate")
 def re_evaluate(
-    data: Path = typer.Option(..., "--input", "--data", metavar="PUBTATOR",
-                              help="Gold PubTator with relation lines (--data: old name)."),
+    data: Path = typer.Option(
+        ..., "--input", "--data", metavar="PUBTATOR", help="Gold PubTator with relation lines (--data: old name)."
+    ),
     model: Optional[Path] = typer.Option(None, "--model"),
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Score this PubTator instead."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR"),
@@ -163,14 +214,19 @@ def re_evaluate(
 # ----------------------------------------------------------------------------------------------- QA
 @qa_app.command("train")
 def qa_train(
-    train: Path = typer.Option(..., "--train", metavar="JSON",
-                               help="PubMedQA JSON {id: {QUESTION, CONTEXTS, final_decision}}."),
+    train: Path = typer.Option(
+        ..., "--train", metavar="JSON", help="PubMedQA JSON {id: {QUESTION, CONTEXTS, final_decision}}."
+    ),
     out: Path = typer.Option(..., "--out", metavar="DIR"),
     valid: Optional[Path] = typer.Option(None, "--valid", metavar="JSON"),
-    model: Optional[str] = typer.Option(None, "--model", help="Text encoder for embedding features (local HF "
-                                        "folder); default: packaged MiniLM."),
-    encoder: bool = typer.Option(False, "--encoder/--no-encoder", help="Add frozen sentence-embedding "
-                                 "features from the text encoder (default: lexical and cue features only)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Text encoder for embedding features (local HF folder); default: packaged MiniLM."
+    ),
+    encoder: bool = typer.Option(
+        False,
+        "--encoder/--no-encoder",
+        help="Add frozen sentence-embedding features from the text encoder (default: lexical and cue features only).",
+    ),
     c: float = typer.Option(0.3, "--C", help="Inverse L2 regularisation."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
@@ -199,12 +255,14 @@ def qa_predict(
 
 @qa_app.command("evaluate")
 def qa_evaluate(
-    data: Path = typer.Option(..., "--input", "--data", metavar="JSON",
-                              help="PubMedQA JSON with final_decision (--data: old name)."),
+    data: Path = typer.Option(
+        ..., "--input", "--data", metavar="JSON", help="PubMedQA JSON with final_decision (--data: old name)."
+    ),
     model: Optional[Path] = typer.Option(None, "--model"),
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="CSV id,prediction to score."),
-    folds: Optional[Path] = typer.Option(None, "--folds", help="Cross-validate on DATA with these folds "
-                                         "(pqal_cv_folds.json) instead of scoring a model."),
+    folds: Optional[Path] = typer.Option(
+        None, "--folds", help="Cross-validate on DATA with these folds (pqal_cv_folds.json) instead of scoring a model."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
     as_json: bool = typer.Option(False, "--json"),
@@ -215,9 +273,12 @@ def qa_evaluate(
 
     if folds is not None:
         s = cross_validate(data, folds)
-        typer.echo(json.dumps(s, indent=2) if as_json else
-                   f"{s['folds']}-fold CV: accuracy={s['accuracy_mean']:.4f} (sd {s['accuracy_std']:.4f})  "
-                   f"f1={s['f1_mean']:.4f}")
+        typer.echo(
+            json.dumps(s, indent=2)
+            if as_json
+            else f"{s['folds']}-fold CV: accuracy={s['accuracy_mean']:.4f} (sd {s['accuracy_std']:.4f})  "
+            f"f1={s['f1_mean']:.4f}"
+        )
         return
     if model is None and predictions is None:
         raise UsageError("give --model, --predictions or --folds")

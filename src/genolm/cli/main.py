@@ -3,6 +3,7 @@
 Every command parses options, calls one function of the public API and prints a short summary.
 Bad input raises :class:`genolm.io.errors.InputError`, printed here as one line with exit code 2.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,8 +28,10 @@ _HANDLER: logging.Handler | None = None
 
 
 @app.callback()
-def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
-          verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+) -> None:
     set_quiet(quiet)
     silence_library_noise()
     # the stderr handler honours --quiet/--verbose; run directories' log.txt always gets INFO
@@ -48,17 +51,17 @@ def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress b
 # Command groups: each module defines `app` (a sub-command group, added under `name`) or
 # `register(app)` (top-level commands). Heavy imports stay inside the commands so `genolm --help` is fast.
 _GROUPS = [
-    ("genolm.cli.dna", None),          # pretrain, finetune, evaluate, predict, embed, demo
+    ("genolm.cli.dna", None),  # pretrain, finetune, evaluate, predict, embed, demo
     ("genolm.cli.variants", "variants"),
     ("genolm.cli.annotate", "annotate"),
-    ("genolm.cli.scan", None),          # scan, discover
+    ("genolm.cli.scan", None),  # scan, discover
     ("genolm.cli.lit", "lit"),
     ("genolm.cli.crispr", "crispr"),
     ("genolm.cli.chem", "chem"),
     ("genolm.cli.omics", "omics"),
-    ("genolm.cli.kg", "linkpred"),       # knowledge-graph link prediction (was `genolm kg`)
+    ("genolm.cli.kg", "linkpred"),  # knowledge-graph link prediction (was `genolm kg`)
     ("genolm.cli.serve", "serve"),
-    ("genolm.cli.convert", None),       # convert: old pickle-based model folders -> safe formats
+    ("genolm.cli.convert", None),  # convert: old pickle-based model folders -> safe formats
 ]
 # old group names that keep working (hidden from --help)
 _ALIASES = {"genolm.cli.kg": "kg"}

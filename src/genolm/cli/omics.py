@@ -1,4 +1,5 @@
 """`genolm omics ...`: classify samples from expression profiles (CSV or h5ad) and name marker genes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,42 +12,75 @@ app = typer.Typer(help="Expression-based classification: train, predict, evaluat
 
 @app.command("train")
 def train(
-    train: Path = typer.Option(..., "--train", "--matrix", metavar="CSV",
-                               help="Samples x genes: CSV/TSV (one row per sample) or .h5ad (--matrix: old name)."),
-    label_col: str = typer.Option(..., "--label-col", metavar="COL",
-                                  help="Class column (CSV column or h5ad obs column)."),
+    train: Path = typer.Option(
+        ...,
+        "--train",
+        "--matrix",
+        metavar="CSV",
+        help="Samples x genes: CSV/TSV (one row per sample) or .h5ad (--matrix: old name).",
+    ),
+    label_col: str = typer.Option(
+        ..., "--label-col", metavar="COL", help="Class column (CSV column or h5ad obs column)."
+    ),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    model: str = typer.Option("logistic", "--classifier", "--model",
-                              help="logistic | svm | mlp | rf | knn (--model: old name)."),
+    model: str = typer.Option(
+        "logistic", "--classifier", "--model", help="logistic | svm | mlp | rf | knn (--model: old name)."
+    ),
     reduce: str = typer.Option("none", "--reduce", help="none | pca:K | autoencoder:K"),
     cv: int = typer.Option(5, "--cv", help="Stratified K-fold cross-validation (0 = none)."),
-    genes: Optional[Path] = typer.Option(None, "--genes", metavar="CSV",
-                                         help="Gene table: id, name (e.g. genes.csv) for marker names."),
+    genes: Optional[Path] = typer.Option(
+        None, "--genes", metavar="CSV", help="Gene table: id, name (e.g. genes.csv) for marker names."
+    ),
     valid: Optional[Path] = typer.Option(None, "--valid", metavar="CSV", help="Labelled matrix scored after training."),
     top_genes: int = typer.Option(2000, "--top-genes", help="Keep the N most variable genes (0 = all)."),
     log: str = typer.Option("auto", "--log", help="auto | log2 | none"),
     floor: str = typer.Option("auto", "--floor", help="Clip values below this before log2 (auto: median value)."),
     ceiling: Optional[float] = typer.Option(None, "--ceiling", help="Clip values above this before log2."),
-    sample_center: bool = typer.Option(True, "--sample-center/--no-sample-center",
-                                       help="Centre each sample over the kept genes."),
+    sample_center: bool = typer.Option(
+        True, "--sample-center/--no-sample-center", help="Centre each sample over the kept genes."
+    ),
     epochs: int = typer.Option(300, "--epochs", help="Autoencoder epochs (with --reduce autoencoder:K)."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", metavar="COL",
-                                         help="Sample id column (default: sample_id/id if present)."),
+    id_col: Optional[str] = typer.Option(
+        None, "--id-col", metavar="COL", help="Sample id column (default: sample_id/id if present)."
+    ),
     time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for the autoencoder, e.g. 25m."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from the autoencoder's "
-                                "checkpoint (the scikit-learn parts are refitted: same seed, same result)."),
-    checkpoint_every: int = typer.Option(0, "--checkpoint-every", metavar="STEPS", min=0,
-                                         help="Autoencoder steps between checkpoints (0 = none)."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue a killed run at --out from the autoencoder's "
+        "checkpoint (the scikit-learn parts are refitted: same seed, same result).",
+    ),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", metavar="STEPS", min=0, help="Autoencoder steps between checkpoints (0 = none)."
+    ),
 ) -> None:
     """Train a classifier; writes model/, metrics.json (CV too), genes.csv (markers), report.html."""
     from genolm.omics.expression import train as train_api
 
-    m = train_api(train, out, label_col=label_col, valid=valid, model=model, reduce=reduce, cv=cv, seed=seed,
-                  gene_names=genes, top_genes=top_genes, log=log, floor=floor, ceiling=ceiling,
-                  sample_center=sample_center, ae_epochs=epochs, id_col=id_col, time_budget=time_budget,
-                  overwrite=overwrite, resume=resume, checkpoint_every=checkpoint_every)
+    m = train_api(
+        train,
+        out,
+        label_col=label_col,
+        valid=valid,
+        model=model,
+        reduce=reduce,
+        cv=cv,
+        seed=seed,
+        gene_names=genes,
+        top_genes=top_genes,
+        log=log,
+        floor=floor,
+        ceiling=ceiling,
+        sample_center=sample_center,
+        ae_epochs=epochs,
+        id_col=id_col,
+        time_budget=time_budget,
+        overwrite=overwrite,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+    )
     parts = [f"{m['n_samples']} samples, {m['n_genes']} genes"]
     if "cv" in m:
         parts.append(f"cv{m['cv']['folds']} accuracy {m['cv']['accuracy']:.3f}")
@@ -57,9 +91,16 @@ def train(
 
 @app.command("predict")
 def predict(
-    model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory (or its model/) from `genolm omics train`."),
-    input: Path = typer.Option(..., "--input", "--matrix", metavar="CSV",
-                               help="Samples x genes (CSV/TSV or .h5ad), same gene ids (--matrix: old name)."),
+    model: Path = typer.Option(
+        ..., "--model", metavar="DIR", help="Run directory (or its model/) from `genolm omics train`."
+    ),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "--matrix",
+        metavar="CSV",
+        help="Samples x genes (CSV/TSV or .h5ad), same gene ids (--matrix: old name).",
+    ),
     out: Path = typer.Option(..., "--out", metavar="CSV", help="Output CSV: id, prediction, prob_<class>..."),
     id_col: Optional[str] = typer.Option(None, "--id-col", metavar="COL"),
 ) -> None:
@@ -77,11 +118,15 @@ def predict(
 @app.command("evaluate")
 def evaluate(
     model: Path = typer.Option(..., "--model", metavar="DIR"),
-    input: Path = typer.Option(..., "--input", "--matrix", metavar="CSV",
-                               help="Labelled samples x genes matrix (--matrix: old name)."),
-    label_col: Optional[str] = typer.Option(None, "--label-col", metavar="COL",
-                                            help="Default: the training label column."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Directory for metrics.json and predictions.csv."),
+    input: Path = typer.Option(
+        ..., "--input", "--matrix", metavar="CSV", help="Labelled samples x genes matrix (--matrix: old name)."
+    ),
+    label_col: Optional[str] = typer.Option(
+        None, "--label-col", metavar="COL", help="Default: the training label column."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", metavar="DIR", help="Directory for metrics.json and predictions.csv."
+    ),
     id_col: Optional[str] = typer.Option(None, "--id-col", metavar="COL"),
 ) -> None:
     """Accuracy, balanced accuracy, MCC, AUROC and confusion matrix on a labelled matrix."""
@@ -90,5 +135,6 @@ def evaluate(
     from genolm.omics import evaluate_expression
 
     m = evaluate_expression(model, input, label_col=label_col, out=out, id_col=id_col)
-    typer.echo(json.dumps({k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc", "errors")
-                           if k in m}))
+    typer.echo(
+        json.dumps({k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc", "errors") if k in m})
+    )

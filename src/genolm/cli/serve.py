@@ -1,4 +1,5 @@
 """`genolm serve llm`: an OpenAI-compatible server for a genolm text LM."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,9 @@ def llm(
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
     name: Optional[str] = typer.Option(None, "--name", help="Model id the API reports (default: the folder name)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GENOLM_LLM_API_KEY",
-                                          help="Require 'Authorization: Bearer KEY' on /v1 routes."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="GENOLM_LLM_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes."
+    ),
 ) -> None:
     """Serve /v1/models, /v1/completions, /v1/chat/completions (SSE streaming) and /v1/embeddings."""
     from genolm.serve.llm_server import serve

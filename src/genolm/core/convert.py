@@ -5,6 +5,7 @@ The old files are read with a *restricted* unpickler: it resolves only the types
 malicious file cannot run code during conversion either — it is refused, naming the type it asked for.
 Each ``X.joblib`` becomes ``X.skops``; the old file is removed only after the new one is written.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,11 +15,18 @@ from genolm.core.persist import ALLOWED_TYPES, save_estimator
 from genolm.io.errors import InputError
 
 _RECONSTRUCTORS = {
-    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
-    "numpy.ndarray", "copyreg._reconstructor", "joblib.numpy_pickle.NumpyArrayWrapper",
-    "numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
-    "numpy.random._pickle.__generator_ctor", "_codecs.encode",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "copyreg._reconstructor",
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    "numpy.random._pickle.__randomstate_ctor",
+    "numpy.random._pickle.__bit_generator_ctor",
+    "numpy.random._pickle.__generator_ctor",
+    "_codecs.encode",
 }
 
 
@@ -49,8 +57,9 @@ def read_legacy(path: Path):
             try:
                 return unpickler_cls(str(path), fobj, False).load()
             except _RefusedType as e:
-                raise InputError(f"refusing to convert: the file asks for {e} (not a type genolm stores)",
-                                 path) from None
+                raise InputError(
+                    f"refusing to convert: the file asks for {e} (not a type genolm stores)", path
+                ) from None
             except Exception as e:
                 raise InputError(f"cannot read old model file: {e}", path) from None
 

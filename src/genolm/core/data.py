@@ -5,6 +5,7 @@
 - ``collate``: dynamic padding to the longest sequence in the batch (no wasted padding; a batch of
   equal-length sequences gets no attention mask at all, so fused attention runs mask-free).
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,14 @@ from genolm.io.fasta import normalize, read_fasta, reverse_complement
 
 
 def tokenize_batch(tokenizer, seqs: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-    enc = tokenizer(list(seqs), add_special_tokens=True, truncation=max_length is not None,
-                    max_length=max_length, return_attention_mask=False, return_token_type_ids=False)
+    enc = tokenizer(
+        list(seqs),
+        add_special_tokens=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     return enc["input_ids"]
 
 
@@ -40,8 +47,7 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 class TokenizedSequences(Dataset):
-    def __init__(self, tokenizer, seqs: Sequence[str], labels: Sequence | None = None,
-                 max_length: int | None = None):
+    def __init__(self, tokenizer, seqs: Sequence[str], labels: Sequence | None = None, max_length: int | None = None):
         self.ids = tokenize_batch(tokenizer, seqs, max_length)
         self.labels = None if labels is None else list(labels)
 
@@ -69,8 +75,7 @@ class GenomeWindows(IterableDataset):
     process (seed + rank) so data-parallel workers see different windows.
     """
 
-    def __init__(self, genome: str | dict[str, str], length: int, seed: int = 0, max_n_run: int = 0,
-                 rank: int = 0):
+    def __init__(self, genome: str | dict[str, str], length: int, seed: int = 0, max_n_run: int = 0, rank: int = 0):
         if isinstance(genome, str):
             path = genome
             genome = {name: normalize(seq) for name, seq in read_fasta(genome)}
@@ -88,7 +93,7 @@ class GenomeWindows(IterableDataset):
             ok = np.ones(len(seq) - length + 1, dtype=bool)
             for m in _NRUN.finditer(seq):
                 if m.end() - m.start() > max_n_run:
-                    ok[max(0, m.start() - length + 1): m.end()] = False
+                    ok[max(0, m.start() - length + 1) : m.end()] = False
             starts = np.flatnonzero(ok)
             if len(starts):
                 self.contigs.append(seq)
@@ -102,7 +107,7 @@ class GenomeWindows(IterableDataset):
     def _draw(self, rng: np.random.Generator) -> str:
         c = rng.choice(len(self.contigs), p=self.weights) if len(self.contigs) > 1 else 0
         s = int(self.starts[c][rng.integers(len(self.starts[c]))])
-        w = self.contigs[c][s: s + self.length]
+        w = self.contigs[c][s : s + self.length]
         return reverse_complement(w) if rng.random() < 0.5 else w
 
     def __iter__(self):

@@ -3,6 +3,7 @@
 Sequences are sorted by length inside the call so each batch pads as little as possible; results
 come back in input order.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -18,8 +19,15 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def batched(model, tokenizer, seqs: Sequence[str], fn: Callable[[object, dict], torch.Tensor],
-            batch_size: int = 128, max_length: int | None = None, desc: str = "predict") -> np.ndarray:
+def batched(
+    model,
+    tokenizer,
+    seqs: Sequence[str],
+    fn: Callable[[object, dict], torch.Tensor],
+    batch_size: int = 128,
+    max_length: int | None = None,
+    desc: str = "predict",
+) -> np.ndarray:
     """Run ``fn(model, batch) -> (b, ...)`` over ``seqs`` in length-sorted batches; input order kept."""
     if len(seqs) == 0:
         return np.zeros((0,))
@@ -32,7 +40,7 @@ def batched(model, tokenizer, seqs: Sequence[str], fn: Callable[[object, dict], 
     use_amp = dev.type == "cuda" and torch.cuda.is_bf16_supported()
     with torch.inference_mode(), progress(total=len(seqs), desc=desc, unit="seq") as bar:
         for i in range(0, len(seqs), batch_size):
-            idx = order[i: i + batch_size]
+            idx = order[i : i + batch_size]
             batch = collate([{"input_ids": ids[j]} for j in idx], pad)
             if bool(batch["attention_mask"].all()):
                 batch.pop("attention_mask")
@@ -62,8 +70,9 @@ def hidden_states(model, batch):
     return h
 
 
-def embed(model, tokenizer, seqs, pooling: str = "mean", batch_size: int = 128,
-          max_length: int | None = None) -> np.ndarray:
+def embed(
+    model, tokenizer, seqs, pooling: str = "mean", batch_size: int = 128, max_length: int | None = None
+) -> np.ndarray:
     """One vector per sequence: mean over real tokens (specials excluded), the CLS token, or max."""
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
 

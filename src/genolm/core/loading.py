@@ -11,6 +11,7 @@ exist is an error naming it, never a silent hub lookup: hub ids need the ``hf:``
 
 :func:`find_model_dir` is the one "run directory or its model/" resolver every domain uses.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,7 @@ class ModelInfo:
 HUB_PREFIX = "hf:"
 
 
-def find_model_dir(spec: str | os.PathLike, marker: str | tuple[str, ...] = "config.json",
-                   what: str = "model") -> Path:
+def find_model_dir(spec: str | os.PathLike, marker: str | tuple[str, ...] = "config.json", what: str = "model") -> Path:
     """A run directory -> its ``model/``; a model folder -> itself. ``marker`` names the file(s) that make
     a folder a model folder of the expected kind (one of them must exist)."""
     markers = (marker,) if isinstance(marker, str) else tuple(marker)
@@ -96,7 +96,7 @@ def is_hub_id(spec: str | os.PathLike) -> bool:
 def resolve_model_dir(spec: str | os.PathLike) -> str:
     """A run directory -> its model/; a folder -> itself; ``hf:org/name`` -> the hub id (needs network)."""
     if is_hub_id(spec):
-        hub = str(spec)[len(HUB_PREFIX):]
+        hub = str(spec)[len(HUB_PREFIX) :]
         if hub.count("/") != 1 or not all(hub.split("/")):
             raise InputError(f"hub ids look like hf:org/name, got {spec!r}")
         return hub
@@ -128,19 +128,31 @@ def check_no_remote_code(model_dir: str | os.PathLike, trust_remote_code: bool) 
     from transformers import CONFIG_MAPPING
 
     if cfg.get("auto_map") or (model_type and model_type not in CONFIG_MAPPING):
-        raise InputError(f"this model folder needs its own Python code (model_type {model_type!r}"
-                         f"{', auto_map' if cfg.get('auto_map') else ''}); genolm does not run code from a model "
-                         "folder unless you pass --trust-remote-code", model_dir)
+        raise InputError(
+            f"this model folder needs its own Python code (model_type {model_type!r}"
+            f"{', auto_map' if cfg.get('auto_map') else ''}); genolm does not run code from a model "
+            "folder unless you pass --trust-remote-code",
+            model_dir,
+        )
 
 
 def _auto_class(task: str):
-    from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
-                              AutoModelForSequenceClassification, AutoModelForTokenClassification)
+    from transformers import (
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
-    return {"masked-lm": AutoModelForMaskedLM, "causal-lm": AutoModelForCausalLM,
-            "classification": AutoModelForSequenceClassification,
-            "regression": AutoModelForSequenceClassification,
-            "token-classification": AutoModelForTokenClassification, "base": AutoModel}[task]
+    return {
+        "masked-lm": AutoModelForMaskedLM,
+        "causal-lm": AutoModelForCausalLM,
+        "classification": AutoModelForSequenceClassification,
+        "regression": AutoModelForSequenceClassification,
+        "token-classification": AutoModelForTokenClassification,
+        "base": AutoModel,
+    }[task]
 
 
 def load_tokenizer(model_dir: str, trust_remote_code: bool = False):
@@ -150,12 +162,19 @@ def load_tokenizer(model_dir: str, trust_remote_code: bool = False):
     try:
         return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     except Exception as e:
-        raise InputError(f"cannot load a tokenizer from the model folder: {str(e).splitlines()[0]}",
-                         model_dir) from None
+        raise InputError(
+            f"cannot load a tokenizer from the model folder: {str(e).splitlines()[0]}", model_dir
+        ) from None
 
 
-def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int | None = None,
-               device: str | torch.device | None = None, trust_remote_code: bool = False, **config_overrides):
+def load_model(
+    spec: str | os.PathLike,
+    task: str | None = None,
+    num_labels: int | None = None,
+    device: str | torch.device | None = None,
+    trust_remote_code: bool = False,
+    **config_overrides,
+):
     """Return (model, tokenizer, info). ``task`` None = the task the model was saved for.
 
     ``spec`` is a run directory, a model folder or ``hf:org/name``; ``trust_remote_code`` allows a folder's
@@ -183,9 +202,12 @@ def load_model(spec: str | os.PathLike, task: str | None = None, num_labels: int
         if want == "regression":
             kwargs["problem_type"] = "regression"
     try:
-        model = _auto_class(want).from_pretrained(model_dir, trust_remote_code=trust_remote_code,
-                                                  use_safetensors=True if any(Path(model_dir).glob("*.safetensors")) else None,
-                                                  **kwargs)
+        model = _auto_class(want).from_pretrained(
+            model_dir,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True if any(Path(model_dir).glob("*.safetensors")) else None,
+            **kwargs,
+        )
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(f"cannot load model for task {want!r}: {str(e).splitlines()[0]}", model_dir) from None
     tok = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)

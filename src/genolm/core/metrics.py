@@ -5,6 +5,7 @@ precision, the number the PR-curve legend shows), ``pearson``, ``spearman``, ``m
 ``r2``. Undefined values (one class present, constant predictions) are NaN, never None or missing.
 Multiple-testing correction: :func:`fdr_bh` (``scipy.stats.false_discovery_control``).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,7 @@ def _f(x) -> float:
 
 def classification_metrics(y_true, probs: np.ndarray) -> dict:
     """y_true: int class indices; probs: (n, n_classes). Binary: f1/auroc/auprc of class 1; multi-class: macro."""
-    from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, matthews_corrcoef,
-                                 roc_auc_score)
+    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 
     y = np.asarray(y_true).astype(int)
     probs = np.asarray(probs, dtype=float)
@@ -39,8 +39,14 @@ def classification_metrics(y_true, probs: np.ndarray) -> dict:
         out["f1"] = _f(f1_score(y, pred, average="macro", zero_division=0))
         try:
             p = probs[:, present] / probs[:, present].sum(1, keepdims=True)
-            out["auroc"] = _f(roc_auc_score(y, p if len(present) > 2 else p[:, 1], multi_class="ovr",
-                                            labels=present if len(present) > 2 else None))
+            out["auroc"] = _f(
+                roc_auc_score(
+                    y,
+                    p if len(present) > 2 else p[:, 1],
+                    multi_class="ovr",
+                    labels=present if len(present) > 2 else None,
+                )
+            )
         except ValueError:
             out["auroc"] = float("nan")
     return out

@@ -8,6 +8,7 @@ run directory or its ``model/``), picks the first entry whose marker file is in 
 or a DataFrame with the CLI's input columns) and returns a DataFrame with the same columns and values as
 the matching ``genolm ... predict`` command writes.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ unreadable line, so :func:`progress` writes at most ~10 newline-terminated lines
 (``desc: 40% 400/1000 step, 12.3 step/s``). :func:`silence_library_noise` turns off transformers'
 weight-loading bars and the deprecation warnings of libraries genolm uses.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,18 @@ def _stderr_is_tty() -> bool:
 class LineProgress:
     """The non-TTY stand-in for a tqdm bar: same methods, a handful of plain lines."""
 
-    def __init__(self, iterable=None, total=None, desc: str = "", unit: str = "it", initial: int = 0,
-                 lines: int = 10, min_interval: float = 5.0, file=None, **_):
+    def __init__(
+        self,
+        iterable=None,
+        total=None,
+        desc: str = "",
+        unit: str = "it",
+        initial: int = 0,
+        lines: int = 10,
+        min_interval: float = 5.0,
+        file=None,
+        **_,
+    ):
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc or "progress", unit
         self.n, self.file = initial, file or sys.stderr
         self.t0 = self.last_t = time.perf_counter()
@@ -106,8 +117,17 @@ def progress(iterable=None, total=None, desc: str = "", unit: str = "it", **kwar
         return _Null(iterable, total=total, desc=desc, unit=unit, **kwargs)
     if not _stderr_is_tty():
         return LineProgress(iterable, total=total, desc=desc, unit=unit, **kwargs)
-    return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True,
-                file=sys.stderr, leave=False, **kwargs)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        leave=False,
+        **kwargs,
+    )
 
 
 def silence_library_noise() -> None:

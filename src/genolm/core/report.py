@@ -3,6 +3,7 @@
 >>> r = Report("Promoter classifier")
 >>> r.metrics_table({"mcc": 0.7}); r.figure(fig, "ROC curve"); r.write("run/report.html")
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,8 +41,10 @@ class Report:
 
     def metrics_table(self, metrics: dict, title: str = "Metrics") -> None:
         rows = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in metrics.items()
-            if not isinstance(v, (dict, list)))
+            f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>"
+            for k, v in metrics.items()
+            if not isinstance(v, (dict, list))
+        )
         self.parts.append(f"<h2>{html.escape(title)}</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>")
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence], title: str = "") -> None:
@@ -57,7 +60,9 @@ class Report:
         pyplot().close(fig)
         b64 = base64.b64encode(buf.getvalue()).decode()
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self.parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'/>{cap}</figure>")
+        self.parts.append(
+            f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'/>{cap}</figure>"
+        )
 
     def html(self, fragment: str) -> None:
         """Raw HTML from a trusted genolm template (escape user text before passing it)."""
@@ -102,6 +107,7 @@ def _fmt(v) -> str:
 
 # ---- standard plots -------------------------------------------------------------------------------
 
+
 def loss_curve_figure(history: list[dict]):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -114,7 +120,7 @@ def loss_curve_figure(history: list[dict]):
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()
-    ax.grid(alpha=.3)
+    ax.grid(alpha=0.3)
     return fig
 
 
@@ -127,7 +133,7 @@ def roc_pr_figure(y_true, scores, label: str = ""):
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8))
     fpr, tpr, _ = roc_curve(y_true, scores)
     a.plot(fpr, tpr, label=f"AUROC {auroc(y_true, scores):.3f}")
-    a.plot([0, 1], [0, 1], "k--", lw=.8)
+    a.plot([0, 1], [0, 1], "k--", lw=0.8)
     a.set_xlabel("false positive rate")
     a.set_ylabel("true positive rate")
     a.set_title(f"ROC {label}".strip())
@@ -135,7 +141,7 @@ def roc_pr_figure(y_true, scores, label: str = ""):
     p, r, _ = precision_recall_curve(y_true, scores)
     # the legend shows metrics.json's auprc (average precision), not the trapezoid area under the curve
     b.step(r, p, where="post", label=f"AUPRC {auprc(y_true, scores):.3f}")
-    b.axhline(np.mean(y_true), color="k", ls="--", lw=.8)
+    b.axhline(np.mean(y_true), color="k", ls="--", lw=0.8)
     b.set_xlabel("recall")
     b.set_ylabel("precision")
     b.set_title(f"precision-recall {label}".strip())
@@ -148,12 +154,13 @@ def confusion_figure(y_true, y_pred, labels: Sequence[str]):
 
     plt = pyplot()
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
-    fig, ax = plt.subplots(figsize=(3.2 + .4 * len(labels), 2.8 + .4 * len(labels)))
+    fig, ax = plt.subplots(figsize=(3.2 + 0.4 * len(labels), 2.8 + 0.4 * len(labels)))
     ax.imshow(cm, cmap="Blues")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black"
+            )
     ax.set_xticks(range(len(labels)), [str(x) for x in labels])
     ax.set_yticks(range(len(labels)), [str(x) for x in labels])
     ax.set_xlabel("predicted")
@@ -165,9 +172,11 @@ def confusion_figure(y_true, y_pred, labels: Sequence[str]):
 def scatter_figure(y_true, y_pred, title: str = "predicted vs measured"):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.scatter(y_true, y_pred, s=4, alpha=.4)
+    ax.scatter(y_true, y_pred, s=4, alpha=0.4)
     ax.set_xlabel("measured")
     ax.set_ylabel("predicted")
     ax.set_title(title)
     return fig
+
+
 _mpl = pyplot  # old name, kept until every caller uses pyplot()

@@ -2,6 +2,7 @@
 
 A run directory is the unit users keep, share and pass back as ``--model``.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -67,8 +68,7 @@ def file_sha256(path: str | os.PathLike, limit: int | None = None) -> str:
 def _git_commit() -> str | None:
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or None
     except Exception:
         return None
@@ -125,11 +125,14 @@ def check_out_dir(out: str | os.PathLike, command: str, overwrite: bool = False)
     if out.is_dir() and not overwrite:
         other = _command_of(out)
         if other is not None and other != command:
-            raise UsageError(f"--out {out} holds a `genolm {other}` run; pass --overwrite to replace it, "
-                             "or choose another --out")
+            raise UsageError(
+                f"--out {out} holds a `genolm {other}` run; pass --overwrite to replace it, or choose another --out"
+            )
         if other is None and any(out.iterdir()):
-            raise UsageError(f"--out {out} is a non-empty folder that is not a genolm run; pass --overwrite "
-                             "to replace it, or choose another --out")
+            raise UsageError(
+                f"--out {out} is a non-empty folder that is not a genolm run; pass --overwrite "
+                "to replace it, or choose another --out"
+            )
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -150,9 +153,16 @@ class RunDir:
     >>> run.write_metrics({"mcc": 0.7}); run.finish()
     """
 
-    def __init__(self, path: str | os.PathLike, command: str, config: dict | None = None,
-                 inputs: list[str | os.PathLike] | None = None, seed: int | None = None,
-                 overwrite: bool = False, resume: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        command: str,
+        config: dict | None = None,
+        inputs: list[str | os.PathLike] | None = None,
+        seed: int | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+    ):
         self.final_path = check_out_dir(path, command, overwrite)
         self.path = staging_path(self.final_path)
         if self.path.exists() and not resume:

@@ -16,6 +16,7 @@ early stopping the same for all of them. Resuming a killed run restores weights,
 the position in the data, so a step-budgeted run resumed from a checkpoint ends with the same weights as an
 uninterrupted one.
 """
+
 from __future__ import annotations
 
 import copy
@@ -119,8 +120,11 @@ def _adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or "norm" in n or "embeddings" in n else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+    )
 
 
 def _batch_items(batch: dict) -> int:
@@ -157,11 +161,19 @@ def make_accelerator():
     return Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
 
 
-def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig,
-          evaluate: Callable[[torch.nn.Module], dict] | None = None, out_dir: str | os.PathLike | None = None,
-          resume: bool = False, steps_per_epoch: int | None = None, tokens_in_batch: Callable[[dict], int] | None = None,
-          accelerator=None, step_fn: Callable[[torch.nn.Module, dict], torch.Tensor] | None = None,
-          optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
+def train(
+    model: torch.nn.Module,
+    train_loader: Iterable[dict],
+    cfg: TrainConfig,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    steps_per_epoch: int | None = None,
+    tokens_in_batch: Callable[[dict], int] | None = None,
+    accelerator=None,
+    step_fn: Callable[[torch.nn.Module, dict], torch.Tensor] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> TrainResult:
     """Train ``model`` in place; on return it holds the best weights seen by ``evaluate`` (if given).
 
     ``train_loader`` yields dict batches (``input_ids``, ``attention_mask``, ``labels``...) and is
@@ -189,23 +201,29 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
         if ckpt_dir and (ckpt_dir / "state.json").is_file():
             state = json.loads((ckpt_dir / "state.json").read_text())
             acc.unwrap_model(model).load_state_dict(
-                torch.load(ckpt_dir / "model.pt", map_location="cpu", weights_only=True))
+                torch.load(ckpt_dir / "model.pt", map_location="cpu", weights_only=True)
+            )
             opt.load_state_dict(torch.load(ckpt_dir / "optimizer.pt", map_location="cpu", weights_only=True))
             step, epoch, elapsed_before = state["step"], state["epoch"], state["elapsed"]
             history, best_metric, best_step = state["history"], state["best_metric"], state["best_step"]
             bad_evals = state.get("bad_evals", 0)
             steps_per_epoch = steps_per_epoch or state.get("steps_per_epoch")
             skip_batches = state.get("step_in_epoch", 0)
-            rngs = torch.load(ckpt_dir / "rng.pt", map_location="cpu", weights_only=True) \
-                if (ckpt_dir / "rng.pt").is_file() else None
+            rngs = (
+                torch.load(ckpt_dir / "rng.pt", map_location="cpu", weights_only=True)
+                if (ckpt_dir / "rng.pt").is_file()
+                else None
+            )
             if rngs is not None:
                 rng_epoch_start, rng_now = rngs["epoch_start"], rngs["now"]
             if (ckpt_dir / "best.pt").is_file():
                 best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
             log.info("resumed from %s at step %d", ckpt_dir, step)
         else:
-            log.warning("--resume: no checkpoint in %s, nothing to resume; training from the start",
-                        ckpt_dir or "(no run directory)")
+            log.warning(
+                "--resume: no checkpoint in %s, nothing to resume; training from the start",
+                ckpt_dir or "(no run directory)",
+            )
 
     def run_eval() -> bool:
         """Evaluate, keep the best weights; True when patience is exhausted."""
@@ -217,11 +235,18 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             metrics = evaluate(acc.unwrap_model(model))
         model.train()
         m = metrics[cfg.metric]
-        rec = {"step": step, "epoch": epoch, "elapsed": round(elapsed(), 2),
-               **{f"eval_{k}": v for k, v in metrics.items()}}
+        rec = {
+            "step": step,
+            "epoch": epoch,
+            "elapsed": round(elapsed(), 2),
+            **{f"eval_{k}": v for k, v in metrics.items()},
+        }
         history.append(rec)
-        log.info("eval step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                                                     if isinstance(v, (int, float))))
+        log.info(
+            "eval step %d: %s",
+            step,
+            ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))),
+        )
         better = best_metric is None or (m > best_metric if cfg.maximize else m < best_metric)
         if better and not (isinstance(m, float) and math.isnan(m)):
             best_metric, best_step, bad_evals = m, step, 0
@@ -240,13 +265,24 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
         torch.save({"epoch_start": rng_epoch_start, "now": torch.get_rng_state()}, tmp / "rng.pt")
         if best_state is not None:
             torch.save(best_state, tmp / "best.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "epoch": epoch, "elapsed": elapsed(),
-                                                    "history": history, "best_metric": best_metric,
-                                                    "best_step": best_step, "bad_evals": bad_evals,
-                                                    "step_in_epoch": step_in_epoch,
-                                                    "steps_per_epoch": steps_per_epoch}))
+        (tmp / "state.json").write_text(
+            json.dumps(
+                {
+                    "step": step,
+                    "epoch": epoch,
+                    "elapsed": elapsed(),
+                    "history": history,
+                    "best_metric": best_metric,
+                    "best_step": best_step,
+                    "bad_evals": bad_evals,
+                    "step_in_epoch": step_in_epoch,
+                    "steps_per_epoch": steps_per_epoch,
+                }
+            )
+        )
         if ckpt_dir.exists():
             import shutil
+
             shutil.rmtree(ckpt_dir)
         os.replace(tmp, ckpt_dir)
 
@@ -260,8 +296,12 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
     step_in_epoch = 0
     last_ckpt_time = time.perf_counter()
     loss_sum, loss_n, tok_count, t_last = 0.0, 0, 0, time.perf_counter()
-    bar = progress(total=cfg.max_steps or (int(cfg.epochs * steps_per_epoch) if cfg.epochs and steps_per_epoch else None),
-                   desc="train", unit="step", initial=step)
+    bar = progress(
+        total=cfg.max_steps or (int(cfg.epochs * steps_per_epoch) if cfg.epochs and steps_per_epoch else None),
+        desc="train",
+        unit="step",
+        initial=step,
+    )
     if skip_batches and epoch:
         _replay_epochs(train_loader, epoch)  # loaders with their own generator: advance it past whole epochs
     while not stop_reason:
@@ -296,8 +336,14 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             bar.update(1)
             if step % 20 == 0:
                 now = time.perf_counter()
-                rec = {"step": step, "epoch": epoch, "elapsed": round(elapsed(), 2), "train_loss": loss_sum / loss_n,
-                       "lr": opt.param_groups[0]["lr"], "tokens_per_s": tok_count / max(now - t_last, 1e-9)}
+                rec = {
+                    "step": step,
+                    "epoch": epoch,
+                    "elapsed": round(elapsed(), 2),
+                    "train_loss": loss_sum / loss_n,
+                    "lr": opt.param_groups[0]["lr"],
+                    "tokens_per_s": tok_count / max(now - t_last, 1e-9),
+                }
                 history.append(rec)
                 bar.set_postfix(loss=f"{rec['train_loss']:.3f}", tok_s=f"{rec['tokens_per_s']:.0f}")
                 loss_sum, loss_n, tok_count, t_last = 0.0, 0, 0, now
@@ -310,7 +356,8 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
                 if run_eval():
                     stop_reason = "early stopping"
             if (ckpt_steps and step % ckpt_steps == 0) or (
-                    ckpt_minutes and time.perf_counter() - last_ckpt_time >= 60 * ckpt_minutes):
+                ckpt_minutes and time.perf_counter() - last_ckpt_time >= 60 * ckpt_minutes
+            ):
                 save_checkpoint()
                 last_ckpt_time = time.perf_counter()
             if done and not stop_reason:
@@ -322,16 +369,32 @@ def train(model: torch.nn.Module, train_loader: Iterable[dict], cfg: TrainConfig
             if steps_per_epoch is None:
                 steps_per_epoch = step
     bar.close()
-    if evaluate is not None and (not history or history[-1].get("step") != step or "eval_" + cfg.metric not in history[-1]):
+    if evaluate is not None and (
+        not history or history[-1].get("step") != step or "eval_" + cfg.metric not in history[-1]
+    ):
         run_eval()
     if best_state is not None:
         acc.unwrap_model(model).load_state_dict(best_state)
     if ckpt_dir and ckpt_dir.exists() and acc.is_main_process:
         import shutil
+
         shutil.rmtree(ckpt_dir)  # finished: the run directory's model/ is the result
     acc.wait_for_everyone()
-    res = TrainResult(steps=step, seconds=round(elapsed(), 2), best_metric=best_metric, best_step=best_step,
-                      history=history, stopped_because=stop_reason)
-    log.info("training stopped (%s) at step %d after %.0fs; best %s=%s at step %s", stop_reason, step,
-             res.seconds, cfg.metric, best_metric, best_step)
+    res = TrainResult(
+        steps=step,
+        seconds=round(elapsed(), 2),
+        best_metric=best_metric,
+        best_step=best_step,
+        history=history,
+        stopped_because=stop_reason,
+    )
+    log.info(
+        "training stopped (%s) at step %d after %.0fs; best %s=%s at step %s",
+        stop_reason,
+        step,
+        res.seconds,
+        cfg.metric,
+        best_metric,
+        best_step,
+    )
     return res

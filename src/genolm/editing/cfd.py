@@ -10,6 +10,7 @@ The published tables ship in ``genolm/editing/data/`` (see ATTRIBUTION.md there)
 An N in the off-target spacer (masked genome) counts as a mismatch with the most active of the three
 mismatch types at that position, so an unknown base never makes a site look safer than it could be.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,8 +49,7 @@ def tables() -> tuple[np.ndarray, np.ndarray]:
 
 def cfd_score(guide: str, offtarget: str, pam: str) -> float:
     """CFD of one site: ``guide`` and ``offtarget`` are 20-nt spacers (5'->3'), ``pam`` the site's 3-nt PAM."""
-    return float(cfd_scores_codes(encode([guide.upper()])[0], encode([offtarget.upper()]),
-                                  encode([pam.upper()]))[0])
+    return float(cfd_scores_codes(encode([guide.upper()])[0], encode([offtarget.upper()]), encode([pam.upper()]))[0])
 
 
 def cfd_scores_codes(guide_codes: np.ndarray, site_codes: np.ndarray, pam_codes: np.ndarray) -> np.ndarray:

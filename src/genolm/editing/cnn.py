@@ -6,6 +6,7 @@ contract the core training loop uses). :func:`train_member` keeps the member's o
 (lr, weight decay, default betas) at a constant learning rate, no gradient clipping, one dev evaluation per
 epoch, early stopping on dev Spearman with ``patience``, best weights restored.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,17 +35,29 @@ class CNNOutput:
 class GuideCNN(nn.Module):
     """Parallel convolutions of several widths over the (n, 4, L) one-hot sequence, then a small MLP."""
 
-    def __init__(self, length: int, filters: int = 64, kernels: tuple[int, ...] = (3, 5, 7), hidden: int = 128,
-                 dropout: float = 0.3):
+    def __init__(
+        self,
+        length: int,
+        filters: int = 64,
+        kernels: tuple[int, ...] = (3, 5, 7),
+        hidden: int = 128,
+        dropout: float = 0.3,
+    ):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(4, filters, k, padding=k // 2) for k in kernels)
         width = filters * len(kernels)
         self.conv2 = nn.Conv1d(width, filters * 2, 3, padding=1)
         self.pool = nn.AvgPool1d(2)
         flat = filters * 2 * (length // 2)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(),
-                                  nn.Dropout(dropout), nn.Linear(hidden, 32), nn.ReLU(),
-                                  nn.Linear(32, 1))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(flat, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 32),
+            nn.ReLU(),
+            nn.Linear(32, 1),
+        )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         h = torch.relu(torch.cat([c(x) for c in self.convs], dim=1))
@@ -79,7 +92,7 @@ class ShuffledBatches:
     def __iter__(self):
         perm = torch.randperm(len(self.x), generator=self.generator)
         for i in range(0, len(perm), self.batch_size):
-            idx = perm[i:i + self.batch_size]
+            idx = perm[i : i + self.batch_size]
             yield {"x": self.x[idx], "labels": self.y[idx]}
 
 
@@ -100,13 +113,23 @@ def predict_raw(model: nn.Module, x: np.ndarray, chunk: int = 4096) -> np.ndarra
     device = next(model.parameters()).device
     xt = torch.from_numpy(x)
     with torch.no_grad():
-        preds = [model(xt[i:i + chunk].to(device)).float().cpu().numpy() for i in range(0, len(xt), chunk)]
+        preds = [model(xt[i : i + chunk].to(device)).float().cpu().numpy() for i in range(0, len(xt), chunk)]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.float32)
 
 
-def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, seed: int,
-                 time_left: float, n_left: int, out_dir: str | Path | None = None, resume: bool = False,
-                 checkpoint_every: int = 0) -> tuple[GuideCNN, float, list[dict]]:
+def train_member(
+    cfg,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_dev: np.ndarray,
+    y_dev: np.ndarray,
+    seed: int,
+    time_left: float,
+    n_left: int,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 0,
+) -> tuple[GuideCNN, float, list[dict]]:
     """Train one member; returns (model on CPU in eval mode, best dev Spearman, per-epoch history).
 
     Its time share is ``time_left / n_left``; once the first epoch has been timed the share grows so that
@@ -128,10 +151,22 @@ def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_d
     # Constant lr (no warmup, min_lr_ratio 1), no clipping: the member's recipe before the shared loop. The time
     # share is checked at the end of each epoch (as before): a member whose share is spent finishes its epoch,
     # is evaluated, and stops (patience set to 0 for that evaluation), so a budget never cuts an epoch short.
-    tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, epochs=cfg.max_epochs,
-                       time_budget=None, warmup=0.0, min_lr_ratio=1.0, grad_clip=0.0, eval_every=steps,
-                       patience=cfg.patience, seed=seed, checkpoint_every=checkpoint_every, metric="dev_spearman",
-                       maximize=True)
+    tcfg = TrainConfig(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        batch_size=cfg.batch_size,
+        epochs=cfg.max_epochs,
+        time_budget=None,
+        warmup=0.0,
+        min_lr_ratio=1.0,
+        grad_clip=0.0,
+        eval_every=steps,
+        patience=cfg.patience,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        metric="dev_spearman",
+        maximize=True,
+    )
     seen = {"loss": 0.0, "rows": 0, "evals": 0, "first": epochs_done is None}
     clock = {"start": time.monotonic(), "epoch": time.monotonic()}
 
@@ -148,8 +183,11 @@ def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_d
     def evaluate(m) -> dict:
         rho = spearman(y_dev, predict_raw(m, x_dev))
         now = time.monotonic()
-        rec = {"dev_spearman": rho, "train_mse": seen["loss"] / max(seen["rows"], 1),
-               "seconds": round(now - clock["epoch"], 3)}
+        rec = {
+            "dev_spearman": rho,
+            "train_mse": seen["loss"] / max(seen["rows"], 1),
+            "seconds": round(now - clock["epoch"], 3),
+        }
         seen.update(loss=0.0, rows=0, evals=seen["evals"] + 1)
         if seen["evals"] == 1 and share["s"] is not None:
             per_epoch = now - clock["start"]
@@ -162,11 +200,27 @@ def train_member(cfg, x_tr: np.ndarray, y_tr: np.ndarray, x_dev: np.ndarray, y_d
             tcfg.patience = 0  # the loop reads patience right after this evaluation: stop here, keep the best
         return rec
 
-    res = train(model, loader, tcfg, evaluate=evaluate, out_dir=out_dir, resume=epochs_done is not None,
-                steps_per_epoch=steps, step_fn=step, optimizer=opt)
-    history = [{"member": seed, "epoch": i + 1, "train_mse": h["eval_train_mse"], "dev_spearman": h["eval_dev_spearman"],
-                "seconds": h["eval_seconds"]}
-               for i, h in enumerate(r for r in res.history if "eval_dev_spearman" in r)]
+    res = train(
+        model,
+        loader,
+        tcfg,
+        evaluate=evaluate,
+        out_dir=out_dir,
+        resume=epochs_done is not None,
+        steps_per_epoch=steps,
+        step_fn=step,
+        optimizer=opt,
+    )
+    history = [
+        {
+            "member": seed,
+            "epoch": i + 1,
+            "train_mse": h["eval_train_mse"],
+            "dev_spearman": h["eval_dev_spearman"],
+            "seconds": h["eval_seconds"],
+        }
+        for i, h in enumerate(r for r in res.history if "eval_dev_spearman" in r)
+    ]
     model = model.cpu().eval()
     best = res.best_metric if res.best_metric is not None else float("nan")
     return model, float(best), history

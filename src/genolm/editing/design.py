@@ -5,6 +5,7 @@ Coordinates: regions on the command line are 1-based inclusive (``chr:start-end`
 span the 23-nt protospacer + PAM on the forward strand; ``cut_site`` is the 0-based position of the first
 base after the Cas9 blunt cut (3 nt 5' of the PAM on the guide's strand).
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,9 @@ def parse_region(text: str, lengths: dict[str, int], path: str | None = None) ->
         raise UsageError(f"bad region {text!r}: expected CHROM:START-END (1-based, inclusive)")
     chrom, start, end = m.group("chrom"), int(m.group("start").replace(",", "")), int(m.group("end").replace(",", ""))
     if chrom not in lengths:
-        raise InputError(f"region {text!r}: contig {chrom!r} not in the reference "
-                         f"(has {', '.join(list(lengths)[:5])})", path)
+        raise InputError(
+            f"region {text!r}: contig {chrom!r} not in the reference (has {', '.join(list(lengths)[:5])})", path
+        )
     if start < 1 or end < start:
         raise InputError(f"region {text!r}: start must be >= 1 and <= end", path)
     if end > lengths[chrom]:
@@ -77,16 +79,24 @@ def find_gene(gff_path: str, gene: str, lengths: dict[str, int] | None = None) -
             folded.append(rec)
     hits = sorted(exact or folded)
     if not hits:
-        raise InputError(f"gene {gene!r} not found in the GFF (looked at Name, gene, ID, locus_tag, gene_synonym)",
-                         gff_path)
+        raise InputError(
+            f"gene {gene!r} not found in the GFF (looked at Name, gene, ID, locus_tag, gene_synonym)", gff_path
+        )
     _, chrom, start, end, lineno = hits[0]
     if lengths is not None:
         if chrom not in lengths:
-            raise InputError(f"gene {gene!r} is on contig {chrom!r}, which is not in the reference "
-                             f"(has {', '.join(list(lengths)[:5])})", gff_path, lineno)
+            raise InputError(
+                f"gene {gene!r} is on contig {chrom!r}, which is not in the reference "
+                f"(has {', '.join(list(lengths)[:5])})",
+                gff_path,
+                lineno,
+            )
         if end > lengths[chrom]:
-            raise InputError(f"gene {gene!r} ({start + 1}-{end}) is outside contig {chrom!r} "
-                             f"(length {lengths[chrom]:,})", gff_path, lineno)
+            raise InputError(
+                f"gene {gene!r} ({start + 1}-{end}) is outside contig {chrom!r} (length {lengths[chrom]:,})",
+                gff_path,
+                lineno,
+            )
     return Region(chrom, start, end, name=gene)
 
 
@@ -112,10 +122,20 @@ def candidate_sites(ref, region: Region, pam: str = "NGG") -> list[dict]:
                 cut = start + 6
             if not region.start <= cut < region.end:
                 continue
-            spacer = s[i:i + SPACER_LEN]
-            ctx = s[i - CONTEXT_5:i + SITE_LEN + CONTEXT_3] if i >= CONTEXT_5 else ""
-            out.append({"chrom": region.chrom, "start": start, "end": start + SITE_LEN, "strand": strand,
-                        "spacer": spacer, "pam": s[i + SPACER_LEN:i + SITE_LEN], "cut_site": cut, "context30": ctx})
+            spacer = s[i : i + SPACER_LEN]
+            ctx = s[i - CONTEXT_5 : i + SITE_LEN + CONTEXT_3] if i >= CONTEXT_5 else ""
+            out.append(
+                {
+                    "chrom": region.chrom,
+                    "start": start,
+                    "end": start + SITE_LEN,
+                    "strand": strand,
+                    "spacer": spacer,
+                    "pam": s[i + SPACER_LEN : i + SITE_LEN],
+                    "cut_site": cut,
+                    "context30": ctx,
+                }
+            )
     out.sort(key=lambda r: (r["cut_site"], r["strand"]))
     for k, r in enumerate(out, start=1):
         r["guide_id"] = f"{region.name or region.chrom}_{k}"
@@ -146,10 +166,19 @@ def _ontarget_input(row: dict, length: int) -> str:
     return row["spacer"]
 
 
-def design_guides(reference: str, out: str, region: str | None = None, gff: str | None = None,
-                  gene: str | None = None, pam: str = "NGG", model: str | None = None,
-                  genome: str | None = None, max_mismatches: int = 4, offtarget_pams: str = "NGG,NAG",
-                  top: int | None = None) -> dict:
+def design_guides(
+    reference: str,
+    out: str,
+    region: str | None = None,
+    gff: str | None = None,
+    gene: str | None = None,
+    pam: str = "NGG",
+    model: str | None = None,
+    genome: str | None = None,
+    max_mismatches: int = 4,
+    offtarget_pams: str = "NGG,NAG",
+    top: int | None = None,
+) -> dict:
     """Design guides; writes ``out`` (TSV), ``out``.bed and ``out``.html (suffix replaced). Returns a summary."""
     from genolm.editing.ontarget import OnTargetModel, score_sequences
     from genolm.editing.report import design_report
@@ -197,8 +226,21 @@ def design_guides(reference: str, out: str, region: str | None = None, gff: str 
     if top is not None:
         rows = rows[:top]
     out = Path(out)
-    columns = ["rank", "guide_id", "chrom", "start", "end", "strand", "spacer", "pam", "cut_site", "context30",
-               "ontarget_score", "gc", "flags"]
+    columns = [
+        "rank",
+        "guide_id",
+        "chrom",
+        "start",
+        "end",
+        "strand",
+        "spacer",
+        "pam",
+        "cut_site",
+        "context30",
+        "ontarget_score",
+        "gc",
+        "flags",
+    ]
     columns += [k for k in (rows[0] if rows else {}) if k.startswith("off_")]
     columns += [k for k in ("cfd_sum", "specificity") if rows and k in rows[0]] + ["final_score"]
     with atomic_open(out, "w") as fh:
@@ -209,11 +251,21 @@ def design_guides(reference: str, out: str, region: str | None = None, gff: str 
     with atomic_open(bed, "w") as fh:
         fh.write(f'track name="genolm_guides" description="CRISPR guides {target.name}" useScore=1\n')
         for r in rows:
-            fh.write(f"{r['chrom']}\t{r['start']}\t{r['end']}\t{r['guide_id']}\t{int(round(1000 * r['final_score']))}"
-                     f"\t{r['strand']}\t{r['cut_site']}\t{r['cut_site'] + 1}\n")
-    summary = {"target": target.name, "chrom": target.chrom, "start": target.start, "end": target.end,
-               "candidates": len(rows), "unflagged": sum(not r["flags"] for r in rows), "tsv": str(out),
-               "bed": str(bed), "report": str(out.with_suffix(".html"))}
+            fh.write(
+                f"{r['chrom']}\t{r['start']}\t{r['end']}\t{r['guide_id']}\t{int(round(1000 * r['final_score']))}"
+                f"\t{r['strand']}\t{r['cut_site']}\t{r['cut_site'] + 1}\n"
+            )
+    summary = {
+        "target": target.name,
+        "chrom": target.chrom,
+        "start": target.start,
+        "end": target.end,
+        "candidates": len(rows),
+        "unflagged": sum(not r["flags"] for r in rows),
+        "tsv": str(out),
+        "bed": str(bed),
+        "report": str(out.with_suffix(".html")),
+    }
     design_report(out.with_suffix(".html"), rows, summary)
     return summary
 

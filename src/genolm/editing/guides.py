@@ -3,6 +3,7 @@
 DNA encoding (codes, one-hot) is :mod:`genolm.sequence`'s; ``one_hot`` is re-exported here for scripts that
 imported it from this module.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,15 @@ def parse_guides(names: list[str], seqs: list, lines: list[int] | None = None) -
     out = []
     for i, (name, raw) in enumerate(zip(names, seqs)):
         s, err = check_guide(raw)
-        out.append(Guide(name=str(name), raw="" if raw is None else str(raw), spacer=s[:SPACER_LEN], error=err,
-                         line=None if lines is None else lines[i]))
+        out.append(
+            Guide(
+                name=str(name),
+                raw="" if raw is None else str(raw),
+                spacer=s[:SPACER_LEN],
+                error=err,
+                line=None if lines is None else lines[i],
+            )
+        )
     return out
 
 
@@ -89,8 +97,9 @@ def read_guides(path, sequence_col: str | None = None) -> list[Guide]:
         df = read_table(path, dtype=str)
         col = sequence_col or next((c for c in _SEQ_COLUMNS if c in df.columns), None)
         if col is None or col not in df.columns:
-            raise InputError(f"no guide sequence column: expected one of {', '.join(_SEQ_COLUMNS)} "
-                             f"(or pass --sequence-col)", path, 1)
+            raise InputError(
+                f"no guide sequence column: expected one of {', '.join(_SEQ_COLUMNS)} (or pass --sequence-col)", path, 1
+            )
         idc = next((c for c in _ID_COLUMNS if c in df.columns), None)
         names = df[idc].tolist() if idc else [f"guide{i + 1}" for i in range(len(df))]
         seqs = [None if not isinstance(s, str) else s for s in df[col].tolist()]

@@ -13,6 +13,7 @@ an XOR + popcount. :func:`brute_force_search` is the plain reference scan used b
 Coordinates: ``start``/``end`` are 0-based half-open on the forward strand (BED convention) and cover the
 23-nt protospacer + PAM; contigs are not treated as circular.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,23 @@ log = logging.getLogger("genolm.editing")
 
 SITE_LEN = SPACER_LEN + 3
 BOUNDARY = 5  # code between contigs in the concatenated genome
-IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "ACGT", "R": "AG", "Y": "CT", "S": "CG", "W": "AT",
-          "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG"}
+IUPAC = {
+    "A": "A",
+    "C": "C",
+    "G": "G",
+    "T": "T",
+    "N": "ACGT",
+    "R": "AG",
+    "Y": "CT",
+    "S": "CG",
+    "W": "AT",
+    "K": "GT",
+    "M": "AC",
+    "B": "CGT",
+    "D": "AGT",
+    "H": "ACT",
+    "V": "ACG",
+}
 _COMPLEMENT = np.array([3, 2, 1, 0, 4, 5], dtype=np.uint8)
 _EVEN_BITS = np.uint64(0x5555555555)  # one bit per position of a 20-nt packed spacer
 
@@ -65,7 +81,7 @@ def _pam_ok(a: np.ndarray, n: int, pams: list[str]) -> np.ndarray:
         (j0, allowed0), rest = fixed[0], fixed[1:]
         lut = np.zeros(256, dtype=bool)
         lut[allowed0] = True
-        p = np.flatnonzero(lut[a[SPACER_LEN + j0:SPACER_LEN + j0 + n]])
+        p = np.flatnonzero(lut[a[SPACER_LEN + j0 : SPACER_LEN + j0 + n]])
         for j, allowed in rest:  # then only on the survivors
             lut = np.zeros(256, dtype=bool)
             lut[allowed] = True
@@ -100,12 +116,16 @@ class Genome:
             lengths.append(len(arr))
             parts += [arr, sep]
             pos += len(arr) + len(sep)
-        return cls(names, np.array(offsets, dtype=np.int64), np.array(lengths, dtype=np.int64),
-                   np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8))
+        return cls(
+            names,
+            np.array(offsets, dtype=np.int64),
+            np.array(lengths, dtype=np.int64),
+            np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8),
+        )
 
     def contig_sequences(self):
         for name, off, ln in zip(self.names, self.offsets, self.lengths):
-            yield name, self.codes[off:off + ln]
+            yield name, self.codes[off : off + ln]
 
     def to_contig(self, concat_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = np.searchsorted(self.offsets, concat_pos, side="right") - 1
@@ -170,7 +190,7 @@ class OffTargetIndex:
             strand.append(np.full(int(keep.sum()), s, dtype=np.int8))
             packed.append(pk[keep])
             unknown.append(uk[keep])
-        cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt))
+        cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt)
         self.pos, self.strand = cat(pos, np.int64), cat(strand, np.int8)
         self.packed, self.unknown = cat(packed, np.uint64), cat(unknown, np.uint64)
         self._order, self._keys = [], []
@@ -181,8 +201,7 @@ class OffTargetIndex:
             order = np.argsort(key, kind="stable")
             self._order.append(order)
             self._keys.append(key[order])
-        log.info("off-target index: %d PAM sites (%s), %d chunks", len(self.pos), ",".join(self.pams),
-                 len(self.chunks))
+        log.info("off-target index: %d PAM sites (%s), %d chunks", len(self.pos), ",".join(self.pams), len(self.chunks))
 
     @staticmethod
     def _chunk_key(packed, a: int, b: int):
@@ -204,7 +223,7 @@ class OffTargetIndex:
         """Vectorised over guides: seed lookups for a batch of guides at once, then one verification pass."""
         out = []
         for b0 in range(0, len(spacers), batch):
-            chunk = spacers[b0:b0 + batch]
+            chunk = spacers[b0 : b0 + batch]
             gps = np.array([self.pack(s) for s in chunk], dtype=np.uint64)
             guide_idx, site_idx = [], []
             for (a, b), order, keys in zip(self.chunks, self._order, self._keys):
@@ -223,7 +242,7 @@ class OffTargetIndex:
             pair = np.unique(g[keep].astype(np.int64) * len(self.pos) + s[keep])  # a site found by 2 seeds once
             g, s = pair // len(self.pos), pair % len(self.pos)
             bounds = np.searchsorted(g, np.arange(len(chunk) + 1))
-            out += [self._describe(sp, s[bounds[i]:bounds[i + 1]]) for i, sp in enumerate(chunk)]
+            out += [self._describe(sp, s[bounds[i] : bounds[i + 1]]) for i, sp in enumerate(chunk)]
         return out
 
     def _describe(self, spacer: str, hit: np.ndarray) -> dict[str, np.ndarray]:
@@ -240,12 +259,19 @@ class OffTargetIndex:
         mism = windows[:, :SPACER_LEN] != guide_codes[None, :]
         cfd = cfd_scores_codes(guide_codes, windows[:, :SPACER_LEN], windows[:, SPACER_LEN:])
         order = np.lexsort((strand, start, contig))
-        return {"contig": contig[order], "start": start[order], "strand": strand[order],
-                "windows": windows[order], "mismatch": mism[order], "cfd": cfd[order]}
+        return {
+            "contig": contig[order],
+            "start": start[order],
+            "strand": strand[order],
+            "windows": windows[order],
+            "mismatch": mism[order],
+            "cfd": cfd[order],
+        }
 
 
-def brute_force_search(genome: Genome, spacer: str, max_mismatches: int = 4,
-                       pams: str | list[str] = "NGG,NAG") -> set[tuple[str, int, str]]:
+def brute_force_search(
+    genome: Genome, spacer: str, max_mismatches: int = 4, pams: str | list[str] = "NGG,NAG"
+) -> set[tuple[str, int, str]]:
     """Reference scan: compare the guide at every position of both strands of every contig (vectorised numpy).
 
     Returns {(contig, start, strand)} in the same coordinates as :class:`OffTargetIndex`.
@@ -260,7 +286,7 @@ def brute_force_search(genome: Genome, spacer: str, max_mismatches: int = 4,
         for strand, a in (("+", fwd), ("-", _COMPLEMENT[fwd[::-1]])):
             mm = np.zeros(n, dtype=np.uint8)
             for i in range(SPACER_LEN):
-                mm += a[i:i + n] != g[i]
+                mm += a[i : i + n] != g[i]
             ok = np.zeros(n, dtype=bool)
             ok[_pam_ok(a, n, pams)] = True
             for p in np.flatnonzero(ok & (mm <= max_mismatches)):
@@ -277,17 +303,37 @@ def site_rows(index: OffTargetIndex, guide: Guide, found: dict[str, np.ndarray])
         mm = found["mismatch"][k]
         site = "".join(c.lower() if mm[i] else c for i, c in enumerate(w[:SPACER_LEN])) + "".join(w[SPACER_LEN:])
         start = int(found["start"][k])
-        rows.append({"guide_id": guide.name, "guide": guide.spacer,
-                     "chrom": index.genome.names[int(found["contig"][k])], "start": start, "end": start + SITE_LEN,
-                     "strand": "+" if found["strand"][k] == 0 else "-", "site": site, "pam": site[SPACER_LEN:],
-                     "mismatches": int(mm.sum()),
-                     "mismatch_positions": ",".join(str(i + 1) for i in np.flatnonzero(mm)),
-                     "cfd": round(float(found["cfd"][k]), 6)})
+        rows.append(
+            {
+                "guide_id": guide.name,
+                "guide": guide.spacer,
+                "chrom": index.genome.names[int(found["contig"][k])],
+                "start": start,
+                "end": start + SITE_LEN,
+                "strand": "+" if found["strand"][k] == 0 else "-",
+                "site": site,
+                "pam": site[SPACER_LEN:],
+                "mismatches": int(mm.sum()),
+                "mismatch_positions": ",".join(str(i + 1) for i in np.flatnonzero(mm)),
+                "cfd": round(float(found["cfd"][k]), 6),
+            }
+        )
     return rows
 
 
-SITE_COLUMNS = ["guide_id", "guide", "chrom", "start", "end", "strand", "site", "pam", "mismatches",
-                "mismatch_positions", "cfd"]
+SITE_COLUMNS = [
+    "guide_id",
+    "guide",
+    "chrom",
+    "start",
+    "end",
+    "strand",
+    "site",
+    "pam",
+    "mismatches",
+    "mismatch_positions",
+    "cfd",
+]
 
 
 def summarize(guide: Guide, rows: list[dict], max_mismatches: int, exclude: tuple | None = None) -> dict:
@@ -301,14 +347,21 @@ def summarize(guide: Guide, rows: list[dict], max_mismatches: int, exclude: tupl
     skipped_target = False
     for r in rows:
         is_target = (exclude is not None and (r["chrom"], r["start"], r["strand"]) == exclude) or (
-            exclude is None and not skipped_target and r["mismatches"] == 0 and r["pam"][1:] == "GG")
+            exclude is None and not skipped_target and r["mismatches"] == 0 and r["pam"][1:] == "GG"
+        )
         if is_target and not skipped_target:
             skipped_target = True
             continue
         counts[f"off_{r['mismatches']}mm"] += 1
         total_cfd += r["cfd"]
-    return {"guide_id": guide.name, "guide": guide.spacer, **counts, "cfd_sum": round(total_cfd, 6),
-            "specificity": specificity(total_cfd), "error": ""}
+    return {
+        "guide_id": guide.name,
+        "guide": guide.spacer,
+        **counts,
+        "cfd_sum": round(total_cfd, 6),
+        "specificity": specificity(total_cfd),
+        "error": "",
+    }
 
 
 def specificity(cfd_sum: float) -> float:
@@ -317,8 +370,13 @@ def specificity(cfd_sum: float) -> float:
     return round(100.0 * 100.0 / (100.0 + 100.0 * cfd_sum), 4)
 
 
-def find_offtargets(guides: list[Guide], genome: Genome, max_mismatches: int = 4, pams: str = "NGG,NAG",
-                    index: OffTargetIndex | None = None) -> tuple[list[dict], list[dict]]:
+def find_offtargets(
+    guides: list[Guide],
+    genome: Genome,
+    max_mismatches: int = 4,
+    pams: str = "NGG,NAG",
+    index: OffTargetIndex | None = None,
+) -> tuple[list[dict], list[dict]]:
     """Search every valid guide; bad guides get an error row in the summary and no sites."""
     from genolm.core.progress import progress
 
@@ -326,9 +384,8 @@ def find_offtargets(guides: list[Guide], genome: Genome, max_mismatches: int = 4
     sites, summary = [], []
     valid = [g for g in guides if g.ok]
     found = {}
-    for b0 in progress(range(0, len(valid), 256), total=(len(valid) + 255) // 256, desc="guide batches",
-                       unit="batch"):
-        batch = valid[b0:b0 + 256]
+    for b0 in progress(range(0, len(valid), 256), total=(len(valid) + 255) // 256, desc="guide batches", unit="batch"):
+        batch = valid[b0 : b0 + 256]
         for g, hits in zip(batch, index.search_many([g.spacer for g in batch])):
             found[id(g)] = hits
     for g in guides:
@@ -341,8 +398,15 @@ def find_offtargets(guides: list[Guide], genome: Genome, max_mismatches: int = 4
     return sites, summary
 
 
-def run_offtargets(guides_path: str, genome_path: str, out: str, max_mismatches: int = 4, pams: str = "NGG,NAG",
-                   summary_path: str | None = None, sequence_col: str | None = None) -> dict:
+def run_offtargets(
+    guides_path: str,
+    genome_path: str,
+    out: str,
+    max_mismatches: int = 4,
+    pams: str = "NGG,NAG",
+    summary_path: str | None = None,
+    sequence_col: str | None = None,
+) -> dict:
     """File-level API behind ``genolm crispr offtargets``: sites TSV + per-guide summary TSV.
 
     A bad guide is reported (``errors``, and an ``error`` cell in the summary) and the others still run;
@@ -359,11 +423,17 @@ def run_offtargets(guides_path: str, genome_path: str, out: str, max_mismatches:
     if not 0 <= max_mismatches <= 8:
         raise UsageError(f"--max-mismatches must be between 0 and 8, got {max_mismatches}")
     guides = read_guides(guides_path, sequence_col)
-    errors = [f"{guides_path}:{g.line}: guide {g.name!r}: {g.error}" if g.line else
-              f"{guides_path}: guide {g.name!r}: {g.error}" for g in guides if not g.ok]
+    errors = [
+        f"{guides_path}:{g.line}: guide {g.name!r}: {g.error}"
+        if g.line
+        else f"{guides_path}: guide {g.name!r}: {g.error}"
+        for g in guides
+        if not g.ok
+    ]
     if not any(g.ok for g in guides):
-        raise InputError(f"no valid guide ({len(guides)} read; first problem: {guides[0].error})", guides_path,
-                         guides[0].line)
+        raise InputError(
+            f"no valid guide ({len(guides)} read; first problem: {guides[0].error})", guides_path, guides[0].line
+        )
     genome = Genome.from_fasta(genome_path)
     sites, summary = find_offtargets(guides, genome, max_mismatches, pams_list)
     with atomic_open(out, "w", newline="") as fh:
@@ -371,12 +441,18 @@ def run_offtargets(guides_path: str, genome_path: str, out: str, max_mismatches:
         w.writeheader()
         w.writerows(sites)
     summary_path = summary_path or str(out).removesuffix(".tsv") + ".summary.tsv"
-    cols = ["guide_id", "guide"] + [f"off_{k}mm" for k in range(max_mismatches + 1)] + [
-        "cfd_sum", "specificity", "error"]
+    cols = (
+        ["guide_id", "guide"] + [f"off_{k}mm" for k in range(max_mismatches + 1)] + ["cfd_sum", "specificity", "error"]
+    )
     with atomic_open(summary_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, delimiter="\t", lineterminator="\n", restval="")
         w.writeheader()
         w.writerows(summary)
     offtarget_report(str(out).removesuffix(".tsv") + ".html", summary)
-    return {"sites": len(sites), "guides_ok": sum(g.ok for g in guides), "guides_bad": len(errors),
-            "errors": errors, "summary": summary_path}
+    return {
+        "sites": len(sites),
+        "guides_ok": sum(g.ok for g in guides),
+        "guides_bad": len(errors),
+        "errors": errors,
+        "summary": summary_path,
+    }

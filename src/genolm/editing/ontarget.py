@@ -11,6 +11,7 @@ marker :func:`genolm.load` looks for), ``config.json``, ``cnn.safetensors`` (all
 ``gbm.skops`` (skops, allow-listed types only; folders from earlier versions, whose GBM file could run code, are
 refused with a "retrain or convert" message).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,19 @@ log = logging.getLogger("genolm.editing")
 SPACER_OFFSET = {30: 4, 23: 0, 20: 0}
 MODEL_TYPE = "genolm-crispr-ontarget"
 MARKER = "genolm_ontarget.json"  # unique to this model type (genolm.load's marker)
-__all__ = ["MARKER", "MIN_EPOCHS", "OnTargetConfig", "OnTargetModel", "build_cnn", "evaluate_file", "predict_file",
-           "predict_frame", "score_sequences", "train", "train_ontarget"]
+__all__ = [
+    "MARKER",
+    "MIN_EPOCHS",
+    "OnTargetConfig",
+    "OnTargetModel",
+    "build_cnn",
+    "evaluate_file",
+    "predict_file",
+    "predict_frame",
+    "score_sequences",
+    "train",
+    "train_ontarget",
+]
 
 
 @dataclass
@@ -81,9 +93,18 @@ class OnTargetModel:
         self.dev_metrics: dict = {}
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, train_seqs: list[str], y_train, dev_seqs: list[str], y_dev, seed: int = 0,
-            time_budget: float | None = None, work_dir: str | os.PathLike | None = None, resume: bool = False,
-            checkpoint_every: int = 0) -> "OnTargetModel":
+    def fit(
+        self,
+        train_seqs: list[str],
+        y_train,
+        dev_seqs: list[str],
+        y_dev,
+        seed: int = 0,
+        time_budget: float | None = None,
+        work_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        checkpoint_every: int = 0,
+    ) -> "OnTargetModel":
         """Fit on train, early-stop and mix on dev. With ``work_dir`` (the run directory), finished members are
         kept in ``work_dir/members`` and the member in training checkpoints to ``work_dir/checkpoint`` every
         ``checkpoint_every`` steps, so ``resume=True`` continues a killed run where it stopped."""
@@ -132,9 +153,19 @@ class OnTargetModel:
                 if k > 0 and math.isfinite(left) and self._epoch_seconds() * MIN_EPOCHS > left:
                     log.warning("not enough budget left for another CNN member (%d of %d trained)", k, cfg.n_cnn)
                     break
-                done = train_member(cfg, x_tr, z_tr, x_dev, y_dev, seed + k, left, cfg.n_cnn - k, out_dir=work_dir,
-                                    resume=resume and work_dir is not None and (Path(work_dir) / "checkpoint").is_dir(),
-                                    checkpoint_every=checkpoint_every)
+                done = train_member(
+                    cfg,
+                    x_tr,
+                    z_tr,
+                    x_dev,
+                    y_dev,
+                    seed + k,
+                    left,
+                    cfg.n_cnn - k,
+                    out_dir=work_dir,
+                    resume=resume and work_dir is not None and (Path(work_dir) / "checkpoint").is_dir(),
+                    checkpoint_every=checkpoint_every,
+                )
                 self._save_member(members_dir, k, *done)
             model, best, history = done
             self.history.extend(history)
@@ -168,10 +199,18 @@ class OnTargetModel:
         from threadpoolctl import threadpool_limits
 
         cfg = self.config
-        self.gbm = HistGradientBoostingRegressor(max_iter=0, learning_rate=cfg.gbm_learning_rate,
-                                                 max_leaf_nodes=31, min_samples_leaf=20, l2_regularization=1.0,
-                                                 early_stopping=True, validation_fraction=0.1,
-                                                 n_iter_no_change=20, random_state=seed, warm_start=True)
+        self.gbm = HistGradientBoostingRegressor(
+            max_iter=0,
+            learning_rate=cfg.gbm_learning_rate,
+            max_leaf_nodes=31,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=20,
+            random_state=seed,
+            warm_start=True,
+        )
         # Grown 25 trees at a time so it can stop at its share of the budget (a quarter); OpenMP barriers
         # in HGB crawl on an oversubscribed CPU, and one thread is fast enough here.
         with threadpool_limits(limits=1, user_api="openmp"):
@@ -232,8 +271,7 @@ class OnTargetModel:
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = {f"member{i}.{k}": v.contiguous() for i, m in enumerate(self.cnns)
-                   for k, v in m.state_dict().items()}
+        tensors = {f"member{i}.{k}": v.contiguous() for i, m in enumerate(self.cnns) for k, v in m.state_dict().items()}
         with atomic_path(directory / "cnn.safetensors") as tmp:
             save_file(tensors, str(tmp))
         if self.gbm is not None:
@@ -241,9 +279,18 @@ class OnTargetModel:
         cfg = asdict(self.config)
         cfg["model_type"] = MODEL_TYPE
         atomic_write_text(directory / "config.json", json.dumps(cfg, indent=2))
-        atomic_write_text(directory / MARKER, json.dumps({"model_type": MODEL_TYPE, "format": 2,
-                                                          "input_length": self.config.length,
-                                                          "sequence_col": sequence_col}, indent=2))
+        atomic_write_text(
+            directory / MARKER,
+            json.dumps(
+                {
+                    "model_type": MODEL_TYPE,
+                    "format": 2,
+                    "input_length": self.config.length,
+                    "sequence_col": sequence_col,
+                },
+                indent=2,
+            ),
+        )
         return directory
 
     @classmethod
@@ -276,16 +323,18 @@ class OnTargetModel:
             m = build_cnn(self.config)
             prefix = f"member{i}."
             try:
-                m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                m.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
             except RuntimeError as e:
-                raise InputError(f"CNN member {i} does not match config.json ({str(e).splitlines()[0]})",
-                                 weights) from None
+                raise InputError(
+                    f"CNN member {i} does not match config.json ({str(e).splitlines()[0]})", weights
+                ) from None
             m.eval()
             self.cnns.append(m)
         return self
 
 
 # -- table-level API used by the CLI and genolm.load ----------------------------------------------
+
 
 def _read_training_table(path, sequence_col: str, label_col: str, length: int | None = None):
     from genolm.io.tables import read_table
@@ -299,8 +348,9 @@ def _read_training_table(path, sequence_col: str, label_col: str, length: int | 
         if length is None:
             length = len(s)
         elif len(s) != length:
-            raise InputError(f"{sequence_col!r}: sequence length {len(s)} differs from the first row's {length}",
-                             path, i + 2)
+            raise InputError(
+                f"{sequence_col!r}: sequence length {len(s)} differs from the first row's {length}", path, i + 2
+            )
         seqs.append(s)
     y = df[label_col]
     try:
@@ -313,10 +363,23 @@ def _read_training_table(path, sequence_col: str, label_col: str, length: int | 
     return seqs, y.to_numpy(dtype=np.float32)
 
 
-def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str, valid: str | os.PathLike | None = None,
-          sequence_col: str = "sequence", time_budget: str | float | None = "20m", seed: int = 0,
-          epochs: int | None = None, n_cnn: int | None = None, use_gbm: bool = True, threads: int | None = 1,
-          overwrite: bool = False, resume: bool = False, checkpoint_every: int = 500) -> dict:
+def train(
+    train: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    label_col: str,
+    valid: str | os.PathLike | None = None,
+    sequence_col: str = "sequence",
+    time_budget: str | float | None = "20m",
+    seed: int = 0,
+    epochs: int | None = None,
+    n_cnn: int | None = None,
+    use_gbm: bool = True,
+    threads: int | None = 1,
+    overwrite: bool = False,
+    resume: bool = False,
+    checkpoint_every: int = 500,
+) -> dict:
     """Train the on-target ensemble on ``train`` and write a run directory at ``out``.
 
     ``valid`` is the dev table used for early stopping and the mixing weight; without it a seeded 10% of
@@ -356,19 +419,48 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str, v
         if n_cnn < 1:
             raise UsageError("--n-cnn must be >= 1")
         cfg.n_cnn = n_cnn
-    config = {"train": train, "valid": valid, "sequence_col": sequence_col, "label_col": label_col,
-              "seed": seed, "time_budget_s": budget, "checkpoint_every": checkpoint_every, "model": asdict(cfg)}
+    config = {
+        "train": train,
+        "valid": valid,
+        "sequence_col": sequence_col,
+        "label_col": label_col,
+        "seed": seed,
+        "time_budget_s": budget,
+        "checkpoint_every": checkpoint_every,
+        "model": asdict(cfg),
+    }
     if resume and not staging_path(out).is_dir():
         log.warning("--resume: no interrupted run at %s, nothing to resume; training from the start", out)
-    with RunDir(out, command="crispr train", config=config, inputs=[p for p in (train, valid) if p], seed=seed,
-                overwrite=overwrite, resume=resume) as run:
+    with RunDir(
+        out,
+        command="crispr train",
+        config=config,
+        inputs=[p for p in (train, valid) if p],
+        seed=seed,
+        overwrite=overwrite,
+        resume=resume,
+    ) as run:
         set_seed(seed)
         t0 = time.monotonic()
-        model = OnTargetModel(cfg).fit(tr_seqs, y_tr, dv_seqs, y_dv, seed=seed, time_budget=budget,
-                                       work_dir=run.path, resume=resume, checkpoint_every=checkpoint_every)
+        model = OnTargetModel(cfg).fit(
+            tr_seqs,
+            y_tr,
+            dv_seqs,
+            y_dv,
+            seed=seed,
+            time_budget=budget,
+            work_dir=run.path,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
+        )
         model.save(run.model_dir, sequence_col=sequence_col)
-        metrics = {"dev": model.dev_metrics["ensemble"], "members": model.dev_metrics,
-                   "train_seconds": round(time.monotonic() - t0, 1), "n_train": len(tr_seqs), "n_dev": len(dv_seqs)}
+        metrics = {
+            "dev": model.dev_metrics["ensemble"],
+            "members": model.dev_metrics,
+            "train_seconds": round(time.monotonic() - t0, 1),
+            "n_train": len(tr_seqs),
+            "n_dev": len(dv_seqs),
+        }
         run.write_metrics(metrics)
         run.write_json("history.json", model.history)
         _write_predictions(run.path / "dev_predictions.csv", dv_seqs, model.dev_predictions, y_dv, sequence_col)
@@ -376,12 +468,35 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str, v
     return metrics
 
 
-def train_ontarget(train_path: str, valid: str | None, sequence_col: str, target_col: str, out: str, seed: int = 0,
-                   time_budget: float | str | None = 20 * 60, epochs: int | None = None, n_cnn: int | None = None,
-                   use_gbm: bool = True, threads: int | None = 1, **kw) -> dict:
+def train_ontarget(
+    train_path: str,
+    valid: str | None,
+    sequence_col: str,
+    target_col: str,
+    out: str,
+    seed: int = 0,
+    time_budget: float | str | None = 20 * 60,
+    epochs: int | None = None,
+    n_cnn: int | None = None,
+    use_gbm: bool = True,
+    threads: int | None = 1,
+    **kw,
+) -> dict:
     """The earlier positional signature (benchmarks/scripts); same as :func:`train`."""
-    return train(train_path, out, valid=valid, sequence_col=sequence_col, label_col=target_col, seed=seed,
-                 time_budget=time_budget, epochs=epochs, n_cnn=n_cnn, use_gbm=use_gbm, threads=threads, **kw)
+    return train(
+        train_path,
+        out,
+        valid=valid,
+        sequence_col=sequence_col,
+        label_col=target_col,
+        seed=seed,
+        time_budget=time_budget,
+        epochs=epochs,
+        n_cnn=n_cnn,
+        use_gbm=use_gbm,
+        threads=threads,
+        **kw,
+    )
 
 
 def _write_predictions(path, seqs, scores, y=None, sequence_col="sequence"):
@@ -426,8 +541,12 @@ def predict_frame(model: OnTargetModel, df, sequence_col: str, source: str = "<i
         if e is not None:
             log.warning("%s:%d: %s", source, i + first_line, e)
     if len(df) and n_bad == len(df):
-        raise InputError(f"no valid sequence in {sequence_col!r} (first problem: {errors[0]}; the model expects "
-                         f"{model.config.length}-nt sequences)", source, first_line)
+        raise InputError(
+            f"no valid sequence in {sequence_col!r} (first problem: {errors[0]}; the model expects "
+            f"{model.config.length}-nt sequences)",
+            source,
+            first_line,
+        )
     df["score"] = scores
     if n_bad:
         df["error"] = [e or "" for e in errors]
@@ -448,8 +567,7 @@ def predict_file(model_path: str, input_path: str, sequence_col: str, out: str) 
     return {"rows": len(df), "scored": len(df) - n_bad, "bad": n_bad, "out": str(out)}
 
 
-def evaluate_file(model_path: str, input_path: str, sequence_col: str, label_col: str,
-                  out: str | None = None) -> dict:
+def evaluate_file(model_path: str, input_path: str, sequence_col: str, label_col: str, out: str | None = None) -> dict:
     """Spearman / Pearson (and the other regression metrics) on a labelled table; bad rows are skipped, counted."""
     from genolm.io.atomic import atomic_write_text
     from genolm.io.tables import read_table

@@ -6,6 +6,7 @@
                          sequence     score
 0  AAAAGCGCGCGCGCGCGCGCGCGCTGGAAA  12.34...
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ class OnTargetPredictor(Predictor):
         if isinstance(inputs, pd.DataFrame):
             col = sequence_col or next((c for c in self.input_columns if c in inputs.columns), None)
             if col is None:
-                raise InputError(f"the DataFrame has none of the sequence columns {list(self.input_columns)} "
-                                 f"(columns: {list(inputs.columns)}); pass sequence_col=")
+                raise InputError(
+                    f"the DataFrame has none of the sequence columns {list(self.input_columns)} "
+                    f"(columns: {list(inputs.columns)}); pass sequence_col="
+                )
             df = inputs.reset_index(drop=True)
         else:
             col = sequence_col or "sequence"
@@ -75,8 +78,10 @@ def load_old_ontarget(model_dir: Path) -> Predictor:
     """Folders saved before the marker file existed (``config.json`` + ``cnn.safetensors``; a GBM stored in the
     old code-running format is refused with the "retrain or convert" message)."""
     if not _is_old_ontarget(model_dir):
-        raise InputError("not a genolm CRISPR on-target model (cnn.safetensors, but config.json model_type is not "
-                         f"{MODEL_TYPE!r})", model_dir)
+        raise InputError(
+            f"not a genolm CRISPR on-target model (cnn.safetensors, but config.json model_type is not {MODEL_TYPE!r})",
+            model_dir,
+        )
     return OnTargetPredictor(model_dir)
 
 

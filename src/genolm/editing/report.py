@@ -3,6 +3,7 @@
 The figures specific to guide design (learning curves per CNN member, guides along the target) are
 functions here returning matplotlib figures; page layout, tables and embedding are the core's.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,10 @@ def ontarget_report(path, model, y_dev, metrics: dict) -> None:
     rows = [{"member": k, **d} for k, d in metrics["members"].items() if isinstance(d, dict)]
     cols = ["member"] + sorted({c for row in rows for c in row if c != "member"})
     r.table(cols, [[_cell(row.get(c)) for c in cols] for row in rows], title="Dev metrics per member")
-    r.figure(scatter_figure(y_dev, model.dev_predictions,
-                            f"dev Spearman {metrics['dev']['spearman']:.3f}"), "Predicted vs measured (dev)")
+    r.figure(
+        scatter_figure(y_dev, model.dev_predictions, f"dev Spearman {metrics['dev']['spearman']:.3f}"),
+        "Predicted vs measured (dev)",
+    )
     r.figure(member_curves_figure(model.history), "Learning curves")
     r.write(path)
 
@@ -79,8 +82,21 @@ def design_report(path, rows: list[dict], summary: dict) -> None:
     good = [g for g in rows if g.get("ontarget_score") is not None]
     if good:
         r.figure(guides_along_target_figure(good), "Guides along the target")
-    keep = ["rank", "guide_id", "chrom", "start", "end", "strand", "spacer", "pam", "cut_site", "ontarget_score",
-            "gc", "specificity", "flags"] + [k for k in (rows[0] if rows else {}) if k.startswith("off_")]
+    keep = [
+        "rank",
+        "guide_id",
+        "chrom",
+        "start",
+        "end",
+        "strand",
+        "spacer",
+        "pam",
+        "cut_site",
+        "ontarget_score",
+        "gc",
+        "specificity",
+        "flags",
+    ] + [k for k in (rows[0] if rows else {}) if k.startswith("off_")]
     _rows_table(r, [{k: g.get(k) for k in keep if k in g} for g in rows], "Ranked guides")
     r.write(path)
 

@@ -5,6 +5,7 @@
 3. evaluate on 1,000 held-out GUE rows;
 4. write report.html (loss curves, ROC/PR, confusion matrix, metrics).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,28 @@ def run_demo(out: str, minutes: float = 7.0, seed: int = 0) -> dict:
     out_p.mkdir(parents=True, exist_ok=True)
     shape = ModelShape(arch="cnn", hidden=128, layers=6)
     budget = minutes * 60
-    pre = pretrain(str(data / "ecoli_k12_mg1655_1-200000.fa.gz"), str(out_p / "pretrain"), objective="mlm",
-                   shape=shape, seq_len=128, time_budget=0.3 * budget, seed=seed, batch_size=32, eval_every=100)
-    fin = finetune(str(data / "gue_prom_core_all.train.csv.gz"), str(data / "gue_prom_core_all.valid.csv.gz"),
-                   str(out_p / "promoter"), model=str(out_p / "pretrain"), time_budget=0.6 * budget, seed=seed,
-                   lr=1e-3, batch_size=64, patience=6)
+    pre = pretrain(
+        str(data / "ecoli_k12_mg1655_1-200000.fa.gz"),
+        str(out_p / "pretrain"),
+        objective="mlm",
+        shape=shape,
+        seq_len=128,
+        time_budget=0.3 * budget,
+        seed=seed,
+        batch_size=32,
+        eval_every=100,
+    )
+    fin = finetune(
+        str(data / "gue_prom_core_all.train.csv.gz"),
+        str(data / "gue_prom_core_all.valid.csv.gz"),
+        str(out_p / "promoter"),
+        model=str(out_p / "pretrain"),
+        time_budget=0.6 * budget,
+        seed=seed,
+        lr=1e-3,
+        batch_size=64,
+        patience=6,
+    )
     test_csv = str(data / "gue_prom_core_all.test.csv.gz")
     test = evaluate(str(out_p / "promoter"), test_csv, str(out_p / "test_metrics.json"))
 
@@ -48,12 +66,16 @@ def run_demo(out: str, minutes: float = 7.0, seed: int = 0) -> dict:
     scores = predict_table(net, tok, info, seqs)
     y = np.asarray(encode_labels(labels, info.label_names))
 
-    rep = Report("genolm demo: DNA LM pretraining and promoter classification",
-                 "Pretrain on E. coli K-12 (200 kb), fine-tune on GUE prom_core_all (6,000 rows), "
-                 "evaluate on 1,000 held-out GUE dev rows.")
-    rows = [["pretrain (MLM, E. coli)", "validation perplexity", pre.get("valid_perplexity")],
-            ["pretrain", "masked-token accuracy", pre.get("valid_token_accuracy")],
-            ["fine-tune", "validation MCC", fin["valid"]["mcc"]]]
+    rep = Report(
+        "genolm demo: DNA LM pretraining and promoter classification",
+        "Pretrain on E. coli K-12 (200 kb), fine-tune on GUE prom_core_all (6,000 rows), "
+        "evaluate on 1,000 held-out GUE dev rows.",
+    )
+    rows = [
+        ["pretrain (MLM, E. coli)", "validation perplexity", pre.get("valid_perplexity")],
+        ["pretrain", "masked-token accuracy", pre.get("valid_token_accuracy")],
+        ["fine-tune", "validation MCC", fin["valid"]["mcc"]],
+    ]
     rows += [["held-out test", k, v] for k, v in test.items()]
     rep.table(["stage", "metric", "value"], rows, title="Metrics")
     rep.figure(loss_curve_figure(_history(out_p / "pretrain")), "pretraining loss (masked LM)")

@@ -21,6 +21,7 @@ For every input sequence (FASTA/CSV records, or windows tiled along a genome):
 - ``anomaly_score`` (higher = more anomalous): the mean of the robust z-scores (median/MAD) of
   ``excess_nll`` and log ``embed_outlier``: 0 is typical, a few units is far out on one or both.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ def genome_windows(genome: str, window: int, stride: int | None = None, max_n_fr
     for name, s in read_fasta(genome):
         s = normalize(s)
         for a in range(0, len(s) - window + 1, stride):
-            w = s[a:a + window]
+            w = s[a : a + window]
             if w.count("N") > max_n_fraction * window:
                 continue
             ids.append(f"{name}:{a}-{a + window}")
@@ -70,8 +71,16 @@ def read_inputs(path: str) -> tuple[list[str], list[str]]:
     return ids, seqs
 
 
-def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: int = 6, seed: int = 0,
-                 batch_size: int = 64, return_tokens: bool = False):
+def perplexities(
+    model,
+    tokenizer,
+    seqs: list[str],
+    causal: bool,
+    mask_rounds: int = 6,
+    seed: int = 0,
+    batch_size: int = 64,
+    return_tokens: bool = False,
+):
     """Per-sequence perplexity (causal) or pseudo-perplexity (masked LM; each base masked once).
 
     With ``return_tokens`` also the number of sequence tokens (special tokens excluded) of each sequence,
@@ -94,7 +103,7 @@ def perplexities(model, tokenizer, seqs: list[str], causal: bool, mask_rounds: i
     model.eval()
     with torch.inference_mode():
         for i in range(0, len(seqs), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             b = collate([{"input_ids": ids_all[j]} for j in idx], pad)
             x, am = b["input_ids"].to(dev), b["attention_mask"].to(dev)
             real = am.bool() & ~torch.isin(x, torch.tensor(sorted(s for s in specials if s is not None), device=dev))
@@ -219,14 +228,22 @@ def choose_clusters(x: np.ndarray, method: str = "auto", seed: int = 0, k_range=
             scores[k] = round(s, 4)
             if best is None or s > best[0]:
                 best = (s, k, km.labels_)
-        return best[2].astype(int), {"method": "kmeans", "criterion": "silhouette (max)", "k": best[1],
-                                     "silhouette_by_k": scores}
+        return best[2].astype(int), {
+            "method": "kmeans",
+            "criterion": "silhouette (max)",
+            "k": best[1],
+            "silhouette_by_k": scores,
+        }
     if method == "hdbscan":
         hd = HDBSCAN(min_cluster_size=max(5, n // 50), copy=True).fit(x)
         labels = hd.labels_.astype(int)
         n_cl = len(set(labels) - {-1})
-        info = {"method": "hdbscan", "criterion": "density (min_cluster_size=%d)" % max(5, n // 50),
-                "clusters": n_cl, "noise": int((labels == -1).sum())}
+        info = {
+            "method": "hdbscan",
+            "criterion": "density (min_cluster_size=%d)" % max(5, n // 50),
+            "clusters": n_cl,
+            "noise": int((labels == -1).sum()),
+        }
         if n_cl >= 2:
             ok = labels[sub] >= 0
             if ok.sum() > n_cl:
@@ -247,9 +264,20 @@ def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     raise UsageError(f"unknown --map {method!r}; use pca or umap")
 
 
-def discover(model: str, out: str, input: str | None = None, genome: str | None = None, window: int = 500,
-             stride: int | None = None, map_method: str = "pca", cluster: str = "auto", mask_rounds: int = 6,
-             seed: int = 0, batch_size: int = 64, overwrite: bool = False) -> dict:
+def discover(
+    model: str,
+    out: str,
+    input: str | None = None,
+    genome: str | None = None,
+    window: int = 500,
+    stride: int | None = None,
+    map_method: str = "pca",
+    cluster: str = "auto",
+    mask_rounds: int = 6,
+    seed: int = 0,
+    batch_size: int = 64,
+    overwrite: bool = False,
+) -> dict:
     """Embeddings, map, clusters and anomaly scores for sequences; writes a run directory."""
     from genolm.core.infer import embed
     from genolm.core.loading import load_model
@@ -260,18 +288,29 @@ def discover(model: str, out: str, input: str | None = None, genome: str | None 
     if window < 10:
         raise UsageError("--window must be at least 10 bases")
     set_seed(seed)
-    config = dict(model=str(model), input=input, genome=genome, window=window, stride=stride, map=map_method,
-                  cluster=cluster, mask_rounds=mask_rounds, seed=seed)
+    config = dict(
+        model=str(model),
+        input=input,
+        genome=genome,
+        window=window,
+        stride=stride,
+        map=map_method,
+        cluster=cluster,
+        mask_rounds=mask_rounds,
+        seed=seed,
+    )
     ids, seqs = read_inputs(input) if input else genome_windows(genome, window, stride)
     if len(seqs) < 3:
         raise InputError("need at least 3 sequences to map and cluster", input or genome)
     net, tok, info = load_model(model)
     causal = info.task == "causal-lm" or bool(getattr(net.config, "causal", False))
     if info.task not in ("masked-lm", "causal-lm"):
-        raise InputError(f"discover needs a language model (masked-lm or causal-lm), this model is {info.task!r}",
-                         model)
-    with RunDir(out, command="discover", config=config, inputs=[p for p in (input, genome) if p], seed=seed,
-                overwrite=overwrite) as run:
+        raise InputError(
+            f"discover needs a language model (masked-lm or causal-lm), this model is {info.task!r}", model
+        )
+    with RunDir(
+        out, command="discover", config=config, inputs=[p for p in (input, genome) if p], seed=seed, overwrite=overwrite
+    ) as run:
         from sklearn.decomposition import PCA
         from sklearn.preprocessing import StandardScaler
 
@@ -289,21 +328,34 @@ def discover(model: str, out: str, input: str | None = None, genome: str | None 
         score = 0.5 * (robust_z(excess) + robust_z(np.log(outl + 1e-3)))
         import pandas as pd
 
-        df = pd.DataFrame({"id": ids, "cluster": labels, "anomaly_score": np.round(score, 5),
-                           "perplexity": np.round(ppl, 4), "excess_nll": np.round(excess, 5),
-                           "embed_outlier": np.round(outl, 4),
-                           "map_x": np.round(xy[:, 0], 4), "map_y": np.round(xy[:, 1], 4),
-                           "length": [len(s) for s in seqs]})
+        df = pd.DataFrame(
+            {
+                "id": ids,
+                "cluster": labels,
+                "anomaly_score": np.round(score, 5),
+                "perplexity": np.round(ppl, 4),
+                "excess_nll": np.round(excess, 5),
+                "embed_outlier": np.round(outl, 4),
+                "map_x": np.round(xy[:, 0], 4),
+                "map_y": np.round(xy[:, 1], 4),
+                "length": [len(s) for s in seqs],
+            }
+        )
         from genolm.io.atomic import atomic_open
 
         with atomic_open(run.path / "results.tsv", "w") as fh:
             df.to_csv(fh, sep="\t", index=False)
         np.save(run.path / "embeddings.npy", emb.astype(np.float32))
         counts = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
-        metrics = {"n": len(seqs), "clusters": cinfo, "cluster_sizes": counts,
-                   "perplexity_median": float(np.median(ppl)), "model_task": info.task,
-                   "perplexity_kind": "causal" if causal else f"pseudo (each base masked once, {mask_rounds} passes)",
-                   "map": map_method}
+        metrics = {
+            "n": len(seqs),
+            "clusters": cinfo,
+            "cluster_sizes": counts,
+            "perplexity_median": float(np.median(ppl)),
+            "model_task": info.task,
+            "perplexity_kind": "causal" if causal else f"pseudo (each base masked once, {mask_rounds} passes)",
+            "map": map_method,
+        }
         run.write_metrics(metrics)
         _report(run.path / "report.html", df, metrics)
         return {"n": len(seqs), "clusters": cinfo, "out": str(run.path)}
@@ -313,14 +365,27 @@ def _report(path: Path, df, metrics: dict) -> None:
     from genolm.core.report import Report, pyplot
 
     plt = pyplot()
-    r = Report("genolm discover", f"{metrics['n']} sequences; clusters by {metrics['clusters'].get('method')} "
-                                  f"({metrics['clusters'].get('criterion', '')})")
-    r.metrics_table({"sequences": metrics["n"], "clusters": len(metrics["cluster_sizes"]),
-                     "median perplexity": metrics["perplexity_median"], "perplexity": metrics["perplexity_kind"],
-                     "map": metrics["map"]}, "Summary")
+    r = Report(
+        "genolm discover",
+        f"{metrics['n']} sequences; clusters by {metrics['clusters'].get('method')} "
+        f"({metrics['clusters'].get('criterion', '')})",
+    )
+    r.metrics_table(
+        {
+            "sequences": metrics["n"],
+            "clusters": len(metrics["cluster_sizes"]),
+            "median perplexity": metrics["perplexity_median"],
+            "perplexity": metrics["perplexity_kind"],
+            "map": metrics["map"],
+        },
+        "Summary",
+    )
     if "silhouette_by_k" in metrics["clusters"]:
-        r.table(["k", "silhouette"], sorted(metrics["clusters"]["silhouette_by_k"].items()),
-                "Number of clusters chosen by silhouette")
+        r.table(
+            ["k", "silhouette"],
+            sorted(metrics["clusters"]["silhouette_by_k"].items()),
+            "Number of clusters chosen by silhouette",
+        )
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.6))
     sc = a.scatter(df.map_x, df.map_y, c=df.cluster, cmap="tab10", s=6)
     a.set_title("map coloured by cluster")
@@ -331,8 +396,7 @@ def _report(path: Path, df, metrics: dict) -> None:
     r.figure(fig, "2-D map of the embeddings")
     top = df.sort_values("anomaly_score", ascending=False).head(25)
     cols = ["id", "cluster", "anomaly_score", "perplexity", "excess_nll", "embed_outlier"]
-    r.table(cols, top[cols].values.tolist(),
-            "Most anomalous sequences")
+    r.table(cols, top[cols].values.tolist(), "Most anomalous sequences")
     r.write(path)
 
 

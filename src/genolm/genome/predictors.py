@@ -1,4 +1,5 @@
 """genolm.load entries for genome models: DNA classifiers/regressors/LMs, variant models, annotation."""
+
 from __future__ import annotations
 
 import importlib
@@ -84,9 +85,11 @@ def _optional(module: str, name: str) -> list:
 
 
 def predictors() -> list:
-    return (_optional("genolm.genome.variants.predictors", "VARIANT_PREDICTORS")
-            + _optional("genolm.genome.annotate.predictors", "ANNOTATE_PREDICTORS")
-            + [("genolm.json", load_dna), ("config.json", load_dna)])
+    return (
+        _optional("genolm.genome.variants.predictors", "VARIANT_PREDICTORS")
+        + _optional("genolm.genome.annotate.predictors", "ANNOTATE_PREDICTORS")
+        + [("genolm.json", load_dna), ("config.json", load_dna)]
+    )
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ have one length), so the per-window cost is one slice. :func:`scan_naive` is the
 
 Coordinates: BED/bedGraph, 0-based half-open.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,14 +40,23 @@ class Scanner:
     batch_size: int = 512
 
     @classmethod
-    def load(cls, model: str, window: int | None = None, stride: int | None = None,
-             positive_label: str | None = None, batch_size: int = 512) -> Scanner:
+    def load(
+        cls,
+        model: str,
+        window: int | None = None,
+        stride: int | None = None,
+        positive_label: str | None = None,
+        batch_size: int = 512,
+    ) -> Scanner:
         from genolm.core.loading import load_model
 
         net, tok, info = load_model(model)
         if info.task != "classification":
-            raise InputError(f"scan needs a sequence classifier (task 'classification'), this model is "
-                             f"{info.task!r}; fine-tune one with `genolm finetune`", model)
+            raise InputError(
+                f"scan needs a sequence classifier (task 'classification'), this model is "
+                f"{info.task!r}; fine-tune one with `genolm finetune`",
+                model,
+            )
         names = [str(n) for n in (info.label_names or range(net.config.num_labels))]
         if positive_label is None:
             positive = names.index("1") if "1" in names else len(names) - 1
@@ -83,7 +93,7 @@ class Scanner:
         dev = next(self.model.parameters()).device
         with torch.inference_mode():
             for i in range(0, n, self.batch_size):
-                chunk = torch.from_numpy(np.ascontiguousarray(ids[i:i + self.batch_size]))
+                chunk = torch.from_numpy(np.ascontiguousarray(ids[i : i + self.batch_size]))
                 parts = [chunk]
                 if cls_id is not None:
                     parts.insert(0, torch.full((len(chunk), 1), cls_id, dtype=torch.long))
@@ -91,7 +101,7 @@ class Scanner:
                     parts.append(torch.full((len(chunk), 1), sep_id, dtype=torch.long))
                 x = torch.cat(parts, 1).to(dev)
                 logits = self.model(input_ids=x).logits.float()
-                out[i:i + len(chunk)] = torch.softmax(logits, -1)[:, self.positive].cpu().numpy()
+                out[i : i + len(chunk)] = torch.softmax(logits, -1)[:, self.positive].cpu().numpy()
                 if bar is not None:
                     bar.update(len(chunk))
         return out
@@ -136,15 +146,23 @@ def scan_naive(model, tokenizer, seq: str, window: int, stride: int, positive: i
     model.eval()
     with torch.inference_mode():
         for s in range(0, len(seq) - window + 1, stride):
-            for w in (seq[s:s + window], reverse_complement(seq[s:s + window])):
+            for w in (seq[s : s + window], reverse_complement(seq[s : s + window])):
                 enc = tokenizer(w, return_tensors="pt")
                 logits = model(input_ids=enc["input_ids"]).logits
                 out.append(float(torch.softmax(logits, -1)[0, positive]))
     return np.asarray(out)
 
 
-def call_peaks(chrom: str, offset: int, starts: np.ndarray, window: int, probs: np.ndarray, strand: str,
-               threshold: float, min_windows: int = 1) -> list[Region]:
+def call_peaks(
+    chrom: str,
+    offset: int,
+    starts: np.ndarray,
+    window: int,
+    probs: np.ndarray,
+    strand: str,
+    threshold: float,
+    min_windows: int = 1,
+) -> list[Region]:
     """Merge overlapping windows whose probability >= threshold into peaks (score = 1000 x max prob)."""
     hit = np.nan_to_num(probs, nan=0.0) >= threshold
     peaks = []
@@ -157,16 +175,34 @@ def call_peaks(chrom: str, offset: int, starts: np.ndarray, window: int, probs: 
         while j + 1 < n and hit[j + 1] and starts[j + 1] < starts[j] + window:
             j += 1
         if j - i + 1 >= min_windows:
-            best = float(np.nanmax(probs[i:j + 1]))
-            peaks.append(Region(chrom, offset + int(starts[i]), offset + int(starts[j]) + window, "peak",
-                                int(round(1000 * best)), strand))
+            best = float(np.nanmax(probs[i : j + 1]))
+            peaks.append(
+                Region(
+                    chrom,
+                    offset + int(starts[i]),
+                    offset + int(starts[j]) + window,
+                    "peak",
+                    int(round(1000 * best)),
+                    strand,
+                )
+            )
         i = j + 1
     return peaks
 
 
-def scan(model: str, genome: str, out: str, regions: str | None = None, window: int | None = None,
-         stride: int | None = None, peaks: str | None = None, threshold: float = 0.9,
-         positive_label: str | None = None, batch_size: int = 512, min_windows: int = 1) -> dict:
+def scan(
+    model: str,
+    genome: str,
+    out: str,
+    regions: str | None = None,
+    window: int | None = None,
+    stride: int | None = None,
+    peaks: str | None = None,
+    threshold: float = 0.9,
+    positive_label: str | None = None,
+    batch_size: int = 512,
+    min_windows: int = 1,
+) -> dict:
     """Scan a genome (or BED regions) and write a bedGraph (and optionally peak BED)."""
     from genolm.core.progress import progress
 
@@ -185,7 +221,7 @@ def scan(model: str, genome: str, out: str, regions: str | None = None, window: 
     w, st = scanner.window, scanner.stride
     tile_lo = (w - st) // 2 if st < w else 0
     for r in progress(regs, desc="scan", unit="region"):
-        seq = seqs[r.chrom][r.start:r.end]
+        seq = seqs[r.chrom][r.start : r.end]
         starts, plus, minus = scanner.scan_sequence(seq)
         if not len(starts):
             continue
@@ -205,6 +241,16 @@ def scan(model: str, genome: str, out: str, regions: str | None = None, window: 
         p.name = f"peak{k}"
     if peaks:
         write_bed(peaks, all_peaks)
-    return {"regions": len(regs), "bases": n_bases, "windows": n_windows, "peaks": len(all_peaks),
-            "seconds": round(seconds, 2), "mb_per_min": round(n_bases / 1e6 / max(seconds, 1e-9) * 60, 3),
-            "window": w, "stride": st, "threshold": threshold, "out": str(out), "peaks_out": peaks}
+    return {
+        "regions": len(regs),
+        "bases": n_bases,
+        "windows": n_windows,
+        "peaks": len(all_peaks),
+        "seconds": round(seconds, 2),
+        "mb_per_min": round(n_bases / 1e6 / max(seconds, 1e-9) * 60, 3),
+        "window": w,
+        "stride": st,
+        "threshold": threshold,
+        "out": str(out),
+        "peaks_out": peaks,
+    }

@@ -7,6 +7,7 @@ returns the (4, L) effect matrix (rows A C G T; NaN at the reference base and at
 per base, BED coordinates) and ``ism_heatmap.png``. ``genolm variants ism`` runs it on a genome region
 (:func:`genolm.genome.variants.mutagenesis.ism`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,9 @@ def substitutions(seq: str) -> tuple[list[Substitution], int]:
     return subs, skipped
 
 
-def saturation_mutagenesis(seq: str, score_fn: Callable[[list[Substitution]], Sequence[float]]
-                           ) -> tuple[np.ndarray, list[Substitution], list[float], int]:
+def saturation_mutagenesis(
+    seq: str, score_fn: Callable[[list[Substitution]], Sequence[float]]
+) -> tuple[np.ndarray, list[Substitution], list[float], int]:
     """(matrix (4, len(seq)), substitutions, their scores, skipped positions) for every substitution of ``seq``."""
     subs, skipped = substitutions(seq)
     scores = [float(s) for s in score_fn(subs)] if subs else []
@@ -44,8 +46,16 @@ def saturation_mutagenesis(seq: str, score_fn: Callable[[list[Substitution]], Se
     return mat, subs, scores, skipped
 
 
-def write_ism(out_dir: str | Path, chrom: str, start: int, seq: str, mat: np.ndarray, subs: list[Substitution],
-              scores: list[float], method: str) -> None:
+def write_ism(
+    out_dir: str | Path,
+    chrom: str,
+    start: int,
+    seq: str,
+    mat: np.ndarray,
+    subs: list[Substitution],
+    scores: list[float],
+    method: str,
+) -> None:
     """ism.tsv, ism.bedGraph and ism_heatmap.png in ``out_dir`` (``start`` = 0-based start of ``seq``)."""
     from genolm.io.atomic import atomic_open, atomic_path
 
@@ -54,8 +64,10 @@ def write_ism(out_dir: str | Path, chrom: str, start: int, seq: str, mat: np.nda
         fh.write("chrom\tpos\tref\talt\tscore\n")
         fh.writelines(f"{chrom}\t{start + i + 1}\t{r}\t{a}\t{s:.6g}\n" for (i, r, a), s in zip(subs, scores))
     with atomic_open(out_dir / "ism.bedGraph", "w") as fh:
-        fh.write(f'track type=bedGraph name="genolm ISM" description="mean {method} score of the 3 '
-                 f'substitutions per base (0-based BED coordinates)"\n')
+        fh.write(
+            f'track type=bedGraph name="genolm ISM" description="mean {method} score of the 3 '
+            f'substitutions per base (0-based BED coordinates)"\n'
+        )
         for i in range(mat.shape[1]):
             col = mat[:, i]
             if np.isfinite(col).any():
@@ -80,8 +92,14 @@ def ism_heatmap(mat: np.ndarray, seq: str, chrom: str, start: int, method: str):
     fig, ax = plt.subplots(figsize=(min(18, 2 + n * 0.12), 2.6))
     finite = mat[np.isfinite(mat)]
     lim = float(np.abs(finite).max()) if finite.size else 1.0
-    im = ax.imshow(mat, aspect="auto", cmap="RdBu_r" if method != "embedding" else "viridis",
-                   vmin=-lim if method != "embedding" else 0, vmax=lim, interpolation="nearest")
+    im = ax.imshow(
+        mat,
+        aspect="auto",
+        cmap="RdBu_r" if method != "embedding" else "viridis",
+        vmin=-lim if method != "embedding" else 0,
+        vmax=lim,
+        interpolation="nearest",
+    )
     ax.set_yticks(range(4), list(BASES))
     if n <= 120:
         ax.set_xticks(range(n), list(seq.upper()), fontsize=6)

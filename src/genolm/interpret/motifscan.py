@@ -9,6 +9,7 @@ A matrix's log-odds score is sum(log2((p + pseudocount) / 0.25)) over its column
 mean the same for long and short motifs. Bases are encoded by :func:`genolm.sequence.encode` (anything but
 A/C/G/T scores -10 in every matrix).
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -60,7 +61,7 @@ class MotifScanner:
             if s1 < s0:
                 out[idx] = np.nan
                 continue
-            win = np.lib.stride_tricks.sliding_window_view(x, w)[s0:s1 + 1]  # (n_windows, w)
+            win = np.lib.stride_tricks.sliding_window_view(x, w)[s0 : s1 + 1]  # (n_windows, w)
             sc = lo[:, np.arange(w)[None, :], win].sum(2)  # (2k, n_windows)
             rel = ((sc - mn[:, None]) / (mx - mn)[:, None]).max(1)
             k = len(idx)
@@ -70,5 +71,5 @@ class MotifScanner:
     def variant_effect(self, window: str, at: int, ref: str, alt: str) -> np.ndarray:
         """(n_motifs, 2): best relative score over windows overlapping ``window[at:at+len(ref)]``, REF and ALT
         (max over strands). Indels: the ALT sequence is re-scored over the same span."""
-        seq_alt = window[:at] + alt + window[at + len(ref):]
+        seq_alt = window[:at] + alt + window[at + len(ref) :]
         return np.stack([self.best_relative(window, at, len(ref)), self.best_relative(seq_alt, at, len(alt))], 1)

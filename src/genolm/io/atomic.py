@@ -3,6 +3,7 @@
 A failed or interrupted command never leaves a half-written output file behind, and
 an existing file at the target path is kept intact until the new one is complete.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes) + ".tmp",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes) + ".tmp", dir=path.parent
+    )
     os.close(fd)
     os.unlink(tmp)
     tmp = Path(tmp)

@@ -5,6 +5,7 @@ slices and :meth:`genolm.io.fasta.Reference.fetch`. Bad lines raise
 :class:`~genolm.io.errors.InputError` naming file and line; regions on contigs the genome lacks or past a
 contig's end are errors too (:func:`check_regions`).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,15 +44,15 @@ def read_bed(path: str | os.PathLike) -> list[Region]:
             if len(cols) < 3:
                 cols = line.split()
             if len(cols) < 3:
-                raise InputError(f"expected at least 3 columns (chrom, start, end), found {len(cols)}", path,
-                                 lineno)
+                raise InputError(f"expected at least 3 columns (chrom, start, end), found {len(cols)}", path, lineno)
             try:
                 start, end = int(cols[1]), int(cols[2])
             except ValueError:
                 raise InputError(f"start/end must be integers, got {cols[1]!r}/{cols[2]!r}", path, lineno) from None
             if start < 0 or end <= start:
-                raise InputError(f"invalid region {start}-{end} (0-based half-open: need 0 <= start < end)", path,
-                                 lineno)
+                raise InputError(
+                    f"invalid region {start}-{end} (0-based half-open: need 0 <= start < end)", path, lineno
+                )
             score = 0.0
             if len(cols) > 4 and cols[4] not in (".", ""):
                 try:
@@ -71,11 +72,16 @@ def check_regions(regions: list[Region], lengths: dict[str, int], path: str | os
     """Every region must lie on a known contig, inside it."""
     for r in regions:
         if r.chrom not in lengths:
-            raise InputError(f"region on unknown contig {r.chrom!r} (genome has "
-                             f"{', '.join(list(lengths)[:5])}{'...' if len(lengths) > 5 else ''})", path, r.line)
+            raise InputError(
+                f"region on unknown contig {r.chrom!r} (genome has "
+                f"{', '.join(list(lengths)[:5])}{'...' if len(lengths) > 5 else ''})",
+                path,
+                r.line,
+            )
         if r.end > lengths[r.chrom]:
-            raise InputError(f"region {r.chrom}:{r.start}-{r.end} extends past the contig end "
-                             f"({lengths[r.chrom]})", path, r.line)
+            raise InputError(
+                f"region {r.chrom}:{r.start}-{r.end} extends past the contig end ({lengths[r.chrom]})", path, r.line
+            )
 
 
 def merge_regions(regions: Iterable[Region]) -> list[Region]:
@@ -112,8 +118,9 @@ def write_bed(path: str | os.PathLike, regions: Iterable[Region], track: str | N
     return n
 
 
-def bedgraph_lines(chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray,
-                   digits: int = 4) -> Iterable[str]:
+def bedgraph_lines(
+    chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, digits: int = 4
+) -> Iterable[str]:
     """bedGraph lines, merging adjacent intervals that carry the same (rounded) value."""
     vals = np.round(np.asarray(values, dtype=float), digits)
     i, n = 0, len(vals)
@@ -125,8 +132,12 @@ def bedgraph_lines(chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.
         i = j + 1
 
 
-def write_bedgraph(path: str | os.PathLike, tracks: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
-                   name: str | None = None, description: str | None = None) -> int:
+def write_bedgraph(
+    path: str | os.PathLike,
+    tracks: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    name: str | None = None,
+    description: str | None = None,
+) -> int:
     """bedGraph from (chrom, starts, ends, values) blocks (0-based half-open), written atomically."""
     from genolm.io.atomic import atomic_open
 

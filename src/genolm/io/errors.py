@@ -1,4 +1,5 @@
 """One error type for bad user input: the CLI prints it as one line and exits with code 2."""
+
 from __future__ import annotations
 
 import os

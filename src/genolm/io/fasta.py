@@ -3,6 +3,7 @@
 Soft-masked (lowercase) bases, N and IUPAC ambiguity codes are accepted on purpose; callers decide
 what to do with them (`normalize` upper-cases, `mask_ambiguous` turns IUPAC codes into N).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -33,10 +34,11 @@ class TextInput:
 
     def _fail(self, e: BaseException):
         if isinstance(e, UnicodeDecodeError):
-            return InputError(f"not UTF-8 text (byte {e.object[e.start:e.start + 1]!r})", self.path, self.lineno + 1)
+            return InputError(f"not UTF-8 text (byte {e.object[e.start : e.start + 1]!r})", self.path, self.lineno + 1)
         if isinstance(e, (EOFError, gzip.BadGzipFile, zlib.error)):
-            return InputError("truncated or corrupt gzip file (ended before its end-of-stream marker)", self.path,
-                              self.lineno + 1)
+            return InputError(
+                "truncated or corrupt gzip file (ended before its end-of-stream marker)", self.path, self.lineno + 1
+            )
         return InputError(f"cannot read file: {e}", self.path, self.lineno + 1)
 
     def __iter__(self):
@@ -217,8 +219,9 @@ class Reference:
         try:
             import pyfaidx
 
-            self._faidx = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=False,
-                                        read_ahead=100_000, rebuild=True, build_index=True)
+            self._faidx = pyfaidx.Fasta(
+                self.path, as_raw=True, sequence_always_upper=False, read_ahead=100_000, rebuild=True, build_index=True
+            )
             self.lengths = {k: len(v) for k, v in self._faidx.items()}
         except Exception:
             self._faidx = None
@@ -237,8 +240,11 @@ class Reference:
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """0-based half-open; positions outside the contig are padded with N."""
         if chrom not in self.lengths:
-            raise InputError(f"unknown contig {chrom!r} (reference has {', '.join(self.contigs[:5])}"
-                             f"{'...' if len(self.contigs) > 5 else ''})", self.path)
+            raise InputError(
+                f"unknown contig {chrom!r} (reference has {', '.join(self.contigs[:5])}"
+                f"{'...' if len(self.contigs) > 5 else ''})",
+                self.path,
+            )
         length = self.lengths[chrom]
         lo, hi = max(0, start), min(length, end)
         if hi <= lo:

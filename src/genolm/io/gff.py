@@ -9,6 +9,7 @@ has (features on sequences the genome lacks, CDS without a parent, exons outside
 overlapping CDS of one transcript) are collected in a :class:`GffWarnings` counter and logged once
 with counts: never silent, never fatal.
 """
+
 from __future__ import annotations
 
 import logging
@@ -115,14 +116,16 @@ def iter_gff(path: str | os.PathLike) -> Iterator[Feature]:
             if phase not in ("0", "1", "2", "."):
                 raise InputError(f"phase must be 0, 1, 2 or '.', got {phase!r}", path, lineno)
             n += 1
-            yield Feature(seqid, source, ftype, start, end, score, strand, phase,
-                          _parse_attributes(attrs, path, lineno), lineno)
+            yield Feature(
+                seqid, source, ftype, start, end, score, strand, phase, _parse_attributes(attrs, path, lineno), lineno
+            )
     if n == 0:
         raise InputError("no GFF3 features found", path)
 
 
-def read_gff(path: str | os.PathLike, seq_lengths: dict[str, int] | None = None,
-             warnings: GffWarnings | None = None) -> list[Feature]:
+def read_gff(
+    path: str | os.PathLike, seq_lengths: dict[str, int] | None = None, warnings: GffWarnings | None = None
+) -> list[Feature]:
     """Read and check a GFF3 file.
 
     With ``seq_lengths`` (contig name -> length): features on seqids missing from it are dropped
@@ -147,15 +150,22 @@ def read_gff(path: str | os.PathLike, seq_lengths: dict[str, int] | None = None,
 def check_feature_bounds(f: Feature, length: int, path: str | os.PathLike | None = None) -> None:
     """InputError (file:line) unless 1 <= start <= end <= ``length`` (the contig's length)."""
     if f.start < 1 or f.end < f.start:
-        raise InputError(f"invalid coordinates {f.start}-{f.end} (1-based, start <= end)",
-                         None if path is None else str(path), f.line)
+        raise InputError(
+            f"invalid coordinates {f.start}-{f.end} (1-based, start <= end)",
+            None if path is None else str(path),
+            f.line,
+        )
     if f.end > length:
-        raise InputError(f"{f.type} {f.seqid}:{f.start}-{f.end} extends past the end of contig {f.seqid!r} "
-                         f"({length} bases)", None if path is None else str(path), f.line)
+        raise InputError(
+            f"{f.type} {f.seqid}:{f.start}-{f.end} extends past the end of contig {f.seqid!r} ({length} bases)",
+            None if path is None else str(path),
+            f.line,
+        )
 
 
-def validate_features(features: Iterable[Feature], lengths: dict[str, int],
-                      path: str | os.PathLike | None = None, unknown: str = "error") -> list[Feature]:
+def validate_features(
+    features: Iterable[Feature], lengths: dict[str, int], path: str | os.PathLike | None = None, unknown: str = "error"
+) -> list[Feature]:
     """Check features (e.g. from :func:`iter_gff`) against contig lengths; returns the features kept.
 
     Every feature must have 1 <= start <= end <= its contig's length, else InputError naming ``path``
@@ -170,8 +180,11 @@ def validate_features(features: Iterable[Feature], lengths: dict[str, int],
             if unknown == "drop":
                 continue
             known = ", ".join(list(lengths)[:5]) + ("..." if len(lengths) > 5 else "")
-            raise InputError(f"feature on unknown contig {f.seqid!r} (genome has {known})",
-                             None if path is None else str(path), f.line)
+            raise InputError(
+                f"feature on unknown contig {f.seqid!r} (genome has {known})",
+                None if path is None else str(path),
+                f.line,
+            )
         check_feature_bounds(f, lengths[f.seqid], path)
         out.append(f)
     return out
@@ -206,13 +219,25 @@ def format_attributes(attrs: dict) -> str:
     """GFF3 column 9 (tag=value;...), escaped; ``.`` when empty."""
     if not attrs:
         return "."
-    return ";".join(f"{quote(str(k), safe=' :^*$@!+?-|')}={quote(str(v), safe=' :^*$@!+?-|,')}"
-                    for k, v in attrs.items())
+    return ";".join(
+        f"{quote(str(k), safe=' :^*$@!+?-|')}={quote(str(v), safe=' :^*$@!+?-|,')}" for k, v in attrs.items()
+    )
 
 
 def format_feature(f: Feature) -> str:
-    return "\t".join([f.seqid, f.source, f.type, str(f.start), str(f.end), f.score, f.strand, f.phase,
-                      format_attributes(f.attributes)])
+    return "\t".join(
+        [
+            f.seqid,
+            f.source,
+            f.type,
+            str(f.start),
+            str(f.end),
+            f.score,
+            f.strand,
+            f.phase,
+            format_attributes(f.attributes),
+        ]
+    )
 
 
 GFF_COLUMNS = ["seqid", "source", "type", "start", "end", "score", "strand", "phase", "attributes"]
@@ -223,14 +248,30 @@ def features_frame(features: Iterable[Feature]):
     writes them (``start``/``end`` int, the rest strings; ``attributes`` as column 9)."""
     import pandas as pd
 
-    rows = [[f.seqid, f.source, f.type, int(f.start), int(f.end), f.score, f.strand, f.phase,
-             format_attributes(f.attributes)] for f in features]
+    rows = [
+        [
+            f.seqid,
+            f.source,
+            f.type,
+            int(f.start),
+            int(f.end),
+            f.score,
+            f.strand,
+            f.phase,
+            format_attributes(f.attributes),
+        ]
+        for f in features
+    ]
     df = pd.DataFrame(rows, columns=GFF_COLUMNS)
     return df.astype({"start": "int64", "end": "int64"})
 
 
-def write_gff(path: str | os.PathLike, features: Iterable[Feature],
-              sequence_regions: dict[str, int] | None = None, comments: Iterable[str] = ()) -> int:
+def write_gff(
+    path: str | os.PathLike,
+    features: Iterable[Feature],
+    sequence_regions: dict[str, int] | None = None,
+    comments: Iterable[str] = (),
+) -> int:
     """Write GFF3 atomically (sorted by the caller). Returns the number of feature lines."""
     from genolm.io.atomic import atomic_open
 

@@ -3,6 +3,7 @@
 Bad files (a row that is not 4 probabilities summing to 1, NaN, a wrong ``w=``, a uniform matrix, no motif
 at all) raise :class:`~genolm.io.errors.InputError` naming the file and line.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ def read_meme(path: str | Path) -> list[Motif]:
                 except ValueError:
                     raise InputError(f"bad matrix row {line.strip()!r}", path, lineno) from None
                 if not all(map(math.isfinite, row)) or min(row) < 0 or abs(sum(row) - 1) > 0.05:
-                    raise InputError(f"matrix row does not hold 4 probabilities summing to 1: {line.strip()!r}",
-                                     path, lineno)
+                    raise InputError(
+                        f"matrix row does not hold 4 probabilities summing to 1: {line.strip()!r}", path, lineno
+                    )
                 rows.append(row)
                 if width and len(rows) == width:
                     reading = False
@@ -75,8 +77,9 @@ def header_width(line: str, path: str | Path, lineno: int) -> int:
     try:
         width = int(hit.group(1))
     except ValueError:
-        raise InputError(f"bad w= in {line.strip()!r} (expected the motif width, a positive integer)", path,
-                         lineno) from None
+        raise InputError(
+            f"bad w= in {line.strip()!r} (expected the motif width, a positive integer)", path, lineno
+        ) from None
     if width < 1:
         raise InputError(f"bad w= in {line.strip()!r} (expected a positive integer)", path, lineno)
     return width

@@ -1,4 +1,5 @@
 """Tables (CSV/TSV, plain or gzipped) with validation, and sequence inputs (FASTA or CSV)."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,9 @@ def _sep_for(path: str) -> str:
     return "\t" if name.endswith((".tsv", ".tab", ".txt")) else ","
 
 
-def read_table(path: str | os.PathLike, required: list[str] | tuple[str, ...] = (), sep: str | None = None,
-               dtype=None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, required: list[str] | tuple[str, ...] = (), sep: str | None = None, dtype=None
+) -> pd.DataFrame:
     """Read CSV/TSV (.gz ok). Raises InputError for a missing/empty file or missing required columns."""
     path = str(path)
     with open_text(path) as fh:
@@ -27,12 +29,11 @@ def read_table(path: str | os.PathLike, required: list[str] | tuple[str, ...] = 
         raise InputError("empty file", path)
     check_gzip_complete(path)
     try:
-        df = pd.read_csv(path, sep=sep or _sep_for(path), dtype=dtype, compression="infer",
-                         keep_default_na=True)
+        df = pd.read_csv(path, sep=sep or _sep_for(path), dtype=dtype, compression="infer", keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise InputError("empty file", path) from None
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text (byte {e.object[e.start:e.start + 1]!r})", path) from None
+        raise InputError(f"not UTF-8 text (byte {e.object[e.start : e.start + 1]!r})", path) from None
     except (pd.errors.ParserError, csv.Error) as e:
         msg = str(e).strip().splitlines()[-1]
         raise InputError(f"cannot parse table: {msg}", path) from None
@@ -40,8 +41,11 @@ def read_table(path: str | os.PathLike, required: list[str] | tuple[str, ...] = 
         raise InputError(f"cannot read table: {str(e) or type(e).__name__}", path) from None
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; found "
-                         f"{', '.join(map(repr, map(str, df.columns[:10])))}", path)
+        raise InputError(
+            f"missing column(s) {', '.join(map(repr, missing))}; found "
+            f"{', '.join(map(repr, map(str, df.columns[:10])))}",
+            path,
+        )
     if len(df) == 0:
         raise InputError("table has a header but no rows", path)
     return df
@@ -63,8 +67,9 @@ def check_sequences(seqs, path: str, first_line: int = 2, column: str = "sequenc
     return out
 
 
-def read_sequences(path: str | os.PathLike, column: str = "sequence", id_column: str | None = "id"
-                   ) -> tuple[list[str], list[str]]:
+def read_sequences(
+    path: str | os.PathLike, column: str = "sequence", id_column: str | None = "id"
+) -> tuple[list[str], list[str]]:
     """FASTA or CSV -> (ids, normalised sequences), input order kept.
 
     ids are FASTA names, the CSV's ``id`` column when present, else the 0-based row number.
@@ -86,8 +91,9 @@ def read_sequences(path: str | os.PathLike, column: str = "sequence", id_column:
     return ids, seqs
 
 
-def read_labelled(path: str | os.PathLike, label_column: str = "label", sequence_column: str = "sequence"
-                  ) -> tuple[list[str], list]:
+def read_labelled(
+    path: str | os.PathLike, label_column: str = "label", sequence_column: str = "sequence"
+) -> tuple[list[str], list]:
     """A `sequence,label` table -> (sequences, labels)."""
     path = str(path)
     df = read_table(path, required=[sequence_column, label_column])

@@ -13,6 +13,7 @@ want to go on past bad records pass ``on_error`` (the error is handed over and r
 as read (padded with ``.`` to 8), so a tool that annotates a VCF can write it back flagged instead of
 dropping it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -66,8 +67,10 @@ class VcfHeader:
                 return
         last = max((i for i, m in enumerate(self.meta) if m.startswith(f"##{kind}=")), default=None)
         if last is None:
-            last = max((i for i, m in enumerate(self.meta) if m.startswith(("##INFO=", "##FILTER=", "##fileformat"))),
-                       default=len(self.meta) - 1)
+            last = max(
+                (i for i, m in enumerate(self.meta) if m.startswith(("##INFO=", "##FILTER=", "##fileformat"))),
+                default=len(self.meta) - 1,
+            )
         self.meta.insert(last + 1, line)
 
     def add_info(self, ident: str, number: str, type_: str, description: str) -> None:
@@ -169,8 +172,12 @@ class VcfReader:
     malformed record raises. Header problems and corrupt/truncated compression always raise.
     """
 
-    def __init__(self, path: str | os.PathLike, on_error: Callable[[InputError], None] | None = None,
-                 keep_malformed: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        on_error: Callable[[InputError], None] | None = None,
+        keep_malformed: bool = False,
+    ):
         self.path = str(path)
         self.on_error = on_error
         self.keep_malformed = keep_malformed
@@ -201,16 +208,20 @@ class VcfReader:
             if first:
                 first = False
                 if not line.startswith("##fileformat=VCF"):
-                    raise InputError("not a VCF file: the first line must be '##fileformat=VCFv4.x' "
-                                     "(is the header missing?)", self.path, self.line_no)
+                    raise InputError(
+                        "not a VCF file: the first line must be '##fileformat=VCFv4.x' (is the header missing?)",
+                        self.path,
+                        self.line_no,
+                    )
             if line.startswith("##"):
                 self.header.meta.append(line)
                 continue
             if line.startswith("#CHROM"):
                 cols = line.split("\t")
                 if cols[:8] != _FIXED:
-                    raise InputError("bad VCF column header: expected tab-separated "
-                                     + " ".join(_FIXED), self.path, self.line_no)
+                    raise InputError(
+                        "bad VCF column header: expected tab-separated " + " ".join(_FIXED), self.path, self.line_no
+                    )
                 self.header.columns = cols
                 return
             raise InputError("VCF header ended without the '#CHROM' column line", self.path, self.line_no)
@@ -218,8 +229,9 @@ class VcfReader:
     def _parse(self, line: str) -> VcfRecord | None:
         fields = line.rstrip("\r\n").split("\t")
         if len(fields) < 8:
-            raise InputError(f"VCF record has {len(fields)} tab-separated columns, expected at least 8",
-                             self.path, self.line_no)
+            raise InputError(
+                f"VCF record has {len(fields)} tab-separated columns, expected at least 8", self.path, self.line_no
+            )
         if not fields[1].isdigit() or int(fields[1]) < 1:
             raise InputError(f"POS must be a positive integer, got {fields[1]!r}", self.path, self.line_no)
         if not fields[0]:

@@ -12,6 +12,7 @@
      share of evidence sentences with negation cues ("no significant", "did not", "not associated"...)
      decides between "no", "yes" and "maybe". It is a baseline, not a trained reader.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,11 +33,15 @@ _NEGATION = re.compile(
     r"evidence|correlat\w+|relationship|change|benefit|increase\w*|reduc\w+|improve\w*)|"
     r"did not|does not|do not|was not|were not|is not|are not|cannot|could not|failed to|neither|nor|"
     r"unrelated|unchanged|not associated|no longer|absence of (?:any )?(?:association|effect)|"
-    r"lack of (?:association|effect|evidence)|ineffective|no role)\b", re.I)
+    r"lack of (?:association|effect|evidence)|ineffective|no role)\b",
+    re.I,
+)
 
-SYSTEM_PROMPT = ("You answer biomedical research questions using only the numbered evidence sentences. "
-                 "Begin your answer with one word, yes, no or maybe, then explain in one to three sentences, "
-                 "citing the evidence as [1], [2] with its PMID.")
+SYSTEM_PROMPT = (
+    "You answer biomedical research questions using only the numbered evidence sentences. "
+    "Begin your answer with one word, yes, no or maybe, then explain in one to three sentences, "
+    "citing the evidence as [1], [2] with its PMID."
+)
 
 
 def _has_negation(sentence: str) -> bool:
@@ -79,16 +84,25 @@ def _lexical_shortlist(question: str, sents: list, n: int) -> list:
     vec = TfidfVectorizer(stop_words="english", sublinear_tf=True)
     try:
         mat = vec.fit_transform([s.text for _, s in sents] + [question])
-    except ValueError:        # only stop words
+    except ValueError:  # only stop words
         return sents[:n]
     scores = (mat[:-1] @ mat[-1].T).toarray().ravel()
     keep = sorted(np.argsort(-scores, kind="stable")[:n])
     return [sents[i] for i in keep]
 
 
-def ask(db: str | os.PathLike, question: str, k: int = 5, n_evidence: int = 3, llm_url: str | None = None,
-        llm_model: str | None = None, api_key: str | None = None, encoder: str | None = None,
-        min_similarity: float = 0.35, max_tokens: int = 200) -> dict:
+def ask(
+    db: str | os.PathLike,
+    question: str,
+    k: int = 5,
+    n_evidence: int = 3,
+    llm_url: str | None = None,
+    llm_model: str | None = None,
+    api_key: str | None = None,
+    encoder: str | None = None,
+    min_similarity: float = 0.35,
+    max_tokens: int = 200,
+) -> dict:
     """Retrieve evidence for ``question`` and answer yes/no/maybe with supporting sentences and PMIDs.
 
     ``api_key`` (default ``$OPENAI_API_KEY``) goes only to an https:// or loopback ``llm_url``."""
@@ -101,17 +115,18 @@ def ask(db: str | os.PathLike, question: str, k: int = 5, n_evidence: int = 3, l
     if llm_url:
         from genolm.literature.llm import LLMClient
 
-        client = LLMClient(llm_url, model=llm_model, api_key=api_key)   # refuses a clear-text key up front
+        client = LLMClient(llm_url, model=llm_model, api_key=api_key)  # refuses a clear-text key up front
     with client or contextlib.nullcontext():
         return _answer(db, question, k, n_evidence, client, encoder, min_similarity, max_tokens)
 
 
-def _answer(db, question: str, k: int, n_evidence: int, client, encoder: str | None, min_similarity: float,
-            max_tokens: int) -> dict:
+def _answer(
+    db, question: str, k: int, n_evidence: int, client, encoder: str | None, min_similarity: float, max_tokens: int
+) -> dict:
     from genolm.literature.kg import connect
     from genolm.literature.search import get_encoder, search, sentences_of
 
-    engine = connect(db, create=False)       # a missing or foreign database fails before the encoder loads
+    engine = connect(db, create=False)  # a missing or foreign database fails before the encoder loads
     enc = get_encoder(encoder)
     hits = search(db, question, k=k, mode="hybrid", encoder=enc)
     evidence: list[dict] = []
@@ -127,26 +142,47 @@ def _answer(db, question: str, k: int, n_evidence: int, client, encoder: str | N
             for i in np.argsort(-scores, kind="stable")[:n_evidence]:
                 did, s = sents[i]
                 h = by_doc[did]
-                evidence.append({"pmid": h.pmid, "key": h.key, "title": h.title, "sentence": s.text,
-                                 "start": s.start, "end": s.end, "similarity": round(float(sims[i]), 4),
-                                 "document_rank": h.rank})
+                evidence.append(
+                    {
+                        "pmid": h.pmid,
+                        "key": h.key,
+                        "title": h.title,
+                        "sentence": s.text,
+                        "start": s.start,
+                        "end": s.end,
+                        "similarity": round(float(sims[i]), 4),
+                        "document_rank": h.rank,
+                    }
+                )
     label = heuristic_label(evidence, min_similarity)
     method = "heuristic"
     text = _templated_answer(label, evidence)
     if client is not None:
-        reply = client.chat([{"role": "system", "content": SYSTEM_PROMPT},
-                             {"role": "user", "content": evidence_prompt(question, evidence)}],
-                            max_tokens=max_tokens, temperature=0.0).strip()
+        reply = client.chat(
+            [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": evidence_prompt(question, evidence)},
+            ],
+            max_tokens=max_tokens,
+            temperature=0.0,
+        ).strip()
         llm_label = parse_label(reply)
         if llm_label:
             label, method = llm_label, f"llm:{client.model}"
         else:
             method = f"heuristic (the answer of llm:{client.model} did not start with yes/no/maybe)"
-        refs = "\n".join(f"[{i}] PMID {e['pmid'] or e['key']}: {e['title'] or e['sentence'][:80]}"
-                         for i, e in enumerate(evidence, 1))
+        refs = "\n".join(
+            f"[{i}] PMID {e['pmid'] or e['key']}: {e['title'] or e['sentence'][:80]}" for i, e in enumerate(evidence, 1)
+        )
         text = f"{reply}\n\nReferences:\n{refs}" if refs else reply
-    return {"question": question, "answer": label, "method": method, "text": text, "evidence": evidence,
-            "documents": [h.as_dict() for h in hits]}
+    return {
+        "question": question,
+        "answer": label,
+        "method": method,
+        "text": text,
+        "evidence": evidence,
+        "documents": [h.as_dict() for h in hits],
+    }
 
 
 def _templated_answer(label: str, evidence: list[dict]) -> str:

@@ -7,6 +7,7 @@ Every writer is atomic.
 Coordinate convention: character offsets are 0-based, end-exclusive, over the document text. In PubTator
 the document text is ``title + " " + abstract`` (the BioCreative convention).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,25 @@ from genolm.io.atomic import atomic_open
 from genolm.io.errors import InputError
 
 __all__ = [
-    "Sentence", "Mention", "Relation", "Document", "Entity",
-    "read_lines", "read_iob", "write_iob", "iob_to_spans", "spans_to_iob", "repair_iob",
-    "read_pubtator", "write_pubtator", "read_jsonl_texts", "write_jsonl", "read_text_documents",
-    "tokenize_with_offsets", "split_sentences", "detect_format",
+    "Sentence",
+    "Mention",
+    "Relation",
+    "Document",
+    "Entity",
+    "read_lines",
+    "read_iob",
+    "write_iob",
+    "iob_to_spans",
+    "spans_to_iob",
+    "repair_iob",
+    "read_pubtator",
+    "write_pubtator",
+    "read_jsonl_texts",
+    "write_jsonl",
+    "read_text_documents",
+    "tokenize_with_offsets",
+    "split_sentences",
+    "detect_format",
 ]
 
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
@@ -41,8 +57,9 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise InputError(f"not valid UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})",
-                                 path, lineno) from None
+                raise InputError(
+                    f"not valid UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})", path, lineno
+                ) from None
             if lineno == 1 and line.startswith("\ufeff"):
                 line = line[1:]
             yield lineno, line.rstrip("\r\n")
@@ -199,8 +216,7 @@ class Mention:
     line: int = 0
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "text": self.text, "type": self.type,
-                "ids": list(self.ids)}
+        return {"start": self.start, "end": self.end, "text": self.text, "type": self.type, "ids": list(self.ids)}
 
 
 @dataclass
@@ -286,30 +302,42 @@ def read_pubtator(path: str | os.PathLike, check_offsets: bool = True) -> list[D
         if len(parts) >= 2 and (parts[1].isdigit() or _OFFSET_LIKE.match(parts[1])):
             parts = _split_mention(parts)
             if len(parts) < 5:
-                raise InputError("mention line needs PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>id]",
-                                 path, lineno)
+                raise InputError("mention line needs PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>id]", path, lineno)
             try:
                 start, end = int(parts[1]), int(parts[2])
             except ValueError:
-                raise InputError(f"mention offsets must be integers, got {parts[1]!r}, {parts[2]!r}",
-                                 path, lineno) from None
+                raise InputError(
+                    f"mention offsets must be integers, got {parts[1]!r}, {parts[2]!r}", path, lineno
+                ) from None
             text = cur.text
             if not (0 <= start < end <= len(text)):
-                raise InputError(f"mention offsets {start}-{end} outside the document text "
-                                 f"(length {len(text)})", path, lineno)
+                raise InputError(
+                    f"mention offsets {start}-{end} outside the document text (length {len(text)})", path, lineno
+                )
             if check_offsets and text[start:end] != parts[3]:
-                raise InputError(f"mention text {parts[3]!r} does not match the document text "
-                                 f"{text[start:end]!r} at {start}-{end}", path, lineno)
+                raise InputError(
+                    f"mention text {parts[3]!r} does not match the document text {text[start:end]!r} at {start}-{end}",
+                    path,
+                    lineno,
+                )
             ids = tuple(i for i in re.split(r"[|;]", parts[5]) if i) if len(parts) > 5 and parts[5] else ()
             cur.mentions.append(Mention(start, end, parts[3], parts[4].strip(), ids, lineno))
         elif len(parts) >= 4:
             if not parts[1].strip() or not parts[2].strip() or not parts[3].strip():
-                raise InputError("relation line needs PMID<TAB>TYPE<TAB>ID1<TAB>ID2 with non-empty fields "
-                                 "(or a mention line with integer offsets)", path, lineno)
+                raise InputError(
+                    "relation line needs PMID<TAB>TYPE<TAB>ID1<TAB>ID2 with non-empty fields "
+                    "(or a mention line with integer offsets)",
+                    path,
+                    lineno,
+                )
             cur.relations.append(Relation(parts[1], parts[2], parts[3], tuple(parts[4:])))
         else:
-            raise InputError(f"cannot read PubTator line ({len(parts)} tab-separated fields): expected "
-                             "'PMID|t|', 'PMID|a|', a mention or a relation line", path, lineno)
+            raise InputError(
+                f"cannot read PubTator line ({len(parts)} tab-separated fields): expected "
+                "'PMID|t|', 'PMID|a|', a mention or a relation line",
+                path,
+                lineno,
+            )
     if not docs:
         raise InputError("no documents found (empty PubTator file)", path)
     for d in docs:
@@ -342,7 +370,7 @@ def read_jsonl_texts(path: str | os.PathLike, text_key: str = "text") -> list[di
         except json.JSONDecodeError as e:
             raise InputError(f"not valid JSON: {e.msg} (column {e.colno})", path, lineno) from None
         if not isinstance(obj, dict):
-            raise InputError("each line must be a JSON object like {\"id\": ..., \"text\": ...}", path, lineno)
+            raise InputError('each line must be a JSON object like {"id": ..., "text": ...}', path, lineno)
         text = obj.get(text_key)
         if not isinstance(text, str):
             raise InputError(f"missing string field {text_key!r}", path, lineno)
@@ -373,9 +401,16 @@ def read_text_documents(path: str | os.PathLike) -> list[dict]:
 def detect_format(path: str | os.PathLike) -> str:
     """Guess 'iob', 'pubtator', 'jsonl' or 'text' from the extension, then from the first lines."""
     name = str(path).lower().removesuffix(".gz")
-    for ext, fmt in ((".jsonl", "jsonl"), (".json", "jsonl"), (".pubtator", "pubtator"),
-                     (".pubtator.txt", "pubtator"), (".iob", "iob"), (".tsv", "iob"), (".conll", "iob"),
-                     (".bio", "iob")):
+    for ext, fmt in (
+        (".jsonl", "jsonl"),
+        (".json", "jsonl"),
+        (".pubtator", "pubtator"),
+        (".pubtator.txt", "pubtator"),
+        (".iob", "iob"),
+        (".tsv", "iob"),
+        (".conll", "iob"),
+        (".bio", "iob"),
+    ):
         if name.endswith(ext):
             return fmt
     if not Path(path).is_file():

@@ -9,6 +9,7 @@ The base URL may be given with or without the trailing ``/v1``. The API key come
 
 Connection failures and HTTP errors raise :class:`genolm.io.errors.InputError` with the server's message.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -51,22 +52,28 @@ def check_key_transport(url: str, api_key: str | None) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" or is_loopback(parts.hostname or ""):
         return
-    raise LLMError(f"refusing to send the API key (--llm-key / OPENAI_API_KEY) in clear text to {parts.hostname}: "
-                   "use an https:// URL, a loopback address (127.0.0.1, ::1, localhost), or unset the key "
-                   "for a server that needs none")
+    raise LLMError(
+        f"refusing to send the API key (--llm-key / OPENAI_API_KEY) in clear text to {parts.hostname}: "
+        "use an https:// URL, a loopback address (127.0.0.1, ::1, localhost), or unset the key "
+        "for a server that needs none"
+    )
 
 
 class LLMClient:
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
-                 timeout: float = 120.0):
+    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout: float = 120.0):
         self.base_url = _base(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         check_key_transport(self.base_url, self.api_key)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         # Redirects are not followed (a server cannot bounce the key to another host or to plain http), and
         # plain-http (loopback) traffic ignores HTTP_PROXY settings, so it never leaves the machine.
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, follow_redirects=False,
-                                  trust_env=self.base_url.startswith("https://"))
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=self.base_url.startswith("https://"),
+        )
         self._model = model
 
     # plumbing ------------------------------------------------------------------------------------
@@ -95,8 +102,10 @@ class LLMClient:
         except httpx.HTTPError as e:
             raise LLMError(f"cannot reach the LLM server at {self.base_url}: {e}") from None
         if resp.is_redirect:
-            raise LLMError(f"LLM server {resp.request.url} answered HTTP {resp.status_code} (a redirect to "
-                           f"{resp.headers.get('location', '?')}); redirects are not followed: use the final URL")
+            raise LLMError(
+                f"LLM server {resp.request.url} answered HTTP {resp.status_code} (a redirect to "
+                f"{resp.headers.get('location', '?')}); redirects are not followed: use the final URL"
+            )
         if resp.status_code >= 400:
             raise self._error(resp)
         try:
@@ -138,16 +147,18 @@ class LLMClient:
             self._model = names[0]
         return self._model
 
-    def complete(self, prompt: str, max_tokens: int = 128, temperature: float = 0.7, stop: list[str] | None = None,
-                 **extra: Any) -> str:
+    def complete(
+        self, prompt: str, max_tokens: int = 128, temperature: float = 0.7, stop: list[str] | None = None, **extra: Any
+    ) -> str:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, **extra}
         if stop:
             body["stop"] = stop
         out = self._request("POST", "/completions", json=body)
         return out["choices"][0]["text"]
 
-    def stream_complete(self, prompt: str, max_tokens: int = 128, temperature: float = 0.7, **extra: Any
-                        ) -> Iterator[str]:
+    def stream_complete(
+        self, prompt: str, max_tokens: int = 128, temperature: float = 0.7, **extra: Any
+    ) -> Iterator[str]:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, **extra}
         for ev in self._stream("/completions", body):
             for ch in ev.get("choices", []):
@@ -155,18 +166,29 @@ class LLMClient:
                     yield ch["text"]
 
     def chat(self, messages: list[dict], max_tokens: int = 256, temperature: float = 0.2, **extra: Any) -> str:
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                **extra}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            **extra,
+        }
         out = self._request("POST", "/chat/completions", json=body)
         try:
             return out["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise LLMError(f"LLM server {self.base_url} sent an unexpected chat answer: {str(out)[:200]}") from None
 
-    def stream_chat(self, messages: list[dict], max_tokens: int = 256, temperature: float = 0.2, **extra: Any
-                    ) -> Iterator[str]:
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                **extra}
+    def stream_chat(
+        self, messages: list[dict], max_tokens: int = 256, temperature: float = 0.2, **extra: Any
+    ) -> Iterator[str]:
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            **extra,
+        }
         for ev in self._stream("/chat/completions", body):
             for ch in ev.get("choices", []):
                 piece = (ch.get("delta") or {}).get("content")

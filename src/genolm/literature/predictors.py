@@ -4,6 +4,7 @@ Each predictor's ``predict`` returns the same columns and values as the matching
 the same functions (``genolm lit ner predict`` JSONL, ``lit re predict`` relation lines, ``lit qa predict``
 CSV, ``lit generate`` text).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,13 @@ class NERPredictor(Predictor):
         else:
             recs = text_records(self._column(inputs))
         tagged = tag_records(self.model, recs)
-        return pd.DataFrame({"id": [r["id"] for r in tagged], "text": [r["text"] for r in tagged],
-                             "entities": [r["entities"] for r in tagged]})
+        return pd.DataFrame(
+            {
+                "id": [r["id"] for r in tagged],
+                "text": [r["text"] for r in tagged],
+                "entities": [r["entities"] for r in tagged],
+            }
+        )
 
 
 class REPredictor(Predictor):
@@ -87,8 +93,10 @@ class QAPredictor(Predictor):
         if isinstance(inputs, (str, Path)):  # a PubMedQA JSON file, as `lit qa predict --input`
             return answers_frame(self.model, read_pubmedqa(inputs, require_labels=False))
         if isinstance(inputs, pd.DataFrame):
-            items = [(str(r.get("id", i)), {k: v for k, v in r.items() if k != "id"})
-                     for i, r in enumerate(inputs.to_dict("records"))]
+            items = [
+                (str(r.get("id", i)), {k: v for k, v in r.items() if k != "id"})
+                for i, r in enumerate(inputs.to_dict("records"))
+            ]
         elif isinstance(inputs, dict):
             items = [(str(k), v) for k, v in inputs.items()]
         else:
@@ -109,15 +117,23 @@ class TextLMPredictor(Predictor):
         super().__init__(path)
         self.lm = TextLM(path)
 
-    def predict(self, inputs: Any, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 50,
-                seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self, inputs: Any, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 50, seed: int = 0
+    ) -> pd.DataFrame:
         from genolm.literature.textlm import generate_with
 
         prompts = self._column(inputs)
-        return pd.DataFrame({"prompt": prompts,
-                             "text": [generate_with(self.lm, p, max_new_tokens=max_new_tokens,
-                                                    temperature=temperature, top_k=top_k, seed=seed)
-                                      for p in prompts]})
+        return pd.DataFrame(
+            {
+                "prompt": prompts,
+                "text": [
+                    generate_with(
+                        self.lm, p, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed
+                    )
+                    for p in prompts
+                ],
+            }
+        )
 
     def embed(self, inputs: Any):
         import numpy as np

@@ -18,6 +18,7 @@ Public API::
     evaluate_qa("runs/qa", "pqal_dev.json"); predict_file("runs/qa", "in.json", "out.csv")
     cross_validate("pqal_trainval.json", "pqal_cv_folds.json")   # official 10-fold CV figures
 """
+
 from __future__ import annotations
 
 import json
@@ -36,15 +37,25 @@ LABELS = ["yes", "no", "maybe"]
 MARKER = "genolm_qa.json"
 MODEL_FILE = "qa_model.skops"
 
-__all__ = ["QAConfig", "QAModel", "read_pubmedqa", "train_qa", "load_qa", "evaluate_qa", "predict_file",
-           "cross_validate", "qa_scores", "LABELS"]
+__all__ = [
+    "QAConfig",
+    "QAModel",
+    "read_pubmedqa",
+    "train_qa",
+    "load_qa",
+    "evaluate_qa",
+    "predict_file",
+    "cross_validate",
+    "qa_scores",
+    "LABELS",
+]
 
 
 @dataclass
 class QAConfig:
     C: float = 0.3
-    encoder: bool = False          # add frozen sentence-embedding features from the text encoder (--encoder)
-    model: str | None = None       # encoder: None = packaged MiniLM, or a local HF folder
+    encoder: bool = False  # add frozen sentence-embedding features from the text encoder (--encoder)
+    model: str | None = None  # encoder: None = packaged MiniLM, or a local HF folder
     class_weight: str | None = None
     seed: int = 0
 
@@ -92,8 +103,15 @@ def parse_records(items, path=None, require_labels: bool = False) -> list[dict]:
                 raise InputError(f"record {qid}: final_decision {ans!r} is not yes, no or maybe", path)
         elif require_labels:
             raise InputError(f"record {qid}: missing final_decision (yes/no/maybe)", path)
-        out.append({"id": str(qid), "question": q, "contexts": ctx,
-                    "labels": r.get("LABELS") or [""] * len(ctx), "answer": ans})
+        out.append(
+            {
+                "id": str(qid),
+                "question": q,
+                "contexts": ctx,
+                "labels": r.get("LABELS") or [""] * len(ctx),
+                "answer": ans,
+            }
+        )
     if not out:
         raise InputError("no questions in the file" if path else "no questions given", path)
     return out
@@ -102,13 +120,13 @@ def parse_records(items, path=None, require_labels: bool = False) -> list[dict]:
 # ------------------------------------------------------------------------------------------ features
 _CUES = {
     "neg_sig": r"\b(no|not|non)[- ]?(statistically )?significant|\bnot (statistically )?significantly|"
-               r"\bdid not (differ|reach|show|change|improve|affect|predict|influence)|\bfailed to\b",
+    r"\bdid not (differ|reach|show|change|improve|affect|predict|influence)|\bfailed to\b",
     "no_diff": r"\bno (significant |statistically significant )?(difference|differences|association|correlation|"
-               r"relationship|effect|change|benefit|improvement)",
+    r"relationship|effect|change|benefit|improvement)",
     "similar": r"\b(similar|comparable|equivalent|unchanged|unaffected|independent of)\b",
     "sig": r"(?<!not )(?<!no )\b(statistically )?significant(ly)?\b",
     "assoc": r"\b(associated with|correlated with|predict(ed|s|or)|increase[ds]?|improve[ds]?|reduce[ds]?|"
-             r"higher|lower|better|worse)\b",
+    r"higher|lower|better|worse)\b",
     "neg": r"\b(no|not|none|neither|nor|without|absence)\b",
     "may": r"\b(may|might|could|unclear|limited|trend|tended|marginal(ly)?|borderline|however)\b",
 }
@@ -189,10 +207,10 @@ class QAModel:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_estimator({"vec_q": self.vec_q, "vec_r": self.vec_r, "scaler": self.scaler, "clf": self.clf},
-                       path / MODEL_FILE)
-        atomic_write_text(path / MARKER, json.dumps({"task": "qa", "labels": LABELS, "config": self.config},
-                                                    indent=2))
+        save_estimator(
+            {"vec_q": self.vec_q, "vec_r": self.vec_r, "scaler": self.scaler, "clf": self.clf}, path / MODEL_FILE
+        )
+        atomic_write_text(path / MARKER, json.dumps({"task": "qa", "labels": LABELS, "config": self.config}, indent=2))
 
 
 def _new_model(cfg: QAConfig) -> QAModel:
@@ -247,8 +265,9 @@ class _Encoder:
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
             for b in length_batches([len(t) for t in texts], batch_size, shuffle=False):
-                enc = self.tok([texts[i] for i in b], padding=True, truncation=True, max_length=max_length,
-                               return_tensors="pt").to(self.device)
+                enc = self.tok(
+                    [texts[i] for i in b], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+                ).to(self.device)
                 h = self.model(**enc).last_hidden_state
                 m = enc["attention_mask"].unsqueeze(-1).float()
                 v = (h * m).sum(1) / m.sum(1).clamp(min=1)
@@ -272,7 +291,7 @@ def embed_records(recs, model=None, encoder=None):
     for i, r in enumerate(recs):
         text = _doc_text(r)
         for s in split_sentences(tokenize_with_offsets(text)):
-            sents.append(text[s[0][1]:s[-1][2]])
+            sents.append(text[s[0][1] : s[-1][2]])
             owner.append(i)
     Q = enc.encode([r["question"] for r in recs])
     S = enc.encode(sents) if sents else np.zeros((0, Q.shape[1]), dtype=np.float32)
@@ -297,11 +316,15 @@ def qa_scores(gold: Sequence[str], pred: Sequence[str]) -> dict:
 
     f1 = float(f1_score(gold, pred, labels=LABELS, average="macro", zero_division=0))
     mcc = float(matthews_corrcoef(gold, pred)) if len(gold) else float("nan")
-    return {"accuracy": float(accuracy_score(gold, pred)) if len(gold) else float("nan"), "f1": f1,
-            "macro_f1": f1, "mcc": mcc,
-            "n": len(gold), "confusion": {"labels": LABELS,
-                                          "matrix": confusion_matrix(gold, pred, labels=LABELS).tolist()},
-            "majority_baseline_accuracy": max(list(gold).count(label) for label in LABELS) / max(1, len(gold))}
+    return {
+        "accuracy": float(accuracy_score(gold, pred)) if len(gold) else float("nan"),
+        "f1": f1,
+        "macro_f1": f1,
+        "mcc": mcc,
+        "n": len(gold),
+        "confusion": {"labels": LABELS, "matrix": confusion_matrix(gold, pred, labels=LABELS).tolist()},
+        "majority_baseline_accuracy": max(list(gold).count(label) for label in LABELS) / max(1, len(gold)),
+    }
 
 
 # -------------------------------------------------------------------------------------- train / eval
@@ -315,8 +338,15 @@ def _fit(recs, cfg: QAConfig, emb=None) -> QAModel:
     return model
 
 
-def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.PathLike | None = None, *,
-             config: QAConfig | None = None, overwrite: bool = False, **overrides) -> dict:
+def train_qa(
+    train: str | os.PathLike,
+    out: str | os.PathLike,
+    valid: str | os.PathLike | None = None,
+    *,
+    config: QAConfig | None = None,
+    overwrite: bool = False,
+    **overrides,
+) -> dict:
     """Fit on a PubMedQA JSON file; writes a run directory (model/, metrics.json, report.html...).
 
     ``valid`` is scored at the end; ``overrides`` are :class:`QAConfig` fields (``C``, ``encoder``, ``seed``...).
@@ -330,14 +360,21 @@ def train_qa(train: str | os.PathLike, out: str | os.PathLike, valid: str | os.P
         setattr(cfg, k, v)
     recs = read_pubmedqa(train)
     vrecs = read_pubmedqa(valid) if valid else []
-    run = RunDir(out, command="lit qa train", config={**asdict(cfg), "train": str(train),
-                                                      "valid": str(valid) if valid else None},
-                 inputs=[train, valid], seed=cfg.seed, overwrite=overwrite)
+    run = RunDir(
+        out,
+        command="lit qa train",
+        config={**asdict(cfg), "train": str(train), "valid": str(valid) if valid else None},
+        inputs=[train, valid],
+        seed=cfg.seed,
+        overwrite=overwrite,
+    )
     with run:
         model = _fit(recs, cfg)
         model.save(run.model_dir)
-        metrics: dict = {"train_questions": len(recs),
-                         "train": qa_scores([r["answer"] for r in recs], model.predict(recs))}
+        metrics: dict = {
+            "train_questions": len(recs),
+            "train": qa_scores([r["answer"] for r in recs], model.predict(recs)),
+        }
         if vrecs:
             pred = model.predict(vrecs)
             metrics["dev"] = qa_scores([r["answer"] for r in vrecs], pred)
@@ -359,8 +396,11 @@ def _report(path, title, metrics):
     r.metrics_table(flat)
     m = (metrics.get("dev") or metrics).get("confusion")
     if m:
-        r.table(["gold \\ predicted", *m["labels"]], [[g, *row] for g, row in zip(m["labels"], m["matrix"])],
-                title="Confusion matrix")
+        r.table(
+            ["gold \\ predicted", *m["labels"]],
+            [[g, *row] for g, row in zip(m["labels"], m["matrix"])],
+            title="Confusion matrix",
+        )
     r.write(path)
 
 
@@ -407,16 +447,22 @@ def evaluate_qa(model_dir, data, predictions=None, out=None, overwrite: bool = F
     if out:
         from genolm.core.runs import RunDir
 
-        with RunDir(out, command="lit qa evaluate", config={"model": str(model_dir), "data": str(data)},
-                    inputs=[data], overwrite=overwrite) as run:
+        with RunDir(
+            out,
+            command="lit qa evaluate",
+            config={"model": str(model_dir), "data": str(data)},
+            inputs=[data],
+            overwrite=overwrite,
+        ) as run:
             run.write_metrics(scores)
             _write_csv(run.path / "predictions.csv", recs, pred)
             _report(run.path / "report.html", "PubMedQA evaluation", scores)
     return scores
 
 
-def cross_validate(data: str | os.PathLike, folds: str | os.PathLike, config: QAConfig | None = None,
-                   **overrides) -> dict:
+def cross_validate(
+    data: str | os.PathLike, folds: str | os.PathLike, config: QAConfig | None = None, **overrides
+) -> dict:
     """Accuracy and macro-F1 over the official PubMedQA 10-fold CV split ({"fold0": [ids], ...})."""
     import numpy as np
 
@@ -442,5 +488,12 @@ def cross_validate(data: str | os.PathLike, folds: str | os.PathLike, config: QA
         f1s.append(s["macro_f1"])
         all_gold += gold
         all_pred += pred
-    return {"folds": len(accs), "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
-            "f1_mean": float(np.mean(f1s)), "macro_f1_mean": float(np.mean(f1s)), "pooled": qa_scores(all_gold, all_pred), "config": asdict(cfg)}
+    return {
+        "folds": len(accs),
+        "accuracy_mean": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "f1_mean": float(np.mean(f1s)),
+        "macro_f1_mean": float(np.mean(f1s)),
+        "pooled": qa_scores(all_gold, all_pred),
+        "config": asdict(cfg),
+    }

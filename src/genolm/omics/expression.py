@@ -9,6 +9,7 @@ A model is preprocessing (clip/log/variance filter/standardise) -> optional redu
 autoencoder) -> a scikit-learn classifier, all fitted on the training samples only (inside each fold
 for ``cv``).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,11 +52,11 @@ def make_classifier(name: str, seed: int = 0):
         from sklearn.calibration import CalibratedClassifierCV
 
         # Platt-scaled linear SVM (SVC(probability=True) is deprecated in scikit-learn 1.9)
-        return CalibratedClassifierCV(SVC(kernel="linear", C=1.0, random_state=seed), method="sigmoid", cv=3,
-                                      ensemble=False)
+        return CalibratedClassifierCV(
+            SVC(kernel="linear", C=1.0, random_state=seed), method="sigmoid", cv=3, ensemble=False
+        )
     if name == "mlp":
-        return MLPClassifier(hidden_layer_sizes=(64,), alpha=1.0, solver="lbfgs", max_iter=500,
-                             random_state=seed)
+        return MLPClassifier(hidden_layer_sizes=(64,), alpha=1.0, solver="lbfgs", max_iter=500, random_state=seed)
     if name == "rf":
         return RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=1)
     if name == "knn":
@@ -73,8 +74,14 @@ def _single_thread():
 class ExpressionClassifier:
     """Preprocessor -> reducer -> classifier, with the training gene list and class names."""
 
-    def __init__(self, classifier: str = "logistic", reduce: str | None = None,
-                 preprocess: PreprocessConfig | None = None, seed: int = 0, ae_epochs: int = 300):
+    def __init__(
+        self,
+        classifier: str = "logistic",
+        reduce: str | None = None,
+        preprocess: PreprocessConfig | None = None,
+        seed: int = 0,
+        ae_epochs: int = 300,
+    ):
         self.classifier_name = classifier
         self.reduce_kind, self.reduce_k = parse_reduce(reduce)
         self.preprocess_config = preprocess or PreprocessConfig()
@@ -136,10 +143,16 @@ class ExpressionClassifier:
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
             save_file({k: np.ascontiguousarray(v) for k, v in self.pre.arrays().items()}, str(tmp / MARKER))
-            config = {"format": FORMAT, "classifier": self.classifier_name,
-                      "reduce": f"{self.reduce_kind}:{self.reduce_k}" if self.reduce_kind != "none" else "none",
-                      "classes": self.classes, "genes": self.genes, "seed": self.seed, "label_col": label_col,
-                      "preprocess": self.pre.state()}
+            config = {
+                "format": FORMAT,
+                "classifier": self.classifier_name,
+                "reduce": f"{self.reduce_kind}:{self.reduce_k}" if self.reduce_kind != "none" else "none",
+                "classes": self.classes,
+                "genes": self.genes,
+                "seed": self.seed,
+                "label_col": label_col,
+                "preprocess": self.pre.state(),
+            }
             (tmp / "config.json").write_text(json.dumps(config, indent=1))
             if self.reduce_kind == "autoencoder":
                 self.reducer.save(tmp)
@@ -181,8 +194,12 @@ def _storable(clf):
     from sklearn.neighbors import KNeighborsClassifier
 
     if isinstance(clf, KNeighborsClassifier):
-        return {"refit": "KNeighborsClassifier", "n_neighbors": int(clf.n_neighbors),
-                "X": np.asarray(clf._fit_X), "y": np.asarray(clf.classes_)[clf._y].astype(str)}
+        return {
+            "refit": "KNeighborsClassifier",
+            "n_neighbors": int(clf.n_neighbors),
+            "X": np.asarray(clf._fit_X),
+            "y": np.asarray(clf.classes_)[clf._y].astype(str),
+        }
     return clf
 
 
@@ -212,8 +229,9 @@ def expression_metrics(y_true: list[str], proba: np.ndarray, classes: list[str])
     return out
 
 
-def marker_genes(L: np.ndarray, y: list[str], genes: list[str], names: dict[str, str],
-                 weights: np.ndarray | None = None) -> pd.DataFrame:
+def marker_genes(
+    L: np.ndarray, y: list[str], genes: list[str], names: dict[str, str], weights: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per gene: the class it marks (one-vs-rest), Golub's signal-to-noise ratio, Welch t-test p and BH q.
 
     ``L`` holds clipped/logged values of all genes. Sorted by |SNR| (strongest markers first). The
@@ -250,15 +268,17 @@ def marker_genes(L: np.ndarray, y: list[str], genes: list[str], names: dict[str,
     m = len(best_p)
     ranked_p = best_p[order]
     q = fdr_bh(best_p)[order]
-    df = pd.DataFrame({
-        "rank": np.arange(1, m + 1),
-        "gene": [genes[i] for i in order],
-        "name": [names.get(genes[i], "") for i in order],
-        "marks_class": best_cls[order],
-        "snr": np.round(best_snr[order], 5),
-        "p_value": ranked_p,
-        "q_value": np.clip(q, 0, 1),
-    })
+    df = pd.DataFrame(
+        {
+            "rank": np.arange(1, m + 1),
+            "gene": [genes[i] for i in order],
+            "name": [names.get(genes[i], "") for i in order],
+            "marks_class": best_cls[order],
+            "snr": np.round(best_snr[order], 5),
+            "p_value": ranked_p,
+            "q_value": np.clip(q, 0, 1),
+        }
+    )
     if weights is not None:
         df["model_weight"] = np.round(weights[order], 6)
     return df
@@ -273,8 +293,7 @@ def _check_folds(folds: int, y) -> None:
         raise UsageError(f"--cv {folds}: the smallest class has only {smallest} samples")
 
 
-def cross_validate(data: ExpressionMatrix, folds: int, make_model,
-                   time_budget=None) -> tuple[dict, pd.DataFrame]:
+def cross_validate(data: ExpressionMatrix, folds: int, make_model, time_budget=None) -> tuple[dict, pd.DataFrame]:
     """Stratified K-fold CV of the whole pipeline; returns metrics and out-of-fold predictions.
     ``time_budget``: a callable giving the seconds left (for an autoencoder's training), or None."""
     from sklearn.model_selection import StratifiedKFold
@@ -288,8 +307,9 @@ def cross_validate(data: ExpressionMatrix, folds: int, make_model,
     fold_of = np.zeros(len(y), dtype=int)
     fold_acc = []
     for k, (tr, te) in enumerate(skf.split(data.X, y)):
-        model = make_model().fit(data.X[tr], list(y[tr]), data.genes,
-                                 time_budget=time_budget() if time_budget else None)
+        model = make_model().fit(
+            data.X[tr], list(y[tr]), data.genes, time_budget=time_budget() if time_budget else None
+        )
         p = model.predict_proba(data.X[te])
         idx = [classes.index(c) for c in model.classes]
         proba[np.ix_(te, idx)] = p
@@ -298,19 +318,43 @@ def cross_validate(data: ExpressionMatrix, folds: int, make_model,
     metrics = expression_metrics(list(y), proba, classes)
     metrics["folds"] = folds
     metrics["fold_accuracy"] = fold_acc
-    pred = pd.DataFrame({data.id_col: data.samples, "label": y, "fold": fold_of,
-                         "prediction": np.asarray(classes)[proba.argmax(axis=1)]})
+    pred = pd.DataFrame(
+        {
+            data.id_col: data.samples,
+            "label": y,
+            "fold": fold_of,
+            "prediction": np.asarray(classes)[proba.argmax(axis=1)],
+        }
+    )
     for i, c in enumerate(classes):
         pred[f"prob_{c}"] = proba[:, i]
     return metrics, pred
 
 
-def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str,
-          valid: str | os.PathLike | None = None, model: str = "logistic", reduce: str | None = None, cv: int = 5,
-          gene_names: str | os.PathLike | None = None, top_genes: int = 2000, log: str = "auto",
-          floor: str = "auto", ceiling: float | None = None, sample_center: bool = True, ae_epochs: int = 300,
-          id_col: str | None = None, top_markers: int = 50, time_budget: str | float | None = "25m", seed: int = 0,
-          overwrite: bool = False, resume: bool = False, checkpoint_every: int = 0) -> dict:
+def train(
+    train: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    label_col: str,
+    valid: str | os.PathLike | None = None,
+    model: str = "logistic",
+    reduce: str | None = None,
+    cv: int = 5,
+    gene_names: str | os.PathLike | None = None,
+    top_genes: int = 2000,
+    log: str = "auto",
+    floor: str = "auto",
+    ceiling: float | None = None,
+    sample_center: bool = True,
+    ae_epochs: int = 300,
+    id_col: str | None = None,
+    top_markers: int = 50,
+    time_budget: str | float | None = "25m",
+    seed: int = 0,
+    overwrite: bool = False,
+    resume: bool = False,
+    checkpoint_every: int = 0,
+) -> dict:
     """Fit a classifier on the ``train`` matrix (classes in ``label_col``) and write a run directory to ``out``.
 
     ``valid``: a labelled matrix scored after training; ``cv``: stratified K-fold CV of the whole pipeline
@@ -345,20 +389,40 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str,
     make_model()  # validate options before creating the run directory
     if cv:
         _check_folds(cv, data.labels)
-    config = {"matrix": str(train), "label_col": label_col, "model": model, "reduce": reduce or "none", "cv": cv,
-              "seed": seed, "gene_names": str(gene_names) if gene_names else None,
-              "valid": str(valid) if valid else None, "preprocess": asdict(pcfg), "ae_epochs": ae_epochs,
-              "time_budget_s": budget, "checkpoint_every": checkpoint_every}
+    config = {
+        "matrix": str(train),
+        "label_col": label_col,
+        "model": model,
+        "reduce": reduce or "none",
+        "cv": cv,
+        "seed": seed,
+        "gene_names": str(gene_names) if gene_names else None,
+        "valid": str(valid) if valid else None,
+        "preprocess": asdict(pcfg),
+        "ae_epochs": ae_epochs,
+        "time_budget_s": budget,
+        "checkpoint_every": checkpoint_every,
+    }
     t0 = time.time()
 
     def remaining() -> float | None:
         return None if budget is None else max(1.0, budget - (time.time() - t0))
 
     set_seed(seed)
-    with RunDir(out, command="omics train", config=config, inputs=[train, gene_names, valid], seed=seed,
-                overwrite=overwrite, resume=resume) as run:
-        metrics: dict = {"n_samples": data.n_samples, "n_genes": len(data.genes),
-                         "classes": dict(zip(*np.unique(data.labels, return_counts=True)))}
+    with RunDir(
+        out,
+        command="omics train",
+        config=config,
+        inputs=[train, gene_names, valid],
+        seed=seed,
+        overwrite=overwrite,
+        resume=resume,
+    ) as run:
+        metrics: dict = {
+            "n_samples": data.n_samples,
+            "n_genes": len(data.genes),
+            "classes": dict(zip(*np.unique(data.labels, return_counts=True))),
+        }
         metrics["classes"] = {str(k): int(v) for k, v in metrics["classes"].items()}
         if cv:
             cv_metrics, cv_pred = cross_validate(data, cv, make_model, time_budget=remaining)
@@ -367,8 +431,15 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, label_col: str,
                 cv_pred.to_csv(fh, index=False)
             logger.info("cv accuracy %.3f over %d folds", cv_metrics["accuracy"], cv)
         set_seed(seed)
-        clf = make_model().fit(data.X, data.labels, data.genes, time_budget=remaining(), out_dir=run.path,
-                               resume=resume, checkpoint_every=checkpoint_every)
+        clf = make_model().fit(
+            data.X,
+            data.labels,
+            data.genes,
+            time_budget=remaining(),
+            out_dir=run.path,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
+        )
         clf.save(run.model_dir, label_col=label_col)
         train_proba = clf.predict_proba(data.X)
         metrics["train"] = expression_metrics(data.labels, train_proba, clf.classes)
@@ -395,15 +466,18 @@ def train_expression(matrix: str | os.PathLike, label_col: str, out: str | os.Pa
 def prediction_frame(clf: ExpressionClassifier, data: ExpressionMatrix) -> pd.DataFrame:
     """What `genolm omics predict` writes: ``<id column>, prediction, prob_<class>...`` in input order."""
     proba = clf.predict_proba(data.align(clf.genes))
-    df = pd.DataFrame({data.id_col: data.samples,
-                       "prediction": [clf.classes[i] for i in proba.argmax(axis=1)]})
+    df = pd.DataFrame({data.id_col: data.samples, "prediction": [clf.classes[i] for i in proba.argmax(axis=1)]})
     for i, c in enumerate(clf.classes):
         df[f"prob_{c}"] = np.round(proba[:, i], 6)
     return df
 
 
-def predict_expression(model: str | os.PathLike | ExpressionClassifier, matrix: str | os.PathLike,
-                       out: str | os.PathLike | None = None, id_col: str | None = None) -> pd.DataFrame:
+def predict_expression(
+    model: str | os.PathLike | ExpressionClassifier,
+    matrix: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    id_col: str | None = None,
+) -> pd.DataFrame:
     """``prediction`` and ``prob_<class>`` per sample (input order), written to ``out`` (CSV) when given."""
     clf = model if isinstance(model, ExpressionClassifier) else ExpressionClassifier.load(model)
     data = read_matrix(matrix, label_col=label_col_of(clf), id_col=id_col)
@@ -427,8 +501,13 @@ def label_col_of(clf: ExpressionClassifier) -> str | None:
     return None
 
 
-def evaluate_expression(model: str | os.PathLike, matrix: str | os.PathLike, label_col: str | None = None,
-                        out: str | os.PathLike | None = None, id_col: str | None = None) -> dict:
+def evaluate_expression(
+    model: str | os.PathLike,
+    matrix: str | os.PathLike,
+    label_col: str | None = None,
+    out: str | os.PathLike | None = None,
+    id_col: str | None = None,
+) -> dict:
     """Accuracy, balanced accuracy, MCC, AUROC and confusion matrix on a labelled matrix."""
     clf = ExpressionClassifier.load(model)
     label_col = label_col or label_col_of(clf)
@@ -437,8 +516,9 @@ def evaluate_expression(model: str | os.PathLike, matrix: str | os.PathLike, lab
     data = read_matrix(matrix, label_col=label_col, id_col=id_col, require_label=True)
     unknown = sorted(set(data.labels) - set(clf.classes))
     if unknown:
-        raise InputError(f"labels unknown to the model: {', '.join(unknown)} (model classes: "
-                         f"{', '.join(clf.classes)})", data.path)
+        raise InputError(
+            f"labels unknown to the model: {', '.join(unknown)} (model classes: {', '.join(clf.classes)})", data.path
+        )
     pred = prediction_frame(clf, data)
     proba = pred[[f"prob_{c}" for c in clf.classes]].to_numpy()
     metrics = expression_metrics(data.labels, proba, clf.classes)

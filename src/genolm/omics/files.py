@@ -1,4 +1,5 @@
 """Model-folder checks shared by the omics model types."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -10,6 +10,7 @@ Features for a (source, target) pair of a target metaedge:
   joining the source kind to the target kind (the target metaedge itself excluded), and
 - the degree of each end in every metaedge touching its kind.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,13 @@ class Metaedge:
 class Graph:
     """Nodes + per-metaedge binary adjacency (CSR, local indices within each kind)."""
 
-    def __init__(self, nodes: pd.DataFrame, edges: pd.DataFrame, metaedges: dict[str, Metaedge] | None = None,
-                 edges_path: str = "edges"):
+    def __init__(
+        self,
+        nodes: pd.DataFrame,
+        edges: pd.DataFrame,
+        metaedges: dict[str, Metaedge] | None = None,
+        edges_path: str = "edges",
+    ):
         self.nodes = nodes
         self.ids = nodes["id"].to_numpy()
         self.index = {n: i for i, n in enumerate(self.ids)}
@@ -95,11 +101,17 @@ class Graph:
             bad = (self.kind_of[s] != sk) | (self.kind_of[t] != tk)
             if bad.any():
                 i = int(np.flatnonzero(sel)[int(bad.argmax())])
-                raise InputError(f"metaedge {m!r} joins {sk}->{tk} elsewhere but {self.kind_of[src[i]]}->"
-                                 f"{self.kind_of[tgt[i]]} here", edges_path, i + 2)
+                raise InputError(
+                    f"metaedge {m!r} joins {sk}->{tk} elsewhere but {self.kind_of[src[i]]}->"
+                    f"{self.kind_of[tgt[i]]} here",
+                    edges_path,
+                    i + 2,
+                )
             if m in self.metaedges and (self.metaedges[m].source_kind, self.metaedges[m].target_kind) != (sk, tk):
-                raise InputError(f"metaedge {m!r} must join {self.metaedges[m].source_kind}->"
-                                 f"{self.metaedges[m].target_kind}", edges_path)
+                raise InputError(
+                    f"metaedge {m!r} must join {self.metaedges[m].source_kind}->{self.metaedges[m].target_kind}",
+                    edges_path,
+                )
             self.metaedges.setdefault(m, Metaedge(m, sk, tk))
         for m, me in self.metaedges.items():
             sel = rel == m
@@ -177,8 +189,9 @@ class Graph:
                 out.append((m, False))
         return out
 
-    def pair_features(self, target: str, s_local: np.ndarray, t_local: np.ndarray,
-                      paths: list[tuple[Step, ...]], damping: float = 0.4) -> np.ndarray:
+    def pair_features(
+        self, target: str, s_local: np.ndarray, t_local: np.ndarray, paths: list[tuple[Step, ...]], damping: float = 0.4
+    ) -> np.ndarray:
         """Feature matrix (pairs x features) for local source/target indices of ``target``'s kinds."""
         me = self.metaedges[target]
         cache: dict[Step, sp.csr_matrix] = {}
@@ -211,8 +224,9 @@ class Graph:
         return names
 
 
-def sample_negatives(n: int, n_source: int, n_target: int, forbidden: set[tuple[int, int]],
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_negatives(
+    n: int, n_source: int, n_target: int, forbidden: set[tuple[int, int]], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Uniform type-constrained random pairs (local indices) that are not in ``forbidden``."""
     s_out, t_out, seen = [], [], set()
     while len(s_out) < n:

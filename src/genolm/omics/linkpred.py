@@ -14,6 +14,7 @@ combiner is trained by cross-fitting: the target edges are split into folds and 
 scored on the graph without them, against uniform type-constrained random negatives (same kinds, not a
 known edge), so training features look like those of unseen edges.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,11 +50,18 @@ def _make_combiner(name: str, seed: int):
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     if name == "hgb":
-        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=31,
-                                              l2_regularization=1.0, early_stopping=False, random_state=seed)
+        return HistGradientBoostingClassifier(
+            max_iter=150,
+            learning_rate=0.1,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=seed,
+        )
     if name == "logistic":
-        return make_pipeline(FunctionTransformer(np.arcsinh), StandardScaler(),
-                             LogisticRegression(C=0.1, max_iter=3000))
+        return make_pipeline(
+            FunctionTransformer(np.arcsinh), StandardScaler(), LogisticRegression(C=0.1, max_iter=3000)
+        )
     raise UsageError(f"unknown --combiner {name!r}; choose one of {', '.join(COMBINERS)}")
 
 
@@ -76,11 +84,23 @@ def _auroc_ap(y: np.ndarray, s: np.ndarray) -> dict:
     return {"auroc": auroc(y, s), "auprc": auprc(y, s)}
 
 
-def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.PathLike,
-          targets: str | list[str], valid: str | os.PathLike | None = None, combiner: str = "hgb", folds: int = 5,
-          neg_ratio: int = 5, max_path_length: int = 3, damping: float = 0.4,
-          time_budget: str | float | None = "25m", seed: int = 0, refit_with_valid: bool = True,
-          overwrite: bool = False) -> dict:
+def train(
+    train: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    nodes: str | os.PathLike,
+    targets: str | list[str],
+    valid: str | os.PathLike | None = None,
+    combiner: str = "hgb",
+    folds: int = 5,
+    neg_ratio: int = 5,
+    max_path_length: int = 3,
+    damping: float = 0.4,
+    time_budget: str | float | None = "25m",
+    seed: int = 0,
+    refit_with_valid: bool = True,
+    overwrite: bool = False,
+) -> dict:
     """Train one link predictor per target metaedge and write a run directory (model/, metrics.json, report).
 
     ``train``: the training edges TSV (``source, metaedge, target``); ``nodes``: the nodes TSV (``id, name,
@@ -112,19 +132,32 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.P
         raise UsageError("--targets needs at least one metaedge, e.g. CtD,DaG,CbG")
     for t in targets:
         if t not in graph.metaedges:
-            raise UsageError(f"target metaedge {t!r} has no edges in {edges}; found "
-                             f"{', '.join(sorted(graph.metaedges))}")
+            raise UsageError(
+                f"target metaedge {t!r} has no edges in {edges}; found {', '.join(sorted(graph.metaedges))}"
+            )
     if valid_edges is not None:
         Graph(node_df, valid_edges, metaedges=graph.metaedges, edges_path=str(valid))  # validates kinds
-    config = {"nodes": str(nodes), "edges": str(edges), "valid": str(valid) if valid else None, "targets": targets,
-              "combiner": combiner, "folds": folds, "neg_ratio": neg_ratio, "max_path_length": max_path_length,
-              "damping": damping, "seed": seed, "time_budget_s": time_budget, "refit_with_valid": refit_with_valid}
+    config = {
+        "nodes": str(nodes),
+        "edges": str(edges),
+        "valid": str(valid) if valid else None,
+        "targets": targets,
+        "combiner": combiner,
+        "folds": folds,
+        "neg_ratio": neg_ratio,
+        "max_path_length": max_path_length,
+        "damping": damping,
+        "seed": seed,
+        "time_budget_s": time_budget,
+        "refit_with_valid": refit_with_valid,
+    }
     set_seed(seed)
     out = Path(out)
     metrics: dict = {"targets": {}}
     models, curves, importances, paths_of = {}, {}, {}, {}
-    with RunDir(out, command="linkpred train", config=config, inputs=[nodes, edges, valid], seed=seed,
-                overwrite=overwrite) as run:
+    with RunDir(
+        out, command="linkpred train", config=config, inputs=[nodes, edges, valid], seed=seed, overwrite=overwrite
+    ) as run:
         for ti, target in enumerate(targets):
             rng = np.random.default_rng([seed, ti])
             me = graph.metaedges[target]
@@ -142,8 +175,11 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.P
                 held = fold_of == k
                 g_k = graph.with_edges_removed(target, s_pos[held], t_pos[held])
                 ns, nt = sample_negatives(neg_ratio * int(held.sum()), n_s, n_t, forbidden, rng)
-                X_parts.append(g_k.pair_features(target, np.concatenate([s_pos[held], ns]),
-                                                 np.concatenate([t_pos[held], nt]), paths, damping))
+                X_parts.append(
+                    g_k.pair_features(
+                        target, np.concatenate([s_pos[held], ns]), np.concatenate([t_pos[held], nt]), paths, damping
+                    )
+                )
                 y_parts.append(np.r_[np.ones(int(held.sum())), np.zeros(len(ns))])
                 if time_budget and time.time() - t0 > 0.8 * time_budget:
                     log.warning("time budget nearly spent: %s uses %d of %d folds", target, k + 1, folds)
@@ -153,8 +189,12 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.P
                 model = _make_combiner(combiner, seed).fit(X, y)
             models[target] = model
             names = graph.feature_names(target, paths)
-            entry = {"train_positives": int(len(s_pos)), "features": len(names), "metapaths": len(paths),
-                     "combiner_rows": int(len(y))}
+            entry = {
+                "train_positives": int(len(s_pos)),
+                "features": len(names),
+                "metapaths": len(paths),
+                "combiner_rows": int(len(y)),
+            }
             if valid_edges is not None and len(vs):
                 ns, nt = sample_negatives(neg_ratio * len(vs), n_s, n_t, forbidden, rng)
                 Xv = graph.pair_features(target, np.r_[vs, ns], np.r_[vt, nt], paths, damping)
@@ -168,8 +208,12 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.P
                 entry["valid_baseline_degree_product"] = _auroc_ap(yv, pa)
                 curves[target] = (yv, sv)
                 importances[target] = _importance(model, Xv, yv, names, seed)
-                log.info("%s valid AUROC %.4f (degree-product baseline %.4f)", target, entry["valid"]["auroc"],
-                         entry["valid_baseline_degree_product"]["auroc"])
+                log.info(
+                    "%s valid AUROC %.4f (degree-product baseline %.4f)",
+                    target,
+                    entry["valid"]["auroc"],
+                    entry["valid_baseline_degree_product"]["auroc"],
+                )
             metrics["targets"][target] = entry
         final_edges = train_edges
         if refit_with_valid and valid_edges is not None:
@@ -184,8 +228,9 @@ def train(train: str | os.PathLike, out: str | os.PathLike, *, nodes: str | os.P
     return metrics
 
 
-def train_kg(nodes: str | os.PathLike, edges: str | os.PathLike, targets: str | list[str], out: str | os.PathLike,
-             **kwargs) -> dict:
+def train_kg(
+    nodes: str | os.PathLike, edges: str | os.PathLike, targets: str | list[str], out: str | os.PathLike, **kwargs
+) -> dict:
     """:func:`train` with the older argument order ``(nodes, edges, targets, out, ...)`` (kept for scripts)."""
     return train(edges, out, nodes=nodes, targets=targets, **kwargs)
 
@@ -218,18 +263,26 @@ def _save(directory: Path, graph: Graph, edges: pd.DataFrame, models: dict, path
         graph.nodes[["id", "name", "kind"]].to_parquet(tmp / "nodes.parquet", index=False)
         codes = sorted(graph.metaedges)
         code_of = {m: i for i, m in enumerate(codes)}
-        save_file({"source": np.array([graph.index[s] for s in edges["source"]], dtype=np.int64),
-                   "target": np.array([graph.index[t] for t in edges["target"]], dtype=np.int64),
-                   "metaedge": np.array([code_of[m] for m in edges["metaedge"]], dtype=np.int64)},
-                  str(tmp / MARKER))
+        save_file(
+            {
+                "source": np.array([graph.index[s] for s in edges["source"]], dtype=np.int64),
+                "target": np.array([graph.index[t] for t in edges["target"]], dtype=np.int64),
+                "metaedge": np.array([code_of[m] for m in edges["metaedge"]], dtype=np.int64),
+            },
+            str(tmp / MARKER),
+        )
         for target, model in models.items():
             save_estimator(model, tmp / f"combiner_{target}.skops")
-        meta = {"format": FORMAT, "metaedge_codes": codes,
-                "metaedges": {m: [e.source_kind, e.target_kind] for m, e in graph.metaedges.items()},
-                "targets": list(models),
-                "metapaths": {t: [[[m, fwd] for m, fwd in p] for p in ps] for t, ps in paths_of.items()},
-                "feature_names": {t: graph.feature_names(t, ps) for t, ps in paths_of.items()},
-                "damping": config["damping"], "combiner": config["combiner"]}
+        meta = {
+            "format": FORMAT,
+            "metaedge_codes": codes,
+            "metaedges": {m: [e.source_kind, e.target_kind] for m, e in graph.metaedges.items()},
+            "targets": list(models),
+            "metapaths": {t: [[[m, fwd] for m, fwd in p] for p in ps] for t, ps in paths_of.items()},
+            "feature_names": {t: graph.feature_names(t, ps) for t, ps in paths_of.items()},
+            "damping": config["damping"],
+            "combiner": config["combiner"],
+        }
         (tmp / "config.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -252,8 +305,13 @@ class LinkPredictor:
         nodes = pd.read_parquet(d / "nodes.parquet")
         arr = load_file(str(d / MARKER))
         codes = np.array(meta["metaedge_codes"], dtype=object)
-        edges = pd.DataFrame({"source": nodes["id"].to_numpy()[arr["source"]], "metaedge": codes[arr["metaedge"]],
-                              "target": nodes["id"].to_numpy()[arr["target"]]})
+        edges = pd.DataFrame(
+            {
+                "source": nodes["id"].to_numpy()[arr["source"]],
+                "metaedge": codes[arr["metaedge"]],
+                "target": nodes["id"].to_numpy()[arr["target"]],
+            }
+        )
         metaedges = {m: Metaedge(m, k[0], k[1]) for m, k in meta["metaedges"].items()}
         self.graph = Graph(nodes, edges, metaedges=metaedges)
         self.paths = {t: [tuple((m, bool(f)) for m, f in p) for p in ps] for t, ps in meta["metapaths"].items()}
@@ -268,9 +326,10 @@ class LinkPredictor:
     def score_local(self, target: str, s_local: np.ndarray, t_local: np.ndarray, batch: int = 20000) -> np.ndarray:
         out = np.zeros(len(s_local))
         for i in range(0, len(s_local), batch):
-            X = self.graph.pair_features(target, s_local[i:i + batch], t_local[i:i + batch], self.paths[target],
-                                         self.damping)
-            out[i:i + batch] = self.models[target].predict_proba(X)[:, 1]
+            X = self.graph.pair_features(
+                target, s_local[i : i + batch], t_local[i : i + batch], self.paths[target], self.damping
+            )
+            out[i : i + batch] = self.models[target].predict_proba(X)[:, 1]
         return out
 
     def resolve(self, text: str, kinds: tuple[str, ...] = ()) -> int:
@@ -296,8 +355,9 @@ def _predictor(model) -> LinkPredictor:
     return model if isinstance(model, LinkPredictor) else LinkPredictor(model)
 
 
-def score_pairs(model: str | os.PathLike | LinkPredictor, pairs: str | os.PathLike,
-                out: str | os.PathLike | None = None) -> pd.DataFrame:
+def score_pairs(
+    model: str | os.PathLike | LinkPredictor, pairs: str | os.PathLike, out: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Add ``score`` (probability-like, higher = more likely an edge) and ``reason`` (why a row has no
     score) to a ``source metaedge target`` TSV; input order and extra columns preserved. Written to
     ``out`` (TSV) when given: what `genolm linkpred score` writes."""
@@ -324,8 +384,10 @@ def score_frame(lp: LinkPredictor, df: pd.DataFrame) -> pd.DataFrame:
         else:
             me = g.metaedges[m]
             if g.kind_of[g.index[s]] != me.source_kind or g.kind_of[g.index[t]] != me.target_kind:
-                reason[i] = f"{m} joins {me.source_kind} -> {me.target_kind}, not {g.kind_of[g.index[s]]} -> " \
-                            f"{g.kind_of[g.index[t]]}"
+                reason[i] = (
+                    f"{m} joins {me.source_kind} -> {me.target_kind}, not {g.kind_of[g.index[s]]} -> "
+                    f"{g.kind_of[g.index[t]]}"
+                )
             else:
                 groups.setdefault(m, []).append(i)
     for m, rows in groups.items():
@@ -348,8 +410,9 @@ def _read_pairs(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def predict_links(model: str | os.PathLike | LinkPredictor, node: str, metaedge: str, top: int = 20,
-                  novel_only: bool = False) -> pd.DataFrame:
+def predict_links(
+    model: str | os.PathLike | LinkPredictor, node: str, metaedge: str, top: int = 20, novel_only: bool = False
+) -> pd.DataFrame:
     """The ``top`` partners of ``node`` for ``metaedge``: the node may sit on either side (a disease for CtD
     gives compounds; a compound gives diseases). Columns: rank, source, source_name, metaedge, target,
     target_name, score, known (already an edge in the model's graph)."""
@@ -381,6 +444,15 @@ def predict_links(model: str | os.PathLike | LinkPredictor, node: str, metaedge:
     src = g.members[me.source_kind][s_loc[order]]
     tgt = g.members[me.target_kind][t_loc[order]]
     names = g.nodes["name"].to_numpy()
-    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), "source": g.ids[src], "source_name": names[src],
-                         "metaedge": metaedge, "target": g.ids[tgt], "target_name": names[tgt],
-                         "score": np.round(scores[order], 6), "known": known[order]})
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(order) + 1),
+            "source": g.ids[src],
+            "source_name": names[src],
+            "metaedge": metaedge,
+            "target": g.ids[tgt],
+            "target_name": names[tgt],
+            "score": np.round(scores[order], 6),
+            "known": known[order],
+        }
+    )

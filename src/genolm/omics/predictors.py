@@ -9,6 +9,7 @@
 >>> kg.predict([("Compound::DB00091", "Disease::DOID:1612")], metaedge="CtD")   # doctest: +SKIP
 >>> kg.rank("multiple sclerosis", "CtD", top=10)                      # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
@@ -50,11 +51,14 @@ class ExpressionPredictor(Predictor):
         if hasattr(inputs, "obs_names") and hasattr(inputs, "var_names"):  # an AnnData object
             X = inputs.X.toarray() if hasattr(inputs.X, "toarray") else np.asarray(inputs.X)
             inputs = pd.DataFrame(X, columns=[str(g) for g in inputs.var_names]).assign(
-                sample_id=[str(s) for s in inputs.obs_names])
+                sample_id=[str(s) for s in inputs.obs_names]
+            )
             inputs = inputs[["sample_id", *inputs.columns[:-1]]]
         if not isinstance(inputs, pd.DataFrame):
-            raise InputError(f"{self.kind} predict takes a DataFrame (samples x genes, like the CSV `genolm omics "
-                             f"predict` reads), an AnnData object or a file path, got {type(inputs).__name__}")
+            raise InputError(
+                f"{self.kind} predict takes a DataFrame (samples x genes, like the CSV `genolm omics "
+                f"predict` reads), an AnnData object or a file path, got {type(inputs).__name__}"
+            )
         return frame_to_matrix(inputs, label_col=label_col, id_col=id_col)
 
     def predict(self, inputs: Any, id_col: str | None = None) -> pd.DataFrame:
@@ -88,8 +92,10 @@ class LinkPredictorPredictor(Predictor):
         kinds = tuple(g.kind_of[g.index[x]] if x in g.index else None for x in (source, target))
         fits = [m for m in self.targets if (g.metaedges[m].source_kind, g.metaedges[m].target_kind) == kinds]
         if len(fits) != 1:
-            raise UsageError(f"cannot tell the metaedge of ({source!r}, {target!r}); pass metaedge= (one of "
-                             f"{', '.join(self.targets)}) or give (source, metaedge, target) triples")
+            raise UsageError(
+                f"cannot tell the metaedge of ({source!r}, {target!r}); pass metaedge= (one of "
+                f"{', '.join(self.targets)}) or give (source, metaedge, target) triples"
+            )
         return fits[0]
 
     def predict(self, inputs: Any, metaedge: str | None = None) -> pd.DataFrame:
@@ -103,8 +109,11 @@ class LinkPredictorPredictor(Predictor):
             if "metaedge" not in df.columns:
                 if not {"source", "target"} <= set(df.columns):
                     raise InputError(f"the DataFrame needs source and target columns (columns: {list(df.columns)})")
-                df.insert(list(df.columns).index("source") + 1, "metaedge",
-                          [metaedge or self._metaedge_for(s, t) for s, t in zip(df["source"], df["target"])])
+                df.insert(
+                    list(df.columns).index("source") + 1,
+                    "metaedge",
+                    [metaedge or self._metaedge_for(s, t) for s, t in zip(df["source"], df["target"])],
+                )
             missing = [c for c in ("source", "metaedge", "target") if c not in df.columns]
             if missing:
                 raise InputError(f"the DataFrame lacks column(s) {missing} (columns: {list(df.columns)})")

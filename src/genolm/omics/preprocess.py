@@ -4,6 +4,7 @@ Preprocessing (in order): clip to [floor, ceiling] -> log2 -> keep the most vari
 centre each sample (optional; removes per-array brightness differences between batches) ->
 standardise each gene. Reduction: none, ``pca:K`` (scikit-learn) or ``autoencoder:K`` (torch).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,13 @@ from genolm.io.errors import UsageError
 
 @dataclass
 class PreprocessConfig:
-    log: str = "auto"            # auto | log2 | none. auto: log2 when values look unlogged (max > 100)
-    floor: str = "auto"          # number, or auto when logging: the median training value (at least 1);
-                                 # on arrays, values below the median are mostly noise (Golub: 127)
+    log: str = "auto"  # auto | log2 | none. auto: log2 when values look unlogged (max > 100)
+    floor: str = "auto"  # number, or auto when logging: the median training value (at least 1);
+    # on arrays, values below the median are mostly noise (Golub: 127)
     ceiling: float | None = None
-    top_genes: int = 2000        # keep the N most variable genes (0 = all)
-    sample_center: bool = True   # subtract each sample's mean over the kept genes
-    scale: bool = True           # standardise each gene with training mean/sd
+    top_genes: int = 2000  # keep the N most variable genes (0 = all)
+    sample_center: bool = True  # subtract each sample's mean over the kept genes
+    scale: bool = True  # standardise each gene with training mean/sd
 
 
 class Preprocessor:
@@ -110,8 +111,9 @@ def parse_reduce(spec: str | None) -> tuple[str, int]:
 class AutoencoderReducer:
     """A small torch autoencoder (genes -> hidden -> K -> hidden -> genes); the K-dim code is the reduction."""
 
-    def __init__(self, k: int, hidden: int = 256, epochs: int = 300, lr: float = 1e-3, seed: int = 0,
-                 weight_decay: float = 1e-4):
+    def __init__(
+        self, k: int, hidden: int = 256, epochs: int = 300, lr: float = 1e-3, seed: int = 0, weight_decay: float = 1e-4
+    ):
         self.k, self.hidden, self.epochs, self.lr = k, hidden, epochs, lr
         self.seed, self.weight_decay = seed, weight_decay
         self.model = None
@@ -126,8 +128,14 @@ class AutoencoderReducer:
         decoder = nn.Sequential(nn.Linear(self.k, h), nn.GELU(), nn.Linear(h, n_in))
         return nn.ModuleDict({"encoder": encoder, "decoder": decoder})
 
-    def fit(self, X: np.ndarray, time_budget: float | None = None, out_dir: str | Path | None = None,
-            resume: bool = False, checkpoint_every: int = 0) -> "AutoencoderReducer":
+    def fit(
+        self,
+        X: np.ndarray,
+        time_budget: float | None = None,
+        out_dir: str | Path | None = None,
+        resume: bool = False,
+        checkpoint_every: int = 0,
+    ) -> "AutoencoderReducer":
         """Train through :func:`genolm.core.train.train` (``epochs`` passes; ``time_budget`` seconds at most).
 
         ``out_dir``/``checkpoint_every``/``resume``: checkpoints in ``out_dir/checkpoint`` (the final fit of
@@ -154,9 +162,20 @@ class AutoencoderReducer:
         # the optimiser and schedule this reducer always used: plain AdamW, constant learning rate, no clipping
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loader = _DenoisingBatches(torch.as_tensor(X, dtype=torch.float32), min(64, len(X)), self.seed)
-        cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=loader.batch, epochs=self.epochs,
-                          time_budget=time_budget, warmup=0.0, min_lr_ratio=1.0, grad_clip=0.0, eval_every=0,
-                          patience=None, seed=self.seed, checkpoint_every=checkpoint_every if out_dir else 0)
+        cfg = TrainConfig(
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=loader.batch,
+            epochs=self.epochs,
+            time_budget=time_budget,
+            warmup=0.0,
+            min_lr_ratio=1.0,
+            grad_clip=0.0,
+            eval_every=0,
+            patience=None,
+            seed=self.seed,
+            checkpoint_every=checkpoint_every if out_dir else 0,
+        )
         last = {}
 
         def step(model, batch):
@@ -164,8 +183,16 @@ class AutoencoderReducer:
             last["loss"] = loss
             return loss
 
-        train(self.model, loader, cfg, out_dir=out_dir, resume=resume, steps_per_epoch=len(loader), step_fn=step,
-              optimizer=opt)
+        train(
+            self.model,
+            loader,
+            cfg,
+            out_dir=out_dir,
+            resume=resume,
+            steps_per_epoch=len(loader),
+            step_fn=step,
+            optimizer=opt,
+        )
         if "loss" in last:
             self.final_loss = float(last["loss"].detach())
         self.model.eval()
@@ -180,10 +207,12 @@ class AutoencoderReducer:
     def save(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()},
-                  str(directory / "autoencoder.safetensors"))
-        (directory / "autoencoder.json").write_text(json.dumps(
-            {"k": self.k, "hidden": self.hidden, "n_in": self.n_in, "epochs": self.epochs, "lr": self.lr}))
+        save_file(
+            {k: v.contiguous() for k, v in self.model.state_dict().items()}, str(directory / "autoencoder.safetensors")
+        )
+        (directory / "autoencoder.json").write_text(
+            json.dumps({"k": self.k, "hidden": self.hidden, "n_in": self.n_in, "epochs": self.epochs, "lr": self.lr})
+        )
 
     @classmethod
     def load(cls, directory: Path) -> "AutoencoderReducer":
@@ -219,5 +248,5 @@ class _DenoisingBatches:
 
         order = torch.randperm(len(self.x), generator=self.g)
         for i in range(0, len(self.x), self.batch):
-            xb = self.x[order[i:i + self.batch]]
+            xb = self.x[order[i : i + self.batch]]
             yield {"x": xb, "noisy": xb + 0.1 * torch.randn(xb.shape, generator=self.g)}

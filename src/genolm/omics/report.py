@@ -3,6 +3,7 @@
 The domain keeps only its own figures (sample map, marker heatmap, ROC overlay of the target metaedges),
 as functions returning matplotlib figures.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,14 +62,21 @@ def marker_heatmap_figure(clf, data, top: pd.DataFrame):
 
 
 def expression_report(path, clf, data, markers: pd.DataFrame, metrics: dict) -> None:
-    r = Report("genolm omics train", f"{metrics.get('n_samples')} samples, {metrics.get('n_genes')} genes, "
-                                     f"classifier {clf.classifier_name}")
+    r = Report(
+        "genolm omics train",
+        f"{metrics.get('n_samples')} samples, {metrics.get('n_genes')} genes, classifier {clf.classifier_name}",
+    )
     r.metrics_table({k: v for k, v in metrics.get("classes", {}).items()}, title="Classes")
     for part in ("cv", "train", "valid"):
         if part in metrics:
-            r.metrics_table({k: metrics[part][k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc",
-                                                           "auprc", "errors") if k in metrics[part]},
-                            title=f"Metrics ({part})")
+            r.metrics_table(
+                {
+                    k: metrics[part][k]
+                    for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc", "auprc", "errors")
+                    if k in metrics[part]
+                },
+                title=f"Metrics ({part})",
+            )
     r.heading("Samples map")
     r.figure(sample_map_figure(clf, data), "training samples")
     top = markers.head(20)
@@ -98,20 +106,46 @@ def roc_overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]]):
     return fig
 
 
-def kg_report(path, metrics: dict, curves: dict[str, tuple[np.ndarray, np.ndarray]],
-              importances: dict[str, pd.DataFrame]) -> None:
+def kg_report(
+    path, metrics: dict, curves: dict[str, tuple[np.ndarray, np.ndarray]], importances: dict[str, pd.DataFrame]
+) -> None:
     """ROC curves per target relation on the validation edges, and the strongest features."""
     from genolm.core.report import roc_pr_figure
 
-    r = Report("genolm linkpred train", f"{len(metrics.get('targets', {}))} target metaedges, "
-                                        f"{metrics.get('seconds', '?')} s")
+    r = Report(
+        "genolm linkpred train", f"{len(metrics.get('targets', {}))} target metaedges, {metrics.get('seconds', '?')} s"
+    )
     rows = []
     for t, e in metrics.get("targets", {}).items():
         v, b = e.get("valid", {}), e.get("valid_baseline_degree_product", {})
-        rows.append([t, e.get("train_positives"), e.get("metapaths"), e.get("features"), v.get("positives", ""),
-                     v.get("auroc", ""), v.get("auprc", ""), b.get("auroc", ""), b.get("auprc", "")])
-    r.table(["target", "train edges", "metapaths", "features", "valid edges", "valid auroc", "valid auprc",
-             "degree-product auroc", "degree-product auprc"], rows, title="Metrics")
+        rows.append(
+            [
+                t,
+                e.get("train_positives"),
+                e.get("metapaths"),
+                e.get("features"),
+                v.get("positives", ""),
+                v.get("auroc", ""),
+                v.get("auprc", ""),
+                b.get("auroc", ""),
+                b.get("auprc", ""),
+            ]
+        )
+    r.table(
+        [
+            "target",
+            "train edges",
+            "metapaths",
+            "features",
+            "valid edges",
+            "valid auroc",
+            "valid auprc",
+            "degree-product auroc",
+            "degree-product auprc",
+        ],
+        rows,
+        title="Metrics",
+    )
     if curves:
         r.heading("ROC (validation)")
         r.figure(roc_overlay_figure(curves), "validation edges vs type-constrained random negatives")

@@ -7,12 +7,26 @@
 - :data:`CODON_TABLE` (standard genetic code) and :func:`translate`.
 - :class:`Region`: a half-open genomic interval with the file-format conversions spelled out.
 """
+
 from __future__ import annotations
 
 from genolm.sequence.codons import CODON_TABLE, CODONS, STOP_CODONS, translate
-from genolm.sequence.encode import (BASES, CODE, decode, encode, encode_batch, one_hot, reverse_complement,
-                                    token_lookup)
+from genolm.sequence.encode import BASES, CODE, decode, encode, encode_batch, one_hot, reverse_complement, token_lookup
 from genolm.sequence.regions import Region, parse_region
 
-__all__ = ["BASES", "CODE", "CODON_TABLE", "CODONS", "STOP_CODONS", "Region", "decode", "encode", "encode_batch",
-           "one_hot", "parse_region", "reverse_complement", "token_lookup", "translate"]
+__all__ = [
+    "BASES",
+    "CODE",
+    "CODON_TABLE",
+    "CODONS",
+    "STOP_CODONS",
+    "Region",
+    "decode",
+    "encode",
+    "encode_batch",
+    "one_hot",
+    "parse_region",
+    "reverse_complement",
+    "token_lookup",
+    "translate",
+]

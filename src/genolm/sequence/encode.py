@@ -1,4 +1,5 @@
 """DNA strings <-> integer codes and one-hot arrays; IUPAC reverse complement."""
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence

@@ -1,4 +1,5 @@
 """Genomic regions: 0-based half-open internally (like BED); VCF/GFF are 1-based closed and say so."""
+
 from __future__ import annotations
 
 import re

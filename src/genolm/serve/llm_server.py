@@ -7,6 +7,7 @@ server-sent events with ``"stream": true``, ending with ``data: [DONE]``) and ``
     genolm serve llm --model runs/textlm --port 8000
     curl localhost:8000/v1/completions -d '{"model": "textlm", "prompt": "BRCA1", "max_tokens": 20}'
 """
+
 from __future__ import annotations
 
 import json
@@ -62,10 +63,10 @@ class EmbeddingRequest(BaseModel):
     user: str | None = None
 
 
-def _error(status: int, message: str, code: str | None = None, etype: str = "invalid_request_error"
-           ) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": etype, "param": None,
-                                                               "code": code}})
+def _error(status: int, message: str, code: str | None = None, etype: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": {"message": message, "type": etype, "param": None, "code": code}}
+    )
 
 
 def _stops(stop: str | list[str] | None) -> list[str]:
@@ -77,7 +78,7 @@ def chat_prompt(messages: list[ChatMessage]) -> str:
     lines = []
     for m in messages:
         content = m.content
-        if isinstance(content, list):   # OpenAI content parts: keep the text ones
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
             content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         lines.append(f"{m.role}: {content or ''}")
     lines.append("assistant:")
@@ -110,8 +111,9 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
 
     def check_model(requested: str | None) -> JSONResponse | None:
         if requested and requested != name:
-            return _error(404, f"the model {requested!r} does not exist; this server serves {name!r}",
-                          "model_not_found")
+            return _error(
+                404, f"the model {requested!r} does not exist; this server serves {name!r}", "model_not_found"
+            )
         return None
 
     @app.get("/v1/models")
@@ -134,9 +136,15 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
         if not prompts:
             return _error(400, "invalid request: prompt is empty")
         cid, now = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        kw = dict(max_new_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
-                  stop=_stops(req.stop), seed=req.seed)
+        kw = dict(
+            max_new_tokens=req.max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=_stops(req.stop),
+            seed=req.seed,
+        )
         if req.stream:
+
             def events() -> Iterator[str]:
                 for i, p in enumerate(prompts):
                     for c in range(req.n):
@@ -147,18 +155,31 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
                             yield _sse(_cmpl_chunk(cid, now, name, i * req.n + c, piece, None))
                         yield _sse(_cmpl_chunk(cid, now, name, i * req.n + c, "", info["finish_reason"]))
                 yield _sse("[DONE]")
+
             return StreamingResponse(events(), media_type="text/event-stream")
         choices, ptok, ctok = [], 0, 0
         for i, p in enumerate(prompts):
             for c in range(req.n):
                 info = {}
                 text = "".join(lm.stream(p, **{**kw, "seed": _seed(req.seed, c)}, info=info))
-                choices.append({"text": (p + text) if req.echo else text, "index": len(choices), "logprobs": None,
-                                "finish_reason": info["finish_reason"]})
+                choices.append(
+                    {
+                        "text": (p + text) if req.echo else text,
+                        "index": len(choices),
+                        "logprobs": None,
+                        "finish_reason": info["finish_reason"],
+                    }
+                )
                 ptok += info["prompt_tokens"]
                 ctok += info["completion_tokens"]
-        return {"id": cid, "object": "text_completion", "created": now, "model": name, "choices": choices,
-                "usage": {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok}}
+        return {
+            "id": cid,
+            "object": "text_completion",
+            "created": now,
+            "model": name,
+            "choices": choices,
+            "usage": {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok},
+        }
 
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest):
@@ -171,6 +192,7 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
         kw = dict(max_new_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, stop=stops)
         cid, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if req.stream:
+
             def events() -> Iterator[str]:
                 for c in range(req.n):
                     yield _sse(_chat_chunk(cid, now, name, c, {"role": "assistant", "content": ""}, None))
@@ -179,17 +201,30 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
                         yield _sse(_chat_chunk(cid, now, name, c, {"content": piece}, None))
                     yield _sse(_chat_chunk(cid, now, name, c, {}, info["finish_reason"]))
                 yield _sse("[DONE]")
+
             return StreamingResponse(events(), media_type="text/event-stream")
         choices, ptok, ctok = [], 0, 0
         for c in range(req.n):
             info = {}
             text = "".join(lm.stream(prompt, **kw, seed=_seed(req.seed, c), info=info)).strip()
-            choices.append({"index": c, "message": {"role": "assistant", "content": text},
-                            "logprobs": None, "finish_reason": info["finish_reason"]})
+            choices.append(
+                {
+                    "index": c,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": info["finish_reason"],
+                }
+            )
             ptok += info["prompt_tokens"]
             ctok += info["completion_tokens"]
-        return {"id": cid, "object": "chat.completion", "created": now, "model": name, "choices": choices,
-                "usage": {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok}}
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": now,
+            "model": name,
+            "choices": choices,
+            "usage": {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok},
+        }
 
     @app.post("/v1/embeddings")
     def embeddings(req: EmbeddingRequest):
@@ -202,9 +237,12 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
             return _error(400, "invalid request: input must be a non-empty string or list of non-empty strings")
         vecs = lm.embed(texts)
         ntok = sum(lm.count_tokens(t) for t in texts)
-        return {"object": "list", "model": name,
-                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vecs)],
-                "usage": {"prompt_tokens": ntok, "total_tokens": ntok}}
+        return {
+            "object": "list",
+            "model": name,
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vecs)],
+            "usage": {"prompt_tokens": ntok, "total_tokens": ntok},
+        }
 
     return app
 
@@ -214,17 +252,28 @@ def _seed(seed: int | None, choice: int) -> int | None:
 
 
 def _cmpl_chunk(cid: str, created: int, model: str, index: int, text: str, finish: str | None) -> dict:
-    return {"id": cid, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}]}
+    return {
+        "id": cid,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}],
+    }
 
 
 def _chat_chunk(cid: str, created: int, model: str, index: int, delta: dict, finish: str | None) -> dict:
-    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
 
 
-def serve(model_dir: str, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None,
-          api_key: str | None = None) -> None:
+def serve(
+    model_dir: str, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None, api_key: str | None = None
+) -> None:
     import uvicorn
 
     uvicorn.run(create_app(model_dir, model_name, api_key), host=host, port=port, log_level="info")

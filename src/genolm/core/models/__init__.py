@@ -3,14 +3,28 @@
 Saved models carry their own modeling code (``auto_map`` + ``modeling_genolm.py``), so
 ``AutoModelForSequenceClassification.from_pretrained(DIR, trust_remote_code=True)`` works without genolm.
 """
+
 from __future__ import annotations
 
-from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
-                          AutoModelForSequenceClassification, AutoModelForTokenClassification)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 
-from .modeling_genolm import (ARCHS, GenolmConfig, GenolmForCausalLM, GenolmForMaskedLM,
-                              GenolmForSequenceClassification, GenolmForTokenClassification, GenolmModel,
-                              pool)
+from .modeling_genolm import (
+    ARCHS,
+    GenolmConfig,
+    GenolmForCausalLM,
+    GenolmForMaskedLM,
+    GenolmForSequenceClassification,
+    GenolmForTokenClassification,
+    GenolmModel,
+    pool,
+)
 
 _AUTO = [
     (GenolmModel, "AutoModel", AutoModel),
@@ -32,5 +46,13 @@ for _cls, _name, _auto in _AUTO:
         pass
     _cls.register_for_auto_class(_name)
 
-__all__ = ["ARCHS", "GenolmConfig", "GenolmModel", "GenolmForMaskedLM", "GenolmForCausalLM",
-           "GenolmForSequenceClassification", "GenolmForTokenClassification", "pool"]
+__all__ = [
+    "ARCHS",
+    "GenolmConfig",
+    "GenolmModel",
+    "GenolmForMaskedLM",
+    "GenolmForCausalLM",
+    "GenolmForSequenceClassification",
+    "GenolmForTokenClassification",
+    "pool",
+]

@@ -12,6 +12,7 @@ Backbones
 - ``hybrid``: a convolutional stem (local motifs) followed by Transformer blocks (long range).
 Causal objectives (``clm``) use causal convolutions and causal attention.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,12 +30,26 @@ ARCHS = ("cnn", "transformer", "hybrid")
 class GenolmConfig(PretrainedConfig):
     model_type = "genolm"
 
-    def __init__(self, vocab_size: int = 16, arch: str = "hybrid", hidden_size: int = 256,
-                 num_layers: int = 4, num_heads: int = 4, intermediate_size: Optional[int] = None,
-                 conv_layers: int = 2, conv_kernel: int = 9, dropout: float = 0.1,
-                 causal: bool = False, pooling: str = "mean", pool_bins: int = 8, rope_theta: float = 10000.0,
-                 pad_token_id: int = 0, classifier_dropout: float = 0.1, attention_dropout: float = 0.0,
-                 **kwargs):
+    def __init__(
+        self,
+        vocab_size: int = 16,
+        arch: str = "hybrid",
+        hidden_size: int = 256,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        intermediate_size: Optional[int] = None,
+        conv_layers: int = 2,
+        conv_kernel: int = 9,
+        dropout: float = 0.1,
+        causal: bool = False,
+        pooling: str = "mean",
+        pool_bins: int = 8,
+        rope_theta: float = 10000.0,
+        pad_token_id: int = 0,
+        classifier_dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        **kwargs,
+    ):
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
         self.vocab_size = vocab_size
@@ -135,9 +150,14 @@ class TransformerBlock(nn.Module):
         qkv = self.qkv(self.ln1(x)).view(b, n, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
         qk = _apply_rope(qkv[:2], rope)  # q and k rotated together in one kernel
         q, k, v = qk[0], qk[1], qkv[2]
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.p if self.training else 0.0,
-                                           is_causal=self.causal and attn_mask is None)
+        a = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=attn_mask,
+            dropout_p=self.p if self.training else 0.0,
+            is_causal=self.causal and attn_mask is None,
+        )
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.fc2(F.gelu(self.fc1(self.ln2(x)))))
 
@@ -170,8 +190,9 @@ class GenolmModel(GenolmPreTrainedModel):
         n_conv = config.num_layers if config.arch == "cnn" else (config.conv_layers if config.arch == "hybrid" else 0)
         n_attn = 0 if config.arch == "cnn" else config.num_layers
         self.convs = nn.ModuleList(
-            ConvBlock(d, config.conv_kernel, 2 ** (i % 6) if config.arch == "cnn" else 1, config.dropout,
-                      config.causal) for i in range(n_conv))
+            ConvBlock(d, config.conv_kernel, 2 ** (i % 6) if config.arch == "cnn" else 1, config.dropout, config.causal)
+            for i in range(n_conv)
+        )
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(n_attn))
         self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(config.dropout)
@@ -183,8 +204,13 @@ class GenolmModel(GenolmPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embeddings = value
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-                output_hidden_states: bool = False, **kwargs) -> GenolmOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        output_hidden_states: bool = False,
+        **kwargs,
+    ) -> GenolmOutput:
         x = self.drop(self.embeddings(input_ids))
         keep = None
         attn_mask = None
@@ -204,8 +230,9 @@ class GenolmModel(GenolmPreTrainedModel):
             if hidden is not None:
                 hidden.append(x)
         if self.blocks:
-            rope = _rope_cache(x.shape[1], self.config.hidden_size // self.config.num_heads,
-                               self.config.rope_theta, x.device, x.dtype)
+            rope = _rope_cache(
+                x.shape[1], self.config.hidden_size // self.config.num_heads, self.config.rope_theta, x.device, x.dtype
+            )
             for blk in self.blocks:
                 x = blk(x, rope, attn_mask)
                 if hidden is not None:
@@ -214,14 +241,17 @@ class GenolmModel(GenolmPreTrainedModel):
         return GenolmOutput(last_hidden_state=x, hidden_states=tuple(hidden) if hidden else None)
 
 
-def pool(hidden: torch.Tensor, attention_mask: Optional[torch.Tensor], how: str = "mean", bins: int = 8) -> torch.Tensor:
+def pool(
+    hidden: torch.Tensor, attention_mask: Optional[torch.Tensor], how: str = "mean", bins: int = 8
+) -> torch.Tensor:
     """(batch, length, d) -> (batch, d) ('mean' over real tokens, 'cls' first token, 'max') or
     (batch, bins * d) for 'bins': the mean of each of ``bins`` equal segments of the real sequence, so the head
     sees *where* a feature occurs (core promoters and TF sites are position-aligned); any length works."""
     if how == "bins":
         b, n, _ = hidden.shape
-        lengths = (attention_mask.sum(1) if attention_mask is not None
-                   else torch.full((b,), n, device=hidden.device)).to(hidden.dtype)
+        lengths = (
+            attention_mask.sum(1) if attention_mask is not None else torch.full((b,), n, device=hidden.device)
+        ).to(hidden.dtype)
         pos = torch.arange(n, device=hidden.device, dtype=hidden.dtype)
         idx = (pos[None, :] * bins / lengths[:, None]).floor().clamp(max=bins - 1).long()
         w = F.one_hot(idx, bins).to(hidden.dtype)
@@ -268,8 +298,9 @@ class GenolmForMaskedLM(GenolmPreTrainedModel):
             logits = None
         else:
             loss, logits = None, self.lm_head(out.last_hidden_state)
-        return GenolmOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                            hidden_states=out.hidden_states)
+        return GenolmOutput(
+            loss=loss, logits=logits, last_hidden_state=out.last_hidden_state, hidden_states=out.hidden_states
+        )
 
 
 class GenolmForCausalLM(GenolmPreTrainedModel):
@@ -290,10 +321,12 @@ class GenolmForCausalLM(GenolmPreTrainedModel):
             shift = labels[:, 1:].clone()
             if attention_mask is not None:
                 shift[attention_mask[:, 1:] == 0] = -100
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shift.reshape(-1),
-                                   ignore_index=-100)
-        return GenolmOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                            hidden_states=out.hidden_states)
+            loss = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shift.reshape(-1), ignore_index=-100
+            )
+        return GenolmOutput(
+            loss=loss, logits=logits, last_hidden_state=out.last_hidden_state, hidden_states=out.hidden_states
+        )
 
 
 class GenolmForSequenceClassification(GenolmPreTrainedModel):
@@ -305,8 +338,13 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         self.genolm = GenolmModel(config)
         d = config.hidden_size
         d_in = d * config.pool_bins if config.pooling == "bins" else d
-        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(d_in, d), nn.GELU(),
-                                  nn.Dropout(config.classifier_dropout), nn.Linear(d, config.num_labels or 2))
+        self.head = nn.Sequential(
+            nn.Dropout(config.classifier_dropout),
+            nn.Linear(d_in, d),
+            nn.GELU(),
+            nn.Dropout(config.classifier_dropout),
+            nn.Linear(d, config.num_labels or 2),
+        )
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
@@ -319,8 +357,13 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
                 loss = F.mse_loss(logits.squeeze(-1).float(), labels.float())
             else:
                 loss = F.cross_entropy(logits.float(), labels.long())
-        return GenolmOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                            hidden_states=out.hidden_states, pooled=pooled)
+        return GenolmOutput(
+            loss=loss,
+            logits=logits,
+            last_hidden_state=out.last_hidden_state,
+            hidden_states=out.hidden_states,
+            pooled=pooled,
+        )
 
 
 class GenolmForTokenClassification(GenolmPreTrainedModel):
@@ -330,7 +373,9 @@ class GenolmForTokenClassification(GenolmPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.genolm = GenolmModel(config)
-        self.head = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels or 2))
+        self.head = nn.Sequential(
+            nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels or 2)
+        )
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
@@ -339,5 +384,6 @@ class GenolmForTokenClassification(GenolmPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1), ignore_index=-100)
-        return GenolmOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                            hidden_states=out.hidden_states)
+        return GenolmOutput(
+            loss=loss, logits=logits, last_hidden_state=out.last_hidden_state, hidden_states=out.hidden_states
+        )

@@ -6,6 +6,7 @@
   (as in DNABERT-2).
 Input is normalised by the caller (upper-case, IUPAC -> N); lowercase is upper-cased here too.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -44,17 +45,26 @@ def _wrap(tok: Tokenizer, name: str) -> PreTrainedTokenizerFast:
     tok.normalizer = normalizers.Sequence([normalizers.Replace(c, c.upper()) for c in "acgtn"])
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   bos_token="[CLS]", eos_token="[SEP]", model_max_length=1_000_000)
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        bos_token="[CLS]",
+        eos_token="[SEP]",
+        model_max_length=1_000_000,
+    )
     fast.init_kwargs["genolm_tokenizer"] = name
     return fast
 
 
-def build_dna_tokenizer(spec: str = "base", training_sequences: Iterable[str] | None = None
-                        ) -> PreTrainedTokenizerFast:
+def build_dna_tokenizer(spec: str = "base", training_sequences: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
     kind, n = parse_tokenizer_spec(spec)
     if kind == "base" or kind == "kmer":
         k = n
@@ -71,7 +81,8 @@ def build_dna_tokenizer(spec: str = "base", training_sequences: Iterable[str] | 
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("N+|[ACGT]{1,512}"), behavior="isolated")
     tok.decoder = decoders.BPEDecoder()
-    trainer = trainers.BpeTrainer(vocab_size=n, special_tokens=SPECIAL_TOKENS, initial_alphabet=list(BASES),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=n, special_tokens=SPECIAL_TOKENS, initial_alphabet=list(BASES), show_progress=False
+    )
     tok.train_from_iterator((s.upper() for s in training_sequences), trainer=trainer)
     return _wrap(tok, f"bpe:{n}")

@@ -1,4 +1,5 @@
 """Baselines for gene finding: the longest-ORF caller (prokaryotes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def longest_orf_genes(seq: str, min_codons: int = 100, starts=("ATG", "GTG", "TT
         for frame in range(3):
             first_start = None
             for i in range(frame, L - 2, 3):
-                c = s[i:i + 3]
+                c = s[i : i + 3]
                 if c in STOP_CODONS:
                     if first_start is not None and (i + 3 - first_start) // 3 >= min_codons:
                         a, b = first_start, i + 3
@@ -30,7 +31,7 @@ def longest_orf_genes(seq: str, min_codons: int = 100, starts=("ATG", "GTG", "TT
     taken = np.zeros(len(seq) + 1, dtype=bool)
     genes = []
     for n, a, b, strand in cands:
-        if taken[a + 30: max(a + 31, b - 30)].any():  # allow short overlaps, as real operons have
+        if taken[a + 30 : max(a + 31, b - 30)].any():  # allow short overlaps, as real operons have
             continue
         taken[a:b] = True
         genes.append(GeneModel(strand, a, b, exons=[(a, b)], cds=[(a, b, 0)], score=0.0))

@@ -8,6 +8,7 @@
 - :func:`annotate_sequences` is the one prediction path behind `genolm annotate predict` and
   ``genolm.load(model).predict(...)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,15 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genolm.genome.annotate.hmm import (
-    GeneHMM,
-    GeneModel,
-    HMMParams,
-    build_hmm,
-    codon_mask,
-    path_to_genes,
-    viterbi,
-)
+from genolm.genome.annotate.hmm import GeneHMM, GeneModel, HMMParams, build_hmm, codon_mask, path_to_genes, viterbi
 from genolm.genome.annotate.labels import SCHEMES, swap_strand_labels
 from genolm.genome.annotate.tagger import PROGRESS_MIN_BASES, posteriors, read_genome
 from genolm.io.bed import Region, check_regions, read_bed
@@ -44,6 +37,7 @@ def base_codes(seq: str) -> np.ndarray:
 
 # ---- content model: codon-position Markov chains (GeneMark-style), combined with the network ------
 
+
 class ContentModel:
     """Order-k Markov chains per fine label (coding labels per codon position), fitted by counting.
 
@@ -55,7 +49,7 @@ class ContentModel:
     def __init__(self, scheme: str, order: int = 5, logp: np.ndarray | None = None):
         self.scheme, self.order = scheme, order
         self.n = len(SCHEMES[scheme])
-        self.counts = np.zeros((self.n, 4 ** order, 4))
+        self.counts = np.zeros((self.n, 4**order, 4))
         self.logp = logp
 
     def _contexts(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +60,7 @@ class ContentModel:
         ctx = np.zeros(L - k, dtype=np.int64)
         ok = c[k:] < 4
         for j in range(k, 0, -1):
-            prev = c[k - j: L - j]
+            prev = c[k - j : L - j]
             ok &= prev < 4
             ctx = ctx * 4 + np.minimum(prev, 3)
         return ctx, ok
@@ -74,13 +68,15 @@ class ContentModel:
     def add(self, seq: str, labels: np.ndarray) -> None:
         """Count one sequence with its fine labels (-100 = ignore); both strands are counted."""
         swap = swap_strand_labels(self.scheme)
-        for s, lab in ((seq, labels), (reverse_complement(seq), np.where(labels >= 0, swap[np.maximum(labels, 0)],
-                                                                         -100)[::-1])):
+        for s, lab in (
+            (seq, labels),
+            (reverse_complement(seq), np.where(labels >= 0, swap[np.maximum(labels, 0)], -100)[::-1]),
+        ):
             c = base_codes(s)
             ctx, ok = self._contexts(c)
-            y = lab[self.order:]
+            y = lab[self.order :]
             ok &= y >= 0
-            idx = (y[ok] * 4 ** self.order + ctx[ok]) * 4 + c[self.order:][ok]
+            idx = (y[ok] * 4**self.order + ctx[ok]) * 4 + c[self.order :][ok]
             self.counts += np.bincount(idx, minlength=self.counts.size).reshape(self.counts.shape)
 
     def finalize(self, pseudo: float = 0.5) -> ContentModel:
@@ -159,8 +155,8 @@ class SpliceModel:
         ag = np.flatnonzero(codon_mask(c, ("AG",)))
         self._count(self._bg["donor"], self._windows(c, gt, *self.DONOR))
         self._count(self._bg["acceptor"], self._windows(c, ag, *self.ACCEPTOR))
-        d = np.array([a for a, b in introns if seq[a:a + 2] == "GT"], dtype=np.int64)
-        a_ = np.array([b - 2 for a, b in introns if seq[b - 2:b] == "AG"], dtype=np.int64)
+        d = np.array([a for a, b in introns if seq[a : a + 2] == "GT"], dtype=np.int64)
+        a_ = np.array([b - 2 for a, b in introns if seq[b - 2 : b] == "AG"], dtype=np.int64)
         if len(d):
             self._count(self._pos["donor"], self._windows(c, d, *self.DONOR))
         if len(a_):
@@ -225,14 +221,17 @@ class SpliceModel:
 
 # ---- prediction ---------------------------------------------------------------------------------
 
+
 class Annotator:
     """A loaded annotation model: posteriors -> Viterbi -> gene models, reused across regions."""
 
     def __init__(self, model, tokenizer, info, model_dir: str | None = None):
         meta = (info.extra or {}).get("annotate")
         if not meta:
-            raise InputError("not a genolm annotation model (no 'annotate' entry in genolm.json); "
-                             "train one with `genolm annotate train`")
+            raise InputError(
+                "not a genolm annotation model (no 'annotate' entry in genolm.json); "
+                "train one with `genolm annotate train`"
+            )
         self.model, self.tok, self.info = model, tokenizer, info
         self.scheme = meta["scheme"]
         self.params = HMMParams(**meta["hmm"])
@@ -261,9 +260,16 @@ class Annotator:
     def posteriors(self, seq: str) -> np.ndarray:
         return posteriors(self.model, self.tok, seq, swap=self.swap)
 
-    def decode(self, seq: str, post: np.ndarray, net_weight: float | None = None,
-               content_weight: float | None = None, splice_weight: float | None = None,
-               content_ll: np.ndarray | None = None, splice_bonus: dict | None = None) -> list[GeneModel]:
+    def decode(
+        self,
+        seq: str,
+        post: np.ndarray,
+        net_weight: float | None = None,
+        content_weight: float | None = None,
+        splice_weight: float | None = None,
+        content_ll: np.ndarray | None = None,
+        splice_bonus: dict | None = None,
+    ) -> list[GeneModel]:
         """Viterbi over w_net * log p_network + w_content * log-likelihood of the codon Markov chains
         (+ w_splice * splice-site log-odds on entering an intron / leaving it)."""
         wn = self.net_weight if net_weight is None else net_weight
@@ -304,8 +310,9 @@ class Annotator:
             kept_end = last
         return out
 
-    def predict_regions(self, seqs: dict[str, str], regions: list[Region], context: int = 1000,
-                        keep_posteriors: bool = False):
+    def predict_regions(
+        self, seqs: dict[str, str], regions: list[Region], context: int = 1000, keep_posteriors: bool = False
+    ):
         """Gene models inside each region: (contig, region start, GeneModel) with region-relative coords."""
         from genolm.core.progress import progress
 
@@ -314,8 +321,8 @@ class Annotator:
         for r in progress(regions, desc="annotate", unit="region"):
             s = seqs[r.chrom]
             lo, hi = max(0, r.start - context), min(len(s), r.end + context)
-            post = self.posteriors(s[lo:hi])[r.start - lo: r.end - lo]
-            for a, g in self.decode_long(s[r.start:r.end], post):
+            post = self.posteriors(s[lo:hi])[r.start - lo : r.end - lo]
+            for a, g in self.decode_long(s[r.start : r.end], post):
                 out.append((r.chrom, r.start + a, g))
             if keep_posteriors:
                 posts.append((r, post))
@@ -331,25 +338,83 @@ def genes_to_features(genes, scheme: str, source: str = "genolm") -> list[Featur
         gid = f"{chrom}.g{counter[chrom]}"
         score = f"{g.score:.3f}"
         if g.kind == "RNA":
-            feats.append(Feature(chrom, source, "gene", off + g.start + 1, off + g.end, score, g.strand, ".",
-                                 {"ID": gid, "gene_biotype": "RNA"}))
-            feats.append(Feature(chrom, source, "ncRNA", off + g.start + 1, off + g.end, score, g.strand, ".",
-                                 {"ID": f"{gid}.t1", "Parent": gid}))
+            feats.append(
+                Feature(
+                    chrom,
+                    source,
+                    "gene",
+                    off + g.start + 1,
+                    off + g.end,
+                    score,
+                    g.strand,
+                    ".",
+                    {"ID": gid, "gene_biotype": "RNA"},
+                )
+            )
+            feats.append(
+                Feature(
+                    chrom,
+                    source,
+                    "ncRNA",
+                    off + g.start + 1,
+                    off + g.end,
+                    score,
+                    g.strand,
+                    ".",
+                    {"ID": f"{gid}.t1", "Parent": gid},
+                )
+            )
             continue
         tid = f"{gid}.t1"
-        feats.append(Feature(chrom, source, "gene", off + g.start + 1, off + g.end, score, g.strand, ".",
-                             {"ID": gid, "gene_biotype": "protein_coding"}))
-        feats.append(Feature(chrom, source, "mRNA", off + g.start + 1, off + g.end, score, g.strand, ".",
-                             {"ID": tid, "Parent": gid}))
+        feats.append(
+            Feature(
+                chrom,
+                source,
+                "gene",
+                off + g.start + 1,
+                off + g.end,
+                score,
+                g.strand,
+                ".",
+                {"ID": gid, "gene_biotype": "protein_coding"},
+            )
+        )
+        feats.append(
+            Feature(
+                chrom, source, "mRNA", off + g.start + 1, off + g.end, score, g.strand, ".", {"ID": tid, "Parent": gid}
+            )
+        )
         parts = []
         for k, (s, e) in enumerate(g.exons, 1):
-            parts.append(Feature(chrom, source, "exon", off + s + 1, off + e, ".", g.strand, ".",
-                                 {"ID": f"{tid}.exon{k}", "Parent": tid}))
+            parts.append(
+                Feature(
+                    chrom,
+                    source,
+                    "exon",
+                    off + s + 1,
+                    off + e,
+                    ".",
+                    g.strand,
+                    ".",
+                    {"ID": f"{tid}.exon{k}", "Parent": tid},
+                )
+            )
         for s, e in g.introns:
             parts.append(Feature(chrom, source, "intron", off + s + 1, off + e, ".", g.strand, ".", {"Parent": tid}))
         for s, e, ph in g.cds:
-            parts.append(Feature(chrom, source, "CDS", off + s + 1, off + e, ".", g.strand, str(ph),
-                                 {"ID": f"{tid}.cds", "Parent": tid}))
+            parts.append(
+                Feature(
+                    chrom,
+                    source,
+                    "CDS",
+                    off + s + 1,
+                    off + e,
+                    ".",
+                    g.strand,
+                    str(ph),
+                    {"ID": f"{tid}.cds", "Parent": tid},
+                )
+            )
         for typ, ivs in (("five_prime_UTR", g.utr5), ("three_prime_UTR", g.utr3)):
             for s, e in ivs:
                 parts.append(Feature(chrom, source, typ, off + s + 1, off + e, ".", g.strand, ".", {"Parent": tid}))
@@ -370,13 +435,16 @@ def class_columns(scheme: str, cls: str) -> list[int]:
     """Fine-label columns of a class name prefix (CDS, intron, UTR5, UTR3, RNA, intergenic)."""
     cols = [i for i, n in enumerate(SCHEMES[scheme]) if n.startswith(cls)]
     if not cols:
-        raise UsageError(f"unknown --bedgraph-class {cls!r}; one of CDS, intron, UTR5, UTR3, RNA, "
-                         "intergenic (prefixes of the model's labels)")
+        raise UsageError(
+            f"unknown --bedgraph-class {cls!r}; one of CDS, intron, UTR5, UTR3, RNA, "
+            "intergenic (prefixes of the model's labels)"
+        )
     return cols
 
 
-def annotate_sequences(annot: Annotator, seqs: dict[str, str], regions: list[Region] | None = None,
-                       keep_posteriors: bool = False):
+def annotate_sequences(
+    annot: Annotator, seqs: dict[str, str], regions: list[Region] | None = None, keep_posteriors: bool = False
+):
     """GFF3 features of the gene models in ``regions`` (default: every whole sequence), sorted as written.
 
     With ``keep_posteriors`` also the (region, posteriors) pairs."""
@@ -389,8 +457,14 @@ def annotate_sequences(annot: Annotator, seqs: dict[str, str], regions: list[Reg
     return (feats, posts) if keep_posteriors else feats
 
 
-def predict(model: str, genome: str, out: str, regions: str | None = None, bedgraph: str | None = None,
-            bedgraph_class: str = "CDS") -> dict:
+def predict(
+    model: str,
+    genome: str,
+    out: str,
+    regions: str | None = None,
+    bedgraph: str | None = None,
+    bedgraph_class: str = "CDS",
+) -> dict:
     """Annotate a genome (or BED regions of it) into a GFF3 file; optional bedGraph of class probability."""
     from genolm.io.bed import write_bedgraph
 
@@ -402,8 +476,12 @@ def predict(model: str, genome: str, out: str, regions: str | None = None, bedgr
         feats, posts = annotate_sequences(annot, seqs, regs, keep_posteriors=True)
     else:
         feats, posts = annotate_sequences(annot, seqs, regs), []
-    write_gff(out, feats, {k: len(v) for k, v in seqs.items()},
-              comments=[f"genolm annotate predict; model {model}; scheme {annot.scheme}"])
+    write_gff(
+        out,
+        feats,
+        {k: len(v) for k, v in seqs.items()},
+        comments=[f"genolm annotate predict; model {model}; scheme {annot.scheme}"],
+    )
     if bedgraph:
         tracks = []
         for r, post in posts:
@@ -412,5 +490,10 @@ def predict(model: str, genome: str, out: str, regions: str | None = None, bedgr
         write_bedgraph(bedgraph, tracks, name=f"P({bedgraph_class})", description="genolm annotate")
     n_genes = sum(1 for f in feats if f.type == "gene")
     n_introns = sum(1 for f in feats if f.type == "intron")
-    return {"genes": n_genes, "introns": n_introns, "regions": len(regs), "bases": sum(len(r) for r in regs),
-            "out": str(out)}
+    return {
+        "genes": n_genes,
+        "introns": n_introns,
+        "regions": len(regs),
+        "bases": sum(len(r) for r in regs),
+        "out": str(out),
+    }

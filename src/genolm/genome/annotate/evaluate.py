@@ -4,6 +4,7 @@ exon / intron exact-boundary P/R/F1 and gene-level exact matches (as gene-finder
 Precision/recall/F1 come from counts (true positives, predictions, reference items); undefined values
 are NaN, as in :mod:`genolm.core.metrics`.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from genolm.genome.annotate.labels import (
-    BASE_CLASSES,
-    COARSE,
-    label_arrays,
-    transcripts_from_features,
-)
+from genolm.genome.annotate.labels import BASE_CLASSES, COARSE, label_arrays, transcripts_from_features
 from genolm.io.bed import Region, check_regions, read_bed
 from genolm.io.fasta import read_fasta
 from genolm.io.gff import Feature, GffWarnings, read_gff
@@ -28,16 +24,23 @@ def prf(tp: int, n_pred: int, n_true: int) -> dict:
     p = tp / n_pred if n_pred else float("nan")
     r = tp / n_true if n_true else float("nan")
     f = 2 * p * r / (p + r) if n_pred and n_true and (p + r) > 0 else (0.0 if n_pred or n_true else float("nan"))
-    return {"precision": round(p, 4) if not math.isnan(p) else p, "recall": round(r, 4) if not math.isnan(r) else r,
-            "f1": round(f, 4) if not math.isnan(f) else f, "n_pred": n_pred, "n_true": n_true, "tp": tp}
+    return {
+        "precision": round(p, 4) if not math.isnan(p) else p,
+        "recall": round(r, 4) if not math.isnan(r) else r,
+        "f1": round(f, 4) if not math.isnan(f) else f,
+        "n_pred": n_pred,
+        "n_true": n_true,
+        "tp": tp,
+    }
 
 
 def _coarse_class(name: str) -> str:
     return name.rstrip("+-") if name != "intergenic" else name
 
 
-def evaluate_features(pred: list[Feature], truth: list[Feature], lengths: dict[str, int],
-                      regions: list[Region] | None = None) -> dict:
+def evaluate_features(
+    pred: list[Feature], truth: list[Feature], lengths: dict[str, int], regions: list[Region] | None = None
+) -> dict:
     """Gene-finder metrics of predicted vs reference features inside ``regions`` (default: whole sequences)."""
     pw, tw = GffWarnings(), GffWarnings()
     ptx = transcripts_from_features(pred, True, pw)
@@ -60,7 +63,7 @@ def evaluate_features(pred: list[Feature], truth: list[Feature], lengths: dict[s
             L = max([r.end] + [t.end for t in by_t[r.chrom] + by_p[r.chrom]])
         _, cp = label_arrays(by_p[r.chrom], L, "eukaryote")
         _, ct = label_arrays(by_t[r.chrom], L, "eukaryote")
-        cp, ct = cp[r.start:r.end], ct[r.start:r.end]
+        cp, ct = cp[r.start : r.end], ct[r.start : r.end]
         kp, kt = cls_of[cp], cls_of[ct]
         same = cp == ct
         npred += np.bincount(kp, minlength=len(classes))
@@ -87,8 +90,9 @@ def evaluate_features(pred: list[Feature], truth: list[Feature], lengths: dict[s
     return out
 
 
-def evaluate(pred: str, truth: str, regions: str | None = None, out: str | None = None,
-             genome: str | None = None) -> dict:
+def evaluate(
+    pred: str, truth: str, regions: str | None = None, out: str | None = None, genome: str | None = None
+) -> dict:
     """Compare a predicted GFF3 with a reference GFF3; optional BED regions; writes metrics JSON."""
     from genolm.io.atomic import atomic_write_text
 
@@ -131,5 +135,3 @@ def lengths_from(truth: str, pred: str, genome: str | None) -> dict[str, int]:
             if f.seqid not in lengths or f.end > lengths[f.seqid]:
                 lengths[f.seqid] = max(lengths.get(f.seqid, 0), f.end)
     return lengths
-
-

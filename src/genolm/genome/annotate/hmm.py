@@ -13,6 +13,7 @@ encode what a gene must look like, so the decoded path is always a consistent ge
 Emission score of state s at base i = log p_i(label(s)) - prior_weight * log prior(label(s)).
 The whole model is a few dozen states, so Viterbi (numba) runs at millions of bases per second.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,13 +43,24 @@ def codon_mask(codes: np.ndarray, codons) -> np.ndarray:
             continue
         m = np.ones(n - k + 1, dtype=bool)
         for j, ch in enumerate(encode(c)):
-            m &= codes[j: n - k + 1 + j] == ch
+            m &= codes[j : n - k + 1 + j] == ch
         out[: n - k + 1] |= m
     return out
 
 
-CONSTRAINTS = ["none", "start", "nostop", "stop", "donor", "acceptor",
-               "rc_start", "rc_nostop", "rc_stop", "rc_donor", "rc_acceptor"]
+CONSTRAINTS = [
+    "none",
+    "start",
+    "nostop",
+    "stop",
+    "donor",
+    "acceptor",
+    "rc_start",
+    "rc_nostop",
+    "rc_stop",
+    "rc_donor",
+    "rc_acceptor",
+]
 _C = {c: i for i, c in enumerate(CONSTRAINTS)}
 
 
@@ -63,7 +75,7 @@ def constraint_masks(seq: str, starts: tuple[str, ...]) -> np.ndarray:
     acgt = s < 4
     full = np.zeros(L, dtype=bool)  # a whole codon of real bases from i
     if L >= 3:
-        full[: L - 2] = acgt[: L - 2] & acgt[1: L - 1] & acgt[2:]
+        full[: L - 2] = acgt[: L - 2] & acgt[1 : L - 1] & acgt[2:]
     m[_C["nostop"]] = full & ~m[_C["stop"]]
     m[_C["donor"]] = codon_mask(s, ("GT",))
     m[_C["acceptor"]] = codon_mask(s, ("AG",))
@@ -76,6 +88,7 @@ def constraint_masks(seq: str, starts: tuple[str, ...]) -> np.ndarray:
 
 
 # ---- the state graph ----------------------------------------------------------------------------
+
 
 @dataclass
 class GeneHMM:
@@ -98,8 +111,12 @@ class GeneHMM:
 
     def arrays(self):
         t = np.array([x[:2] for x in self.trans], dtype=np.int64)
-        return (t[:, 0].copy(), t[:, 1].copy(), np.array([x[2] for x in self.trans], dtype=np.float64),
-                np.array([x[3] for x in self.trans], dtype=np.int64))
+        return (
+            t[:, 0].copy(),
+            t[:, 1].copy(),
+            np.array([x[2] for x in self.trans], dtype=np.float64),
+            np.array([x[3] for x in self.trans], dtype=np.int64),
+        )
 
     def new_gene_pairs(self) -> set[tuple[int, int]]:
         return {(a, b) for a, b, _, _, ng in self.trans if ng}
@@ -279,6 +296,7 @@ def _eukaryote(p: HMMParams) -> GeneHMM:
 
 # ---- Viterbi ------------------------------------------------------------------------------------
 
+
 def _viterbi_py(emis, tf, tt, tlp, tc, cons, start_state):
     L, S = emis.shape
     back = np.zeros((L, S), dtype=np.int16)
@@ -296,6 +314,7 @@ def _viterbi_py(emis, tf, tt, tlp, tc, cons, start_state):
 
 
 if njit is not None:
+
     @njit(cache=True, nogil=True)
     def _viterbi_nb(emis, tf, tt, tlp, tc, cons, start_state):  # pragma: no cover - compiled
         L, S = emis.shape
@@ -321,8 +340,14 @@ else:  # pragma: no cover
     _viterbi_nb = _viterbi_py
 
 
-def viterbi(hmm: GeneHMM, log_post: np.ndarray, seq: str, log_prior: np.ndarray | None = None,
-            prior_weight: float = 0.0, state_bonus: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def viterbi(
+    hmm: GeneHMM,
+    log_post: np.ndarray,
+    seq: str,
+    log_prior: np.ndarray | None = None,
+    prior_weight: float = 0.0,
+    state_bonus: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """Most likely state path (L,) for one sequence; starts and ends outside genes.
 
     ``state_bonus`` adds a per-position score to states by name (e.g. splice-site log-odds on the
@@ -352,6 +377,7 @@ def viterbi(hmm: GeneHMM, log_post: np.ndarray, seq: str, log_prior: np.ndarray 
 
 
 # ---- path -> gene models ------------------------------------------------------------------------
+
 
 @dataclass
 class GeneModel:
@@ -408,8 +434,14 @@ def _gene_from_labels(names: list[str], lab: np.ndarray, offset: int, post) -> G
         is_cds = np.array([names[x].startswith("CDS") for x in lab])
         is_u5 = np.array([names[x].startswith("UTR5") for x in lab])
         is_u3 = np.array([names[x].startswith("UTR3") for x in lab])
-        g = GeneModel(strand, offset, offset + len(lab), exons=_runs(~is_intron, offset),
-                      utr5=_runs(is_u5, offset), utr3=_runs(is_u3, offset))
+        g = GeneModel(
+            strand,
+            offset,
+            offset + len(lab),
+            exons=_runs(~is_intron, offset),
+            utr5=_runs(is_u5, offset),
+            utr3=_runs(is_u3, offset),
+        )
         segs = _runs(is_cds & ~is_intron, offset)
         # phase = bases to skip at the segment's 5' end (gene direction) to reach a codon start
         ordered = segs if strand == "+" else segs[::-1]
@@ -421,4 +453,3 @@ def _gene_from_labels(names: list[str], lab: np.ndarray, offset: int, post) -> G
     if post is not None:
         g.score = float(np.mean(post[np.arange(len(lab)), lab]))
     return g
-

@@ -4,6 +4,7 @@ GFF3 features -> transcripts (one per gene by default) -> per-base *fine* labels
 coding bases, intron, UTR, ... on each strand) and *coarse* classes (used for evaluation).
 Coordinates: 0-based half-open.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,21 @@ from genolm.io.gff import Feature, GffWarnings, read_gff
 
 SCHEMES = {
     "prokaryote": ["intergenic", "CDS+1", "CDS+2", "CDS+3", "CDS-1", "CDS-2", "CDS-3", "RNA"],
-    "eukaryote": ["intergenic", "UTR5+", "CDS+1", "CDS+2", "CDS+3", "intron+", "UTR3+",
-                  "UTR5-", "CDS-1", "CDS-2", "CDS-3", "intron-", "UTR3-"],
+    "eukaryote": [
+        "intergenic",
+        "UTR5+",
+        "CDS+1",
+        "CDS+2",
+        "CDS+3",
+        "intron+",
+        "UTR3+",
+        "UTR5-",
+        "CDS-1",
+        "CDS-2",
+        "CDS-3",
+        "intron-",
+        "UTR3-",
+    ],
 }
 
 # coarse classes used for evaluation (strand kept: a CDS base on the wrong strand is wrong)
@@ -53,12 +67,24 @@ def swap_strand_labels(scheme: str) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-RNA_TYPES = {"tRNA", "rRNA", "ncRNA", "tmRNA", "snRNA", "snoRNA", "RNase_P_RNA", "SRP_RNA", "antisense_RNA",
-             "miRNA", "lnc_RNA"}
+RNA_TYPES = {
+    "tRNA",
+    "rRNA",
+    "ncRNA",
+    "tmRNA",
+    "snRNA",
+    "snoRNA",
+    "RNase_P_RNA",
+    "SRP_RNA",
+    "antisense_RNA",
+    "miRNA",
+    "lnc_RNA",
+}
 TRANSCRIPT_PARTS = {"CDS", "exon", "five_prime_UTR", "three_prime_UTR"}
 BASE_CLASSES = ["CDS", "intron", "UTR5", "UTR3", "RNA", "intergenic"]
 
 # ---- annotation -> transcripts -> per-base labels -------------------------------------------------
+
 
 @dataclass
 class Transcript:
@@ -95,8 +121,9 @@ def _merge(iv: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in out]
 
 
-def transcripts_from_features(feats: list[Feature], primary_only: bool = True,
-                              warnings: GffWarnings | None = None) -> list[Transcript]:
+def transcripts_from_features(
+    feats: list[Feature], primary_only: bool = True, warnings: GffWarnings | None = None
+) -> list[Transcript]:
     """Group CDS/exon/UTR parts by parent transcript; one (the first listed) transcript per gene by default.
 
     Works for NCBI prokaryote files (CDS whose parent is the gene, RNA features with exon children) and
@@ -178,9 +205,9 @@ def label_arrays(transcripts: list[Transcript], length: int, scheme: str) -> tup
         st = t.strand if t.strand in "+-" else "+"
         ex = sorted(t.exons)
         for a, b in zip(ex, ex[1:]):
-            coarse[a[1]:b[0]] = COARSE_INDEX[f"intron{st}"]
+            coarse[a[1] : b[0]] = COARSE_INDEX[f"intron{st}"]
             if f"intron{st}" in fi:
-                fine[a[1]:b[0]] = fi[f"intron{st}"]
+                fine[a[1] : b[0]] = fi[f"intron{st}"]
         cds_lo = min(s for s, _ in t.cds) if t.cds else None
         cds_hi = max(e for _, e in t.cds) if t.cds else None
         for s, e in ex:  # UTR parts of exons
@@ -192,7 +219,7 @@ def label_arrays(transcripts: list[Transcript], length: int, scheme: str) -> tup
                 if f"{utr}{st}" in fi:
                     fine[lo:hi] = fi[f"{utr}{st}"]
         done = -t.cds_phase0
-        for s, e in (sorted(t.cds) if st == "+" else sorted(t.cds, reverse=True)):
+        for s, e in sorted(t.cds) if st == "+" else sorted(t.cds, reverse=True):
             n = e - s
             pos = (np.arange(done, done + n) % 3) + 1
             if st == "-":
@@ -203,8 +230,9 @@ def label_arrays(transcripts: list[Transcript], length: int, scheme: str) -> tup
     return fine, coarse
 
 
-def load_annotation(gff: str | os.PathLike, lengths: dict[str, int], primary_only: bool = True,
-                    warn: bool = True) -> dict[str, list[Transcript]]:
+def load_annotation(
+    gff: str | os.PathLike, lengths: dict[str, int], primary_only: bool = True, warn: bool = True
+) -> dict[str, list[Transcript]]:
     w = GffWarnings()
     feats = read_gff(gff, lengths, w)
     txs = transcripts_from_features(feats, primary_only, w)
@@ -214,4 +242,3 @@ def load_annotation(gff: str | os.PathLike, lengths: dict[str, int], primary_onl
     for t in txs:
         by[t.seqid].append(t)
     return by
-

@@ -6,6 +6,7 @@ per feature line, columns ``seqid, source, type, start, end, score, strand, phas
 genome, as `annotate predict --input`), a ``{name: sequence}`` dict, a list of sequences (seqids ``0``,
 ``1``, ...) or a DataFrame with a ``sequence`` column (and optionally ``id``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from genolm.core.predictor import Predictor
-from genolm.genome.annotate.decode import (
-    CONTENT_MODEL_FILE,
-    Annotator,
-    annotate_sequences,
-)
+from genolm.genome.annotate.decode import CONTENT_MODEL_FILE, Annotator, annotate_sequences
 from genolm.io.errors import InputError
 from genolm.io.gff import features_frame
 

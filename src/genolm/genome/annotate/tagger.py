@@ -5,6 +5,7 @@
 - :class:`WindowBatches` draws random training windows (both strands) as padded batches;
 - :func:`posteriors` gives (L, n_labels) per-base label probabilities of a sequence of any length.
 """
+
 from __future__ import annotations
 
 import re
@@ -148,8 +149,8 @@ class WindowBatches:
         for k, (i, l) in enumerate(items):
             m = len(i)
             ids[k, 0], ids[k, m + 1] = self.cls_id, self.sep_id
-            ids[k, 1:m + 1] = torch.from_numpy(np.ascontiguousarray(i))
-            lab[k, 1:m + 1] = torch.from_numpy(np.ascontiguousarray(l))
+            ids[k, 1 : m + 1] = torch.from_numpy(np.ascontiguousarray(i))
+            lab[k, 1 : m + 1] = torch.from_numpy(np.ascontiguousarray(l))
             mask[k, : m + 2] = 1
         out = {"input_ids": ids, "labels": lab}
         if not bool(mask.all()):
@@ -161,8 +162,16 @@ class WindowBatches:
             yield self.collate([self.draw(self.rng) for _ in range(self.batch_size)])
 
 
-def posteriors(model, tokenizer, seq: str, chunk: int = 8192, context: int = 1024, batch_size: int = 4,
-               both_strands: bool = True, swap: np.ndarray | None = None) -> np.ndarray:
+def posteriors(
+    model,
+    tokenizer,
+    seq: str,
+    chunk: int = 8192,
+    context: int = 1024,
+    batch_size: int = 4,
+    both_strands: bool = True,
+    swap: np.ndarray | None = None,
+) -> np.ndarray:
     """(L, n_labels) per-base label probabilities of a sequence of any length.
 
     The sequence is cut into chunks read with ``context`` bases either side (beyond the network's
@@ -202,7 +211,7 @@ def posteriors_one(model, tokenizer, seq, lut, chunk, context, batch_size, bar=N
     model.eval()
     with torch.inference_mode():
         for k in range(0, len(jobs), batch_size):
-            group = jobs[k:k + batch_size]
+            group = jobs[k : k + batch_size]
             pieces = []
             for a, b in group:
                 lo, hi = max(0, a - context), min(L, b + context)
@@ -212,16 +221,14 @@ def posteriors_one(model, tokenizer, seq, lut, chunk, context, batch_size, bar=N
             mask = torch.zeros((len(pieces), n), dtype=torch.long)
             for r, (_, _, _, x) in enumerate(pieces):
                 ids[r, 0] = tokenizer.cls_token_id
-                ids[r, 1:len(x) + 1] = torch.from_numpy(x)
+                ids[r, 1 : len(x) + 1] = torch.from_numpy(x)
                 ids[r, len(x) + 1] = tokenizer.sep_token_id
                 mask[r, : len(x) + 2] = 1
             kw = {"attention_mask": mask.to(dev)} if not bool(mask.all()) else {}
             logits = model(input_ids=ids.to(dev), **kw).logits.float()
             prob = torch.softmax(logits, -1).cpu().numpy()
             for r, (lo, a, b, _) in enumerate(pieces):
-                out[a:b] = prob[r, 1 + (a - lo): 1 + (b - lo)]
+                out[a:b] = prob[r, 1 + (a - lo) : 1 + (b - lo)]
             if bar is not None:
                 bar.update(sum(b - a for a, b in group))
     return out
-
-

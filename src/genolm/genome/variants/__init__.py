@@ -12,6 +12,7 @@ Modules:
 - :mod:`~genolm.genome.variants.mutagenesis`: ``variants ism`` (the ISM itself is :mod:`genolm.interpret.ism`);
 - :mod:`~genolm.genome.variants.predictors`: ``genolm.load`` support (``VARIANT_PREDICTORS``).
 """
+
 from __future__ import annotations
 
 from genolm.genome.variants.evaluate import evaluate_scores, read_allele_values
@@ -21,6 +22,24 @@ from genolm.genome.variants.scoring import METHODS, ScoreSummary, is_variant_mod
 from genolm.genome.variants.supervised import ALL_FEATURES, VARIANT_MODEL_FILE, allele_features
 from genolm.genome.variants.train import load_labelled_alleles, train, train_variant_model
 
-__all__ = ["ALL_FEATURES", "Allele", "METHODS", "ReferenceCache", "SKIP_REASONS", "ScoreSummary", "VARIANT_MODEL_FILE",
-           "allele_features", "allele_windows", "check_allele", "evaluate_scores", "ism", "is_variant_model",
-           "load_labelled_alleles", "make_scorer", "read_allele_values", "score_vcf", "train", "train_variant_model"]
+__all__ = [
+    "ALL_FEATURES",
+    "Allele",
+    "METHODS",
+    "ReferenceCache",
+    "SKIP_REASONS",
+    "ScoreSummary",
+    "VARIANT_MODEL_FILE",
+    "allele_features",
+    "allele_windows",
+    "check_allele",
+    "evaluate_scores",
+    "ism",
+    "is_variant_model",
+    "load_labelled_alleles",
+    "make_scorer",
+    "read_allele_values",
+    "score_vcf",
+    "train",
+    "train_variant_model",
+]

@@ -1,4 +1,5 @@
 """Scores against measured effects: join a scored VCF and a truth VCF by CHROM/POS/REF/ALT."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,9 @@ def read_allele_values(path: str, field: str, require: bool = True) -> dict[tupl
     reader = VcfReader(path)
     if require and field not in reader.header.ids("INFO"):
         seen = sorted(reader.header.ids("INFO"))
-        raise InputError(f"INFO field {field!r} is not declared in the header (declared: "
-                         f"{', '.join(seen[:12]) or 'none'})", path)
+        raise InputError(
+            f"INFO field {field!r} is not declared in the header (declared: {', '.join(seen[:12]) or 'none'})", path
+        )
     number = reader.header.info_number(field)
     out = {}
     for rec in reader:
@@ -49,8 +51,15 @@ def read_allele_values(path: str, field: str, require: bool = True) -> dict[tupl
     return out
 
 
-def evaluate_scores(scores: str, truth: str, label: str, out: str, score_field: str = "GENOLM_SCORE",
-                    negate: bool = False, by_chrom: bool = False) -> dict:
+def evaluate_scores(
+    scores: str,
+    truth: str,
+    label: str,
+    out: str,
+    score_field: str = "GENOLM_SCORE",
+    negate: bool = False,
+    by_chrom: bool = False,
+) -> dict:
     """Join scored and truth VCFs by CHROM/POS/REF/ALT; AUROC/AUPRC (binary) or Spearman/Pearson."""
     from genolm.core import metrics as M
     from genolm.core.report import roc_pr_figure, scatter_figure
@@ -60,8 +69,10 @@ def evaluate_scores(scores: str, truth: str, label: str, out: str, score_field: 
     t = read_allele_values(truth, label)
     keys = [k for k in t if k in s and isinstance(s[k], float)]
     if not keys:
-        raise InputError(f"no allele of {truth} has both a {label} label and a {score_field} score "
-                         "(joined by CHROM, POS, REF, ALT)", scores)
+        raise InputError(
+            f"no allele of {truth} has both a {label} label and a {score_field} score (joined by CHROM, POS, REF, ALT)",
+            scores,
+        )
     bad = [t[k] for k in keys if not isinstance(t[k], float)]
     if bad:
         raise InputError(f"label {label!r} must be numeric (0/1 or a value); got {bad[0]!r}", truth)
@@ -75,9 +86,15 @@ def evaluate_scores(scores: str, truth: str, label: str, out: str, score_field: 
         m = M.regression_metrics(yy, xx)
         return {"n": m["n"], "spearman": m["spearman"], "pearson": m["pearson"]}
 
-    res = {"label": label, "score_field": score_field, "negated": negate,
-           "type": "binary" if binary else "continuous", "truth_alleles": len(t), "joined": len(keys),
-           **metrics_for(y, x)}
+    res = {
+        "label": label,
+        "score_field": score_field,
+        "negated": negate,
+        "type": "binary" if binary else "continuous",
+        "truth_alleles": len(t),
+        "joined": len(keys),
+        **metrics_for(y, x),
+    }
     if by_chrom:
         chroms = np.array([k[0] for k in keys])
         res["by_chrom"] = {c: metrics_for(y[chroms == c], x[chroms == c]) for c in sorted(set(chroms))}
@@ -85,8 +102,11 @@ def evaluate_scores(scores: str, truth: str, label: str, out: str, score_field: 
         vals = [v for v in vals if v is not None and not math.isnan(v)]
         res["mean_by_chrom"] = float(np.mean(vals)) if vals else float("nan")
     atomic_write_text(out, json.dumps(res, indent=2))
-    fig = roc_pr_figure(y.astype(int), x, score_field) if binary and len(set(y.tolist())) == 2 else \
-        scatter_figure(y, x, f"{score_field} vs {label}")
+    fig = (
+        roc_pr_figure(y.astype(int), x, score_field)
+        if binary and len(set(y.tolist())) == 2
+        else scatter_figure(y, x, f"{score_field} vs {label}")
+    )
     png = Path(out).with_suffix(".png")
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -95,4 +115,3 @@ def evaluate_scores(scores: str, truth: str, label: str, out: str, score_field: 
     plt.close(fig)
     res["plot"] = str(png)
     return res
-

@@ -26,6 +26,7 @@ change (stop gained, synonymous, missense, BLOSUM62, hydropathy). This is delibe
 a trained gene finder (GENSCAN, AUGUSTUS); it is a feature source, not an annotation tool
 (``genolm annotate`` is that).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,16 +34,26 @@ from collections import OrderedDict
 
 import numpy as np
 
-from genolm.genome.variants.features import (ACCEPTOR_EXON, ACCEPTOR_PWM, BLOSUM62, CODON_LOGODDS, DONOR_EXON,
-                                             DONOR_PWM, KYTE_DOOLITTLE, pwm_scores)
+from genolm.genome.variants.features import (
+    ACCEPTOR_EXON,
+    ACCEPTOR_PWM,
+    BLOSUM62,
+    CODON_LOGODDS,
+    DONOR_EXON,
+    DONOR_PWM,
+    KYTE_DOOLITTLE,
+    pwm_scores,
+)
 from genolm.sequence import CODON_TABLE as CODON
 from genolm.sequence import STOP_CODONS, encode, reverse_complement
 
 try:
     from numba import njit
 except Exception:  # pragma: no cover - numba is a dependency; pure Python still works, slowly
+
     def njit(*a, **k):
         return (lambda f: f) if not (a and callable(a[0])) else a[0]
+
 
 NEG = -1e18
 STOPS = tuple(sorted(STOP_CODONS))  # TAA TAG TGA
@@ -87,13 +98,13 @@ def _tracks(seq: str) -> tuple[np.ndarray, ...]:
     ds = pwm_scores(s, DONOR_PWM)
     for i in np.nonzero(ds > 0)[0]:
         j = i + DONOR_EXON  # first intron base
-        if s[j:j + 2] == "GT":
+        if s[j : j + 2] == "GT":
             don[j - 1] = ds[i]  # leave the exon after base j - 1
     acc = np.full(n, NEG)
     a = pwm_scores(s, ACCEPTOR_PWM)
     for i in np.nonzero(a > 0)[0]:
         j = i + ACCEPTOR_EXON  # first exon base
-        if s[j - 2:j] == "AG":
+        if s[j - 2 : j] == "AG":
             acc[j] = a[i]
     atg = np.zeros(n, dtype=np.bool_)
     if n > 2:
@@ -109,8 +120,9 @@ _CODE = np.array([0, 1, 2, 3, 4] + [5] * 4 + [6] * 16 + [2] * 4 + [7], dtype=np.
 
 
 @njit(cache=True)
-def _viterbi(cod, stop, don, acc, atg, rep, x, lo64, stop64, w_c, exon_pen, start_pen, end_pen,
-             rep_pen):  # pragma: no cover - numba
+def _viterbi(
+    cod, stop, don, acc, atg, rep, x, lo64, stop64, w_c, exon_pen, start_pen, end_pen, rep_pen
+):  # pragma: no cover - numba
     n = cod.shape[0]
     ns = 30
     bp = np.zeros((n, ns), dtype=np.int8)
@@ -264,16 +276,29 @@ class GeneStructure:
         lo, plus, minus = self._block(chrom, pos0 // BLOCK)
         out = {}
         t = pos0 - lo
-        for name, sp, tt, r, a in (("plus", plus, t, ref, alt),
-                                   ("minus", minus, len(minus.seq) - 1 - (t + len(ref) - 1),
-                                    reverse_complement(ref), reverse_complement(alt))):
+        for name, sp, tt, r, a in (
+            ("plus", plus, t, ref, alt),
+            ("minus", minus, len(minus.seq) - 1 - (t + len(ref) - 1), reverse_complement(ref), reverse_complement(alt)),
+        ):
             for k, v in _strand_features(sp, tt, r, a).items():
                 out[f"{k}_{name}"] = v
         return out
 
 
-GM_STRANDED = ["gm_coding", "gm_canonical", "gm_splice_region", "gm_exon_edge", "gm_stop_gained", "gm_synonymous",
-               "gm_missense", "gm_blosum62", "gm_hydro_delta", "gm_ref_hydro", "gm_intron_near", "gm_stop_lost"]
+GM_STRANDED = [
+    "gm_coding",
+    "gm_canonical",
+    "gm_splice_region",
+    "gm_exon_edge",
+    "gm_stop_gained",
+    "gm_synonymous",
+    "gm_missense",
+    "gm_blosum62",
+    "gm_hydro_delta",
+    "gm_ref_hydro",
+    "gm_intron_near",
+    "gm_stop_lost",
+]
 GM_FEATURES = [f"{k}_{s}" for s in ("plus", "minus") for k in GM_STRANDED]
 
 
@@ -294,8 +319,8 @@ def _strand_features(sp: _StrandPaths, t: int, ref: str, alt: str) -> dict:
             r = int(np.searchsorted(pos, t))
             if r - k < 0 or r - k + 3 > len(pos):
                 continue
-            rc = "".join(sp.seq[i] for i in pos[r - k:r - k + 3])
-            ac = rc[:k] + alt + rc[k + 1:]
+            rc = "".join(sp.seq[i] for i in pos[r - k : r - k + 3])
+            ac = rc[:k] + alt + rc[k + 1 :]
             ra, aa = CODON.get(rc, "X"), CODON.get(ac, "X")
             if ra == "*" and aa != "*":
                 f["gm_stop_lost"] += 1
@@ -311,7 +336,7 @@ def _strand_features(sp: _StrandPaths, t: int, ref: str, alt: str) -> dict:
                 wm += 1
         elif I0 <= st <= I2:  # intron: distance to the nearest exon base of this path
             r = int(np.searchsorted(pos, t))
-            d = min(pos[r] - t if r < len(pos) else 10 ** 9, t - pos[r - 1] if r > 0 else 10 ** 9)
+            d = min(pos[r] - t if r < len(pos) else 10**9, t - pos[r - 1] if r > 0 else 10**9)
             if d <= 2:
                 f["gm_canonical"] += 1
             elif d <= 8:

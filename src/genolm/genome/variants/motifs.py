@@ -5,6 +5,7 @@ Matrices come from :mod:`genolm.io.meme` and are scanned by :class:`genolm.inter
 over the windows that overlap it (both strands): negative = a site weakened, positive = a site strengthened
 or created.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,15 @@ from genolm.interpret.motifscan import MotifScanner
 HIT = 0.85  # relative score of a motif "site"
 MOTIF_FLANK = 40  # bases each side of a variant that a scan needs (JASPAR matrices are at most 35 wide)
 
-MOTIF_FEATURES = ["motif_delta_ref_sites", "motif_loss_sum", "motif_gain_sum", "motif_loss_max", "motif_gain_max",
-                  "motif_sites_ref", "motif_sites_alt"]
+MOTIF_FEATURES = [
+    "motif_delta_ref_sites",
+    "motif_loss_sum",
+    "motif_gain_sum",
+    "motif_loss_max",
+    "motif_gain_max",
+    "motif_sites_ref",
+    "motif_sites_alt",
+]
 
 
 def motif_features(scanner: MotifScanner, window: str, at: int, ref: str, alt: str) -> dict[str, float]:
@@ -28,9 +36,12 @@ def motif_features(scanner: MotifScanner, window: str, at: int, ref: str, alt: s
     ok = np.isfinite(r) & np.isfinite(a)
     d = np.where(ok, a - r, 0.0)
     site_ref, site_alt = ok & (r >= HIT), ok & (a >= HIT)
-    return {"motif_delta_ref_sites": float(d[site_ref].sum()),
-            "motif_loss_sum": float(np.minimum(d, 0)[site_ref].sum()),
-            "motif_gain_sum": float(np.maximum(d, 0)[site_alt].sum()),
-            "motif_loss_max": float((-np.minimum(d, 0))[site_ref].max(initial=0.0)) + 0.0,  # + 0.0: no "-0"
-            "motif_gain_max": float(np.maximum(d, 0)[site_alt].max(initial=0.0)),
-            "motif_sites_ref": float(site_ref.sum()), "motif_sites_alt": float(site_alt.sum())}
+    return {
+        "motif_delta_ref_sites": float(d[site_ref].sum()),
+        "motif_loss_sum": float(np.minimum(d, 0)[site_ref].sum()),
+        "motif_gain_sum": float(np.maximum(d, 0)[site_alt].sum()),
+        "motif_loss_max": float((-np.minimum(d, 0))[site_ref].max(initial=0.0)) + 0.0,  # + 0.0: no "-0"
+        "motif_gain_max": float(np.maximum(d, 0)[site_alt].max(initial=0.0)),
+        "motif_sites_ref": float(site_ref.sum()),
+        "motif_sites_alt": float(site_alt.sum()),
+    }

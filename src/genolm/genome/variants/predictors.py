@@ -6,6 +6,7 @@ writes, as a DataFrame: one row per ALT allele with ``chrom``, ``pos``, ``id``, 
 ``GENOLM_SKIP`` (the record's flags, "" when none). ``variants`` is a VCF path, or a DataFrame / list of
 tuples with chrom, pos (1-based, as in a VCF), ref, alt (optional id).
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,10 @@ def frame_from_records(lines: list[str], fields: list[str]) -> pd.DataFrame:
 def _write_variants_vcf(frame: pd.DataFrame, path: Path) -> None:
     missing = [c for c in VARIANT_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(f"the variants DataFrame needs columns {list(VARIANT_COLUMNS)}; missing {missing} "
-                         f"(columns: {list(frame.columns)})")
+        raise InputError(
+            f"the variants DataFrame needs columns {list(VARIANT_COLUMNS)}; missing {missing} "
+            f"(columns: {list(frame.columns)})"
+        )
     ids = frame["id"] if "id" in frame.columns else ["."] * len(frame)
 
     def pos_text(p) -> str:
@@ -91,27 +94,42 @@ class VariantPredictor(Predictor):
         _, self.meta = load_model(self.path)  # validates the folder now (unsafe legacy files are refused)
         self._scorers: dict[str, SupervisedScorer] = {}
 
-    def scorer(self, reference: str | os.PathLike, batch_size: int = 128, device: str | None = None
-               ) -> SupervisedScorer:
+    def scorer(
+        self, reference: str | os.PathLike, batch_size: int = 128, device: str | None = None
+    ) -> SupervisedScorer:
         key = str(reference)
         if key not in self._scorers:
-            self._scorers[key] = SupervisedScorer(self.path, ReferenceCache(reference), batch_size=batch_size,
-                                                  device=device)
+            self._scorers[key] = SupervisedScorer(
+                self.path, ReferenceCache(reference), batch_size=batch_size, device=device
+            )
         return self._scorers[key]
 
-    def predict(self, inputs: Any, reference: str | os.PathLike | None = None, *, strict: bool = False,
-                max_allele: int | None = None, batch_size: int = 128, device: str | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        inputs: Any,
+        reference: str | os.PathLike | None = None,
+        *,
+        strict: bool = False,
+        max_allele: int | None = None,
+        batch_size: int = 128,
+        device: str | None = None,
+    ) -> pd.DataFrame:
         """Score variants (a VCF path, or a DataFrame / list of (chrom, pos, ref, alt) rows) on ``reference``."""
         if reference is None:
-            raise UsageError("variant predict needs the reference FASTA the positions refer to: "
-                             "predict(variants, reference='genome.fa.gz')")
+            raise UsageError(
+                "variant predict needs the reference FASTA the positions refer to: "
+                "predict(variants, reference='genome.fa.gz')"
+            )
         scorer = self.scorer(reference, batch_size, device)
         with tempfile.TemporaryDirectory(prefix="genolm-variants-") as tmp:
             if isinstance(inputs, (str, os.PathLike)):
                 vcf = str(inputs)
             else:
-                frame = inputs if isinstance(inputs, pd.DataFrame) else \
-                    pd.DataFrame([tuple(r) for r in inputs], columns=list(VARIANT_COLUMNS))
+                frame = (
+                    inputs
+                    if isinstance(inputs, pd.DataFrame)
+                    else pd.DataFrame([tuple(r) for r in inputs], columns=list(VARIANT_COLUMNS))
+                )
                 vcf = str(Path(tmp) / "variants.vcf")
                 _write_variants_vcf(frame, Path(vcf))
             sinks: list[_Collect] = []

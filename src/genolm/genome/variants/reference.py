@@ -3,6 +3,7 @@
 VCF POS is 1-based; here positions are 0-based (``pos0 = POS - 1``). :func:`check_allele` says why an allele
 cannot be scored (one of :data:`SKIP_REASONS`, the ``GENOLM_SKIP`` flags).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from genolm.io.fasta import Reference, normalize
 
 SKIP_REASONS = {
     "MALFORMED": "the record could not be read (non-numeric POS, bad REF, empty CHROM, too few columns): kept as "
-                 "it was, not scored",
+    "it was, not scored",
     "REF_MISMATCH": "REF does not match the reference genome",
     "UNKNOWN_CONTIG": "CHROM is not a contig of the reference",
     "SYMBOLIC": "symbolic, breakend, missing or spanning-deletion allele (<DEL>, N[..[, ., *)",
@@ -70,12 +71,13 @@ class ReferenceCache:
             blo = max(0, lo - 4096)
             bhi = min(length, max(hi, blo + self.BLOCK))
             self._chrom, self._lo, self._seq = chrom, blo, self._raw(chrom, blo, bhi)
-        core = self._seq[lo - self._lo: hi - self._lo]
+        core = self._seq[lo - self._lo : hi - self._lo]
         return "N" * (lo - start) + core + "N" * (end - hi)
 
 
 # ---------------------------------------------------------------------------------------------------
 # alleles to score
+
 
 @dataclass(frozen=True)
 class Allele:
@@ -91,8 +93,9 @@ class Allele:
         return len(self.ref) == len(self.alt)
 
 
-def check_allele(ref_cache: ReferenceCache, chrom: str, pos0: int, ref: str, alt: str, max_allele: int,
-                 method: str, causal: bool) -> tuple[Allele | None, str | None]:
+def check_allele(
+    ref_cache: ReferenceCache, chrom: str, pos0: int, ref: str, alt: str, max_allele: int, method: str, causal: bool
+) -> tuple[Allele | None, str | None]:
     """(Allele, None) when it can be scored, else (None, reason)."""
     if alt in (".", "*", "") or alt.startswith("<") or "[" in alt or "]" in alt:
         return None, "SYMBOLIC"
@@ -122,5 +125,4 @@ def allele_windows(ref_cache: ReferenceCache, a: Allele, window: int) -> tuple[s
     left = max(0, (window - len(a.ref)) // 2)
     right = max(0, window - left - len(a.ref))
     seq = normalize(ref_cache.fetch(a.chrom, a.pos0 - left, a.pos0 + len(a.ref) + right))
-    return seq, seq[:left] + a.alt + seq[left + len(a.ref):]
-
+    return seq, seq[:left] + a.alt + seq[left + len(a.ref) :]

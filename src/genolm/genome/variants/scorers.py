@@ -10,6 +10,7 @@
 :func:`lm_scorer` loads a DNA model through :func:`genolm.core.loading.load_model` (never running code from
 the folder) and builds the scorer of its natural method.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,7 +58,7 @@ class MaskedLLRScorer(Scorer):
     method = "llr"
     fields = {
         "GENOLM_SCORE": "llr: log P(ALT) - log P(REF) at the masked variant bases (natural log; negative = ALT "
-                        "less likely than REF)",
+        "less likely than REF)",
         "GENOLM_REF_LOGP": "log P(REF) at the masked bases (log-softmax over A, C, G, T)",
         "GENOLM_ALT_LOGP": "log P(ALT) at the masked bases (log-softmax over A, C, G, T)",
     }
@@ -67,8 +68,10 @@ class MaskedLLRScorer(Scorer):
         self.model, self.tok = model, tok
         self.table = per_base_ids(tok)
         if self.table is None:
-            raise UsageError("llr with a masked LM needs a tokenizer with one token per base (genolm 'base'); "
-                             "use --method embedding, or a causal LM")
+            raise UsageError(
+                "llr with a masked LM needs a tokenizer with one token per base (genolm 'base'); "
+                "use --method embedding, or a causal LM"
+            )
         self.base_ids = torch.tensor(self.table[:4])
         self.cls, self.sep, self.mask = tok.cls_token_id, tok.sep_token_id, tok.mask_token_id
         if self.mask is None:
@@ -90,7 +93,7 @@ class MaskedLLRScorer(Scorer):
         off = 1 if self.cls is not None else 0
         out: list[np.ndarray] = []
         for i in range(0, len(sites), self.batch_size):
-            chunk = sites[i: i + self.batch_size]
+            chunk = sites[i : i + self.batch_size]
             seqs, starts = [], []
             for chrom, pos0, length in chunk:
                 left = max(0, (self.window - length) // 2)
@@ -110,7 +113,7 @@ class MaskedLLRScorer(Scorer):
                 lp = torch.log_softmax(sel.float(), -1).cpu().numpy()
             k = 0
             for _, _, length in chunk:
-                out.append(lp[k: k + length])
+                out.append(lp[k : k + length])
                 k += length
         return out
 
@@ -157,8 +160,10 @@ class CausalLLRScorer(Scorer):
         wins = [allele_windows(self.ref_cache, a, self.window) for a in alleles]
         uniq = sorted({w for pair in wins for w in pair})
         ll = dict(zip(uniq, self.loglik(uniq)))
-        return [{"GENOLM_SCORE": float(ll[va] - ll[vr]), "GENOLM_REF_LOGP": float(ll[vr]),
-                 "GENOLM_ALT_LOGP": float(ll[va])} for vr, va in wins]
+        return [
+            {"GENOLM_SCORE": float(ll[va] - ll[vr]), "GENOLM_REF_LOGP": float(ll[vr]), "GENOLM_ALT_LOGP": float(ll[va])}
+            for vr, va in wins
+        ]
 
 
 class DeltaScorer(Scorer):
@@ -189,8 +194,14 @@ class DeltaScorer(Scorer):
         wins = [allele_windows(self.ref_cache, a, self.window) for a in alleles]
         uniq = sorted({w for pair in wins for w in pair})
         pred = dict(zip(uniq, self.predict(uniq)))
-        return [{"GENOLM_SCORE": float(pred[va] - pred[vr]), "GENOLM_REF_PRED": float(pred[vr]),
-                 "GENOLM_ALT_PRED": float(pred[va])} for vr, va in wins]
+        return [
+            {
+                "GENOLM_SCORE": float(pred[va] - pred[vr]),
+                "GENOLM_REF_PRED": float(pred[vr]),
+                "GENOLM_ALT_PRED": float(pred[va]),
+            }
+            for vr, va in wins
+        ]
 
 
 class EmbeddingScorer(Scorer):
@@ -225,7 +236,7 @@ class MotifScorer(Scorer):
     causal = True  # indels: the ALT sequence is re-scored over the same span
     fields = {
         "GENOLM_SCORE": "motif: summed change of relative motif score over the motif sites the variant sits in "
-                        "(REF relative score >= 0.85; negative = sites weakened)",
+        "(REF relative score >= 0.85; negative = sites weakened)",
         "GENOLM_MOTIF_LOSS": "largest loss of relative score of a REF motif site",
         "GENOLM_MOTIF_GAIN": "largest gain of relative score of an ALT motif site",
         "GENOLM_MOTIF_SITES": "motif sites (REF relative score >= 0.85) overlapping the variant",
@@ -245,14 +256,25 @@ class MotifScorer(Scorer):
         for a in alleles:
             w = self.ref_cache.fetch(a.chrom, a.pos0 - MOTIF_FLANK, a.pos0 + len(a.ref) + MOTIF_FLANK)
             f = motif_features(self.scanner, w, MOTIF_FLANK, a.ref, a.alt)
-            out.append({"GENOLM_SCORE": f["motif_delta_ref_sites"], "GENOLM_MOTIF_LOSS": f["motif_loss_max"],
-                        "GENOLM_MOTIF_GAIN": f["motif_gain_max"], "GENOLM_MOTIF_SITES": f["motif_sites_ref"]})
+            out.append(
+                {
+                    "GENOLM_SCORE": f["motif_delta_ref_sites"],
+                    "GENOLM_MOTIF_LOSS": f["motif_loss_max"],
+                    "GENOLM_MOTIF_GAIN": f["motif_gain_max"],
+                    "GENOLM_MOTIF_SITES": f["motif_sites_ref"],
+                }
+            )
         return out
 
 
-
-def lm_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None, window: int | None = None,
-              batch_size: int = 128, device: str | None = None) -> Scorer:
+def lm_scorer(
+    model: str,
+    ref_cache: ReferenceCache,
+    method: str | None = None,
+    window: int | None = None,
+    batch_size: int = 128,
+    device: str | None = None,
+) -> Scorer:
     """Load the DNA model ``model`` (run dir, model folder or ``hf:org/name``) and build the scorer for ``method``
     (None = the model's natural one: LM -> llr, classifier/regressor -> delta, other -> embedding)."""
     from genolm.core.loading import ModelInfo, load_model, resolve_model_dir
@@ -261,12 +283,14 @@ def lm_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None, 
         raise UsageError(f"--method {method} does not use a DNA model; use one of {', '.join(LM_METHODS)}")
     mdir = resolve_model_dir(model)
     info0 = ModelInfo.load(mdir) if Path(mdir).is_dir() else None
-    net, tok, info = load_model(model, task="base" if method == "embedding" else None, device=device,
-                                trust_remote_code=False)
-    natural = (info0.task if info0 else info.task)
+    net, tok, info = load_model(
+        model, task="base" if method == "embedding" else None, device=device, trust_remote_code=False
+    )
+    natural = info0.task if info0 else info.task
     if method is None:
-        method = {"masked-lm": "llr", "causal-lm": "llr", "classification": "delta",
-                  "regression": "delta"}.get(natural, "embedding")
+        method = {"masked-lm": "llr", "causal-lm": "llr", "classification": "delta", "regression": "delta"}.get(
+            natural, "embedding"
+        )
     if window is None:
         ml = info.max_length or getattr(tok, "model_max_length", None) or 258
         window = int(min(max(ml - 2, 16), 512)) if ml < 100_000 else 256
@@ -276,12 +300,16 @@ def lm_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None, 
         if natural == "causal-lm":
             return CausalLLRScorer(net, tok, ref_cache, window, batch_size)
         if natural != "masked-lm":
-            raise UsageError(f"--method llr needs a language model; this model was trained for {natural!r} "
-                             "(use --method delta or embedding)")
+            raise UsageError(
+                f"--method llr needs a language model; this model was trained for {natural!r} "
+                "(use --method delta or embedding)"
+            )
         return MaskedLLRScorer(net, tok, ref_cache, window, batch_size)
     if method == "delta":
         if natural not in ("classification", "regression"):
-            raise UsageError(f"--method delta needs a fine-tuned classifier or regressor; this model is {natural!r} "
-                             "(use --method llr or embedding)")
+            raise UsageError(
+                f"--method delta needs a fine-tuned classifier or regressor; this model is {natural!r} "
+                "(use --method llr or embedding)"
+            )
         return DeltaScorer(net, tok, info, ref_cache, window, batch_size)
     return EmbeddingScorer(net, tok, info, ref_cache, window, batch_size)

@@ -11,6 +11,7 @@ are records that cannot be read at all (non-numeric POS, bad REF...: MALFORMED, 
 with ``strict`` the first such record is an error naming file and line.
 Coordinates: VCF POS is 1-based; internally positions are 0-based (``pos0 = POS - 1``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,6 +37,7 @@ METHODS = LM_METHODS + ("supervised", "motif")
 # ---------------------------------------------------------------------------------------------------
 # model loading
 
+
 def is_variant_model(spec: str | os.PathLike) -> Path | None:
     """The folder holding variant_model.json for a `variants train` run dir or its model/ folder, else None."""
     from genolm.core.loading import find_model_dir
@@ -48,8 +50,14 @@ def is_variant_model(spec: str | os.PathLike) -> Path | None:
         return None
 
 
-def make_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None, window: int | None = None,
-                batch_size: int = 128, device: str | None = None) -> Scorer:
+def make_scorer(
+    model: str,
+    ref_cache: ReferenceCache,
+    method: str | None = None,
+    window: int | None = None,
+    batch_size: int = 128,
+    device: str | None = None,
+) -> Scorer:
     """Load ``model`` and build the scorer for ``method`` (None = the model's natural method)."""
     if method is not None and method not in METHODS:
         raise UsageError(f"unknown --method {method!r}; use one of {', '.join(METHODS)}")
@@ -69,6 +77,7 @@ def make_scorer(model: str, ref_cache: ReferenceCache, method: str | None = None
 # ---------------------------------------------------------------------------------------------------
 # streaming VCF scoring
 
+
 @dataclass
 class ScoreSummary:
     records: int = 0
@@ -82,15 +91,22 @@ class ScoreSummary:
 
     def line(self) -> str:
         sk = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
-        extra = (f"; {self.malformed} malformed line(s) kept unscored (GENOLM_SKIP=MALFORMED)"
-                 if self.malformed else "")
-        return (f"scored {self.scored} of {self.alleles} alleles in {self.records} records "
-                f"({self.method}, {self.seconds:.1f}s); skipped: {sk}{extra}")
+        extra = f"; {self.malformed} malformed line(s) kept unscored (GENOLM_SKIP=MALFORMED)" if self.malformed else ""
+        return (
+            f"scored {self.scored} of {self.alleles} alleles in {self.records} records "
+            f"({self.method}, {self.seconds:.1f}s); skipped: {sk}{extra}"
+        )
 
     def as_dict(self) -> dict:
-        return {"records": self.records, "alleles": self.alleles, "scored": self.scored,
-                "skipped": dict(self.skipped), "malformed": self.malformed, "seconds": round(self.seconds, 2),
-                "method": self.method}
+        return {
+            "records": self.records,
+            "alleles": self.alleles,
+            "scored": self.scored,
+            "skipped": dict(self.skipped),
+            "malformed": self.malformed,
+            "seconds": round(self.seconds, 2),
+            "method": self.method,
+        }
 
 
 class LRU(OrderedDict):
@@ -112,28 +128,56 @@ def annotate_header(header: VcfHeader, scorer: Scorer, model: str) -> VcfHeader:
     h = VcfHeader(meta=list(header.meta), columns=list(header.columns))
     for k, desc in scorer.fields.items():
         h.add_info(k, "A", "Float", desc)
-    h.add_info("GENOLM_SKIP", ".", "String",
-               "why genolm did not score an allele: " + "; ".join(f"{k} = {v}" for k, v in SKIP_REASONS.items()))
+    h.add_info(
+        "GENOLM_SKIP",
+        ".",
+        "String",
+        "why genolm did not score an allele: " + "; ".join(f"{k} = {v}" for k, v in SKIP_REASONS.items()),
+    )
     h.add_meta("genolm_score", f"<method={scorer.method},model={model},window={scorer.window}>")
     return h
 
 
-def score_vcf(model: str, reference: str, vcf: str, out: str, method: str | None = None,
-              window: int | None = None, batch_size: int = 128, max_allele: int | None = None,
-              chunk_size: int = 4096, strict: bool = False, device: str | None = None) -> ScoreSummary:
+def score_vcf(
+    model: str,
+    reference: str,
+    vcf: str,
+    out: str,
+    method: str | None = None,
+    window: int | None = None,
+    batch_size: int = 128,
+    max_allele: int | None = None,
+    chunk_size: int = 4096,
+    strict: bool = False,
+    device: str | None = None,
+) -> ScoreSummary:
     """Score every allele of ``vcf`` and write the annotated VCF to ``out`` (``.gz`` = BGZF + tabix)."""
     t0 = time.perf_counter()
     ref_cache = ReferenceCache(reference)
     scorer = make_scorer(model, ref_cache, method, window, batch_size, device)
-    summary = stream_scores(scorer, vcf, lambda header: VcfWriter(out, header), str(model), max_allele=max_allele,
-                            chunk_size=chunk_size, strict=strict)
+    summary = stream_scores(
+        scorer,
+        vcf,
+        lambda header: VcfWriter(out, header),
+        str(model),
+        max_allele=max_allele,
+        chunk_size=chunk_size,
+        strict=strict,
+    )
     summary.seconds = time.perf_counter() - t0
     log.info("%s", summary.line())
     return summary
 
 
-def stream_scores(scorer: Scorer, vcf: str, open_writer: Callable[[VcfHeader], object], model: str,
-                  max_allele: int | None = None, chunk_size: int = 4096, strict: bool = False) -> ScoreSummary:
+def stream_scores(
+    scorer: Scorer,
+    vcf: str,
+    open_writer: Callable[[VcfHeader], object],
+    model: str,
+    max_allele: int | None = None,
+    chunk_size: int = 4096,
+    strict: bool = False,
+) -> ScoreSummary:
     """Score ``vcf`` with a built scorer; ``open_writer(header)`` gives the context manager the annotated
     records are written to (``write_text``): a :class:`VcfWriter`, or a collector (the Python API)."""
     t0 = time.perf_counter()
@@ -164,8 +208,16 @@ def stream_scores(scorer: Scorer, vcf: str, open_writer: Callable[[VcfHeader], o
     return summary
 
 
-def _score_chunk(records: list[VcfRecord], scorer: Scorer, cache: LRU, writer, summary: ScoreSummary,
-                 max_allele: int, strict: bool, path: str) -> None:
+def _score_chunk(
+    records: list[VcfRecord],
+    scorer: Scorer,
+    cache: LRU,
+    writer,
+    summary: ScoreSummary,
+    max_allele: int,
+    strict: bool,
+    path: str,
+) -> None:
     ref_cache = scorer.ref_cache
     plan: list[list | None] = []  # per record: list of (key or None, reason); None = malformed record
     todo: dict[tuple, Allele] = {}
@@ -179,16 +231,22 @@ def _score_chunk(records: list[VcfRecord], scorer: Scorer, cache: LRU, writer, s
         row = []
         for alt in alts:
             summary.alleles += 1
-            allele, reason = check_allele(ref_cache, rec.chrom, rec.pos - 1, rec.ref, alt, max_allele,
-                                          scorer.method, scorer.causal)
+            allele, reason = check_allele(
+                ref_cache, rec.chrom, rec.pos - 1, rec.ref, alt, max_allele, scorer.method, scorer.causal
+            )
             if reason is not None:
                 if strict:
                     detail = ""
                     if reason == "REF_MISMATCH":
-                        detail = f" (reference has {ref_cache.fetch(rec.chrom, rec.pos - 1, rec.pos - 1 + len(rec.ref))})"
-                    raise InputError(f"cannot score {rec.chrom}:{rec.pos} {rec.ref}>{alt}: "
-                                     f"{SKIP_REASONS[reason]}{detail}; without --strict it is flagged and kept",
-                                     path, rec.line)
+                        detail = (
+                            f" (reference has {ref_cache.fetch(rec.chrom, rec.pos - 1, rec.pos - 1 + len(rec.ref))})"
+                        )
+                    raise InputError(
+                        f"cannot score {rec.chrom}:{rec.pos} {rec.ref}>{alt}: "
+                        f"{SKIP_REASONS[reason]}{detail}; without --strict it is flagged and kept",
+                        path,
+                        rec.line,
+                    )
                 summary.skipped[reason] += 1
                 row.append((None, reason))
                 continue

@@ -15,6 +15,7 @@ by :func:`genolm.core.loading.load_model`, no remote code). Folders written by g
 serialized estimator instead of ``variant_model.skops``) are refused by :func:`genolm.core.persist.load_estimator`
 with a "retrain or convert with `genolm convert`" message.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,34 @@ ESTIMATOR_FILE = "variant_model.skops"
 ALL_FEATURES = FEATURE_NAMES + MOTIF_FEATURES + GM_FEATURES
 
 
-def allele_features(ref_cache: ReferenceCache, alleles: list[Allele], lm: Scorer | None = None,
-                    genes: GeneStructure | None = None, motifs: MotifScanner | None = None) -> np.ndarray:
+def allele_features(
+    ref_cache: ReferenceCache,
+    alleles: list[Allele],
+    lm: Scorer | None = None,
+    genes: GeneStructure | None = None,
+    motifs: MotifScanner | None = None,
+) -> np.ndarray:
     """Feature matrix (columns :data:`ALL_FEATURES`, then ``lm_llr`` with an LM)."""
     windows = [ref_cache.fetch(a.chrom, a.pos0 - FLANK, a.pos0 + len(a.ref) + FLANK) for a in alleles]
     X = feature_matrix(windows, [a.ref for a in alleles], [a.alt for a in alleles])
     motifs = motifs or MotifScanner.from_file()
-    M = np.array([[row[k] for k in MOTIF_FEATURES] for row in
-                  (motif_features(motifs, w[FLANK - MOTIF_FLANK:FLANK + len(a.ref) + MOTIF_FLANK], MOTIF_FLANK, a.ref,
-                                  a.alt) for w, a in zip(windows, alleles))], dtype=np.float64)
+    M = np.array(
+        [
+            [row[k] for k in MOTIF_FEATURES]
+            for row in (
+                motif_features(
+                    motifs, w[FLANK - MOTIF_FLANK : FLANK + len(a.ref) + MOTIF_FLANK], MOTIF_FLANK, a.ref, a.alt
+                )
+                for w, a in zip(windows, alleles)
+            )
+        ],
+        dtype=np.float64,
+    )
     genes = genes or GeneStructure(ref_cache)
-    G = np.array([[row[k] for k in GM_FEATURES] for row in
-                  (genes.features(a.chrom, a.pos0, a.ref, a.alt) for a in alleles)], dtype=np.float64)
+    G = np.array(
+        [[row[k] for k in GM_FEATURES] for row in (genes.features(a.chrom, a.pos0, a.ref, a.alt) for a in alleles)],
+        dtype=np.float64,
+    )
     X = np.column_stack([X, M.reshape(len(alleles), len(MOTIF_FEATURES)), G.reshape(len(alleles), len(GM_FEATURES))])
     if lm is not None:
         llr = np.full(len(alleles), np.nan)
@@ -75,8 +92,11 @@ class Ensemble:
     def __init__(self, binary: bool, seed: int, views: list[list[int]] | None = None):
         self.binary, self.seed = binary, seed
         if binary:
-            self.members = [("linear", views[0]), ("linear", views[1]), ("trees", views[1]), ("linear", views[2])] \
-                if views else [("linear", None)]
+            self.members = (
+                [("linear", views[0]), ("linear", views[1]), ("trees", views[1]), ("linear", views[2])]
+                if views
+                else [("linear", None)]
+            )
         else:
             self.members = [("linear", None), ("trees", None)] + ([("linear", views[2])] if views else [])
         self.models: list = []
@@ -90,13 +110,27 @@ class Ensemble:
         from sklearn.preprocessing import StandardScaler
 
         if kind == "linear":
-            lin = LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000) if self.binary else Ridge(alpha=30.0)
+            lin = (
+                LogisticRegression(C=0.02, class_weight="balanced", max_iter=3000) if self.binary else Ridge(alpha=30.0)
+            )
             return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), lin)
         if self.binary:
-            return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=2, min_samples_leaf=40,
-                                                  class_weight="balanced", random_state=self.seed)
-        return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_depth=3, min_samples_leaf=40,
-                                             l2_regularization=5.0, random_state=self.seed)
+            return HistGradientBoostingClassifier(
+                max_iter=100,
+                learning_rate=0.05,
+                max_depth=2,
+                min_samples_leaf=40,
+                class_weight="balanced",
+                random_state=self.seed,
+            )
+        return HistGradientBoostingRegressor(
+            max_iter=150,
+            learning_rate=0.05,
+            max_depth=3,
+            min_samples_leaf=40,
+            l2_regularization=5.0,
+            random_state=self.seed,
+        )
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=np.float64)
@@ -117,9 +151,13 @@ class Ensemble:
 
     def to_state(self) -> dict:
         """Plain containers of fitted scikit-learn estimators and arrays (what :func:`save_model` stores)."""
-        return {"binary": bool(self.binary), "seed": int(self.seed),
-                "members": [[kind, None if view is None else [int(i) for i in view]] for kind, view in self.members],
-                "models": list(self.models), "columns": [np.asarray(c, dtype=np.int64) for c in self.columns]}
+        return {
+            "binary": bool(self.binary),
+            "seed": int(self.seed),
+            "members": [[kind, None if view is None else [int(i) for i in view]] for kind, view in self.members],
+            "models": list(self.models),
+            "columns": [np.asarray(c, dtype=np.int64) for c in self.columns],
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> "Ensemble":
@@ -162,7 +200,7 @@ def load_model(model_dir: str | Path) -> tuple[Ensemble, dict]:
         raise InputError(f"cannot read the variant model description ({e})", p) from None
     if not isinstance(meta, dict) or meta.get("task") not in ("binary", "continuous"):
         raise InputError("not a genolm variant model description (no task binary/continuous)", p)
-    if meta.get("features", [])[:len(ALL_FEATURES)] != ALL_FEATURES:
+    if meta.get("features", [])[: len(ALL_FEATURES)] != ALL_FEATURES:
         raise InputError("variant model was trained with a different genolm feature set; retrain it", model_dir)
     state = load_estimator(model_dir / ESTIMATOR_FILE)  # no .skops but a legacy file: refuse_legacy
     try:
@@ -186,8 +224,9 @@ class SupervisedScorer(Scorer):
         self.motifs = MotifScanner.from_file()
         self.lm = None
         if self.meta.get("base_lm"):
-            self.lm = lm_scorer(str(model_dir / self.meta["base_lm"]), ref_cache, "llr", batch_size=batch_size,
-                                device=device)
+            self.lm = lm_scorer(
+                str(model_dir / self.meta["base_lm"]), ref_cache, "llr", batch_size=batch_size, device=device
+            )
         what = "P(label = 1)" if self.meta["task"] == "binary" else "predicted value"
         self.fields = {"GENOLM_SCORE": f"supervised: {what} of {self.meta['label']} (genolm variants train)"}
         if self.lm is not None:

@@ -7,6 +7,7 @@ exons; never a random variant split, which leaks), then the model is refitted on
 ``report.html`` and ``model/`` (see :mod:`genolm.genome.variants.supervised`), so ``variants score --model RUN``
 uses it directly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,9 @@ def make_groups(keys: list[tuple], group_values: list | None, gap: int) -> np.nd
     return out.astype(str)
 
 
-def load_labelled_alleles(vcf: str, label: str, ref_cache: ReferenceCache, group_field: str | None = None,
-                          max_allele: int = 50) -> tuple[list[Allele], np.ndarray, list | None, dict]:
+def load_labelled_alleles(
+    vcf: str, label: str, ref_cache: ReferenceCache, group_field: str | None = None, max_allele: int = 50
+) -> tuple[list[Allele], np.ndarray, list | None, dict]:
     """Alleles with a numeric ``label`` (INFO) that can be scored; counts of the rest."""
     reader = VcfReader(vcf)
     if label not in reader.header.ids("INFO"):
@@ -87,8 +89,7 @@ def load_labelled_alleles(vcf: str, label: str, ref_cache: ReferenceCache, group
                 continue
             if not isinstance(v, float):
                 raise InputError(f"--label {label} must be numeric, got {v!r}", vcf, rec.line)
-            a, reason = check_allele(ref_cache, rec.chrom, rec.pos - 1, rec.ref, alt, max_allele, "supervised",
-                                     True)
+            a, reason = check_allele(ref_cache, rec.chrom, rec.pos - 1, rec.ref, alt, max_allele, "supervised", True)
             if reason:
                 skipped[reason] += 1
                 continue
@@ -99,9 +100,22 @@ def load_labelled_alleles(vcf: str, label: str, ref_cache: ReferenceCache, group
     return alleles, np.asarray(ys, dtype=float), groups, dict(skipped)
 
 
-def train(train: str, out: str, *, reference: str, label: str, valid: str | None = None, model: str | None = None,
-          group_field: str | None = None, group_gap: int = 1000, folds: int = 5, batch_size: int = 128,
-          time_budget: str | float | None = "25m", seed: int = 0, overwrite: bool = False) -> dict:
+def train(
+    train: str,
+    out: str,
+    *,
+    reference: str,
+    label: str,
+    valid: str | None = None,
+    model: str | None = None,
+    group_field: str | None = None,
+    group_gap: int = 1000,
+    folds: int = 5,
+    batch_size: int = 128,
+    time_budget: str | float | None = "25m",
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict:
     """Fit a supervised variant-effect model on the labelled VCF ``train``; writes the run directory ``out``.
 
     ``reference`` is the FASTA the VCFs refer to, ``label`` the INFO field (0/1 = binary, other numbers =
@@ -118,16 +132,19 @@ def train(train: str, out: str, *, reference: str, label: str, valid: str | None
     if folds < 2:
         raise UsageError("--folds must be at least 2")
     if model and is_hub_id(model):
-        raise UsageError("--model for `variants train` must be a local model folder (it is copied into the "
-                         "trained model's folder); download the hub model first")
+        raise UsageError(
+            "--model for `variants train` must be a local model folder (it is copied into the "
+            "trained model's folder); download the hub model first"
+        )
     base_dir = find_model_dir(model) if model else None
     t0 = time.perf_counter()
     set_seed(seed)
     ref_cache = ReferenceCache(reference)
     alleles, y, group_values, skipped = load_labelled_alleles(train, label, ref_cache, group_field)
     if len(alleles) < 20:
-        raise InputError(f"only {len(alleles)} labelled, scorable alleles (need at least 20; skipped: {skipped})",
-                         train)
+        raise InputError(
+            f"only {len(alleles)} labelled, scorable alleles (need at least 20; skipped: {skipped})", train
+        )
     binary = set(np.unique(y).tolist()) <= {0.0, 1.0}
     if binary and len(set(y.tolist())) < 2:
         raise InputError(f"--label {label} has a single class; need both 0 and 1", train)
@@ -140,11 +157,23 @@ def train(train: str, out: str, *, reference: str, label: str, valid: str | None
             raise InputError(f"--label {label} is 0/1 in --train but not in --valid", valid)
         valid_set = (va, vy)
     task = "binary" if binary else "continuous"
-    config = {"command": "variants train", "reference": reference, "train": train, "valid": valid, "label": label,
-              "model": model, "seed": seed, "time_budget": budget, "group_field": group_field,
-              "group_gap": group_gap, "folds": folds, "task": task}
-    with RunDir(out, "variants train", config, inputs=[train] + ([valid] if valid else []), seed=seed,
-                overwrite=overwrite) as run:
+    config = {
+        "command": "variants train",
+        "reference": reference,
+        "train": train,
+        "valid": valid,
+        "label": label,
+        "model": model,
+        "seed": seed,
+        "time_budget": budget,
+        "group_field": group_field,
+        "group_gap": group_gap,
+        "folds": folds,
+        "task": task,
+    }
+    with RunDir(
+        out, "variants train", config, inputs=[train] + ([valid] if valid else []), seed=seed, overwrite=overwrite
+    ) as run:
         lm = lm_scorer(str(base_dir), ref_cache, "llr", batch_size=batch_size) if base_dir else None
         log.info("computing features for %d alleles", len(alleles))
         X = allele_features(ref_cache, alleles, lm)
@@ -168,21 +197,36 @@ def train(train: str, out: str, *, reference: str, label: str, valid: str | None
                     continue
                 oof[te] = Ensemble(binary, seed, views).fit(X[tr], y[tr]).predict(X[te])
                 base = baseline_model(binary).fit(X[tr][:, base_cols], y[tr])
-                oof_base[te] = base.predict_proba(X[te][:, base_cols])[:, 1] if binary else \
-                    base.predict(X[te][:, base_cols])
+                oof_base[te] = (
+                    base.predict_proba(X[te][:, base_cols])[:, 1] if binary else base.predict(X[te][:, base_cols])
+                )
         else:
             cv_note = "one group only: no cross-validation"
         est = Ensemble(binary, seed, views).fit(X, y)
-        meta = {"format": "genolm-variant-model/2", "task": task, "label": label, "features": names, "flank": FLANK,
-                "base_lm": "base_lm" if lm is not None else None, "seed": seed, "n_train": int(len(y))}
+        meta = {
+            "format": "genolm-variant-model/2",
+            "task": task,
+            "label": label,
+            "features": names,
+            "flank": FLANK,
+            "base_lm": "base_lm" if lm is not None else None,
+            "seed": seed,
+            "n_train": int(len(y)),
+        }
         with atomic_path(run.model_dir) as tmp:
             tmp.mkdir(parents=True)
             save_model(tmp, est, meta)
             if base_dir is not None:
                 shutil.copytree(base_dir, tmp / "base_lm")
-        metrics = {"task": task, "n": int(len(y)), "groups": n_groups, "skipped": skipped,
-                   "cv": score_metrics(y, oof, binary), "baseline_cv": score_metrics(y, oof_base, binary),
-                   "baseline": "substitution type only (REF/ALT base, transition, CpG, indel length)"}
+        metrics = {
+            "task": task,
+            "n": int(len(y)),
+            "groups": n_groups,
+            "skipped": skipped,
+            "cv": score_metrics(y, oof, binary),
+            "baseline_cv": score_metrics(y, oof_base, binary),
+            "baseline": "substitution type only (REF/ALT base, transition, CpG, indel length)",
+        }
         if binary:
             metrics["positives"] = int(y.sum())
         if cv_note:
@@ -207,13 +251,26 @@ def train(train: str, out: str, *, reference: str, label: str, valid: str | None
     return metrics
 
 
-def _report(path, metrics: dict, y: np.ndarray, oof: np.ndarray, binary: bool, label: str, train: str,
-            reference: str, n_groups: int) -> None:
+def _report(
+    path,
+    metrics: dict,
+    y: np.ndarray,
+    oof: np.ndarray,
+    binary: bool,
+    label: str,
+    train: str,
+    reference: str,
+    n_groups: int,
+) -> None:
     from genolm.core.report import Report, roc_pr_figure, scatter_figure
 
     rep = Report(f"genolm variants train ({label}, {metrics['task']})", subtitle=f"{train} on {reference}")
-    table = {"alleles": len(y), "groups": n_groups, **{f"cv_{k}": v for k, v in metrics["cv"].items()},
-             **{f"baseline_cv_{k}": v for k, v in metrics["baseline_cv"].items()}}
+    table = {
+        "alleles": len(y),
+        "groups": n_groups,
+        **{f"cv_{k}": v for k, v in metrics["cv"].items()},
+        **{f"baseline_cv_{k}": v for k, v in metrics["baseline_cv"].items()},
+    }
     table.update({f"valid_{k}": v for k, v in metrics.get("valid", {}).items()})
     rep.metrics_table(table)
     ok = np.isfinite(oof)
@@ -225,9 +282,30 @@ def _report(path, metrics: dict, y: np.ndarray, oof: np.ndarray, binary: bool, l
     rep.write(path)
 
 
-def train_variant_model(reference: str, vcf: str, label: str, out: str, model: str | None = None,
-                        seed: int = 0, time_budget: str | float | None = "25m", group_field: str | None = None,
-                        group_gap: int = 1000, folds: int = 5, batch_size: int = 128) -> dict:
+def train_variant_model(
+    reference: str,
+    vcf: str,
+    label: str,
+    out: str,
+    model: str | None = None,
+    seed: int = 0,
+    time_budget: str | float | None = "25m",
+    group_field: str | None = None,
+    group_gap: int = 1000,
+    folds: int = 5,
+    batch_size: int = 128,
+) -> dict:
     """The pre-0.2 argument order of :func:`train` (kept for scripts): ``reference, vcf, label, out``."""
-    return train(vcf, out, reference=reference, label=label, model=model, seed=seed, time_budget=time_budget,
-                 group_field=group_field, group_gap=group_gap, folds=folds, batch_size=batch_size)
+    return train(
+        vcf,
+        out,
+        reference=reference,
+        label=label,
+        model=model,
+        seed=seed,
+        time_budget=time_budget,
+        group_field=group_field,
+        group_gap=group_gap,
+        folds=folds,
+        batch_size=batch_size,
+    )

@@ -23,22 +23,73 @@ Ingestion runs in one transaction. A bad record (JSONL line, PubTator document) 
 line and skipped; ``strict=True`` makes the first one an error that rolls the whole run back. Re-ingesting a
 document whose key and text are unchanged adds nothing; a changed text replaces the document's rows.
 """
+
 from __future__ import annotations
 
 from genolm.literature.kg.dictionary import Dictionary, load_dictionary, normalize_name, split_sentences
-from genolm.literature.kg.documents import (TYPE_ALIASES, InputDocument, InputMention, canonical_type,
-                                            is_pubtator, iter_records, read_documents, read_jsonl,
-                                            read_pubtator, split_ids)
+from genolm.literature.kg.documents import (
+    TYPE_ALIASES,
+    InputDocument,
+    InputMention,
+    canonical_type,
+    is_pubtator,
+    iter_records,
+    read_documents,
+    read_jsonl,
+    read_pubtator,
+    split_ids,
+)
 from genolm.literature.kg.ingest import BuildStats, build
 from genolm.literature.kg.query import counts, query, resolve_entity
-from genolm.literature.kg.schema import (DEFAULT_DB, FTS_TABLE, Base, Document, Embedding, Entity, EntityName,
-                                         Mention, Relation, Sentence, connect, db_url, drop_all, forget)
+from genolm.literature.kg.schema import (
+    DEFAULT_DB,
+    FTS_TABLE,
+    Base,
+    Document,
+    Embedding,
+    Entity,
+    EntityName,
+    Mention,
+    Relation,
+    Sentence,
+    connect,
+    db_url,
+    drop_all,
+    forget,
+)
 
 __all__ = [
-    "DEFAULT_DB", "FTS_TABLE", "TYPE_ALIASES", "Base", "BuildStats", "Dictionary", "Document", "Embedding",
-    "Entity", "EntityName", "InputDocument", "InputMention", "Mention", "Relation", "Sentence", "build",
-    "canonical_type", "connect", "counts", "db_url", "drop_all", "forget", "is_pubtator", "iter_records",
-    "load_dictionary", "normalize_name", "query", "read_documents", "read_jsonl", "read_pubtator",
-    "resolve_entity", "split_ids", "split_sentences",
+    "DEFAULT_DB",
+    "FTS_TABLE",
+    "TYPE_ALIASES",
+    "Base",
+    "BuildStats",
+    "Dictionary",
+    "Document",
+    "Embedding",
+    "Entity",
+    "EntityName",
+    "InputDocument",
+    "InputMention",
+    "Mention",
+    "Relation",
+    "Sentence",
+    "build",
+    "canonical_type",
+    "connect",
+    "counts",
+    "db_url",
+    "drop_all",
+    "forget",
+    "is_pubtator",
+    "iter_records",
+    "load_dictionary",
+    "normalize_name",
+    "query",
+    "read_documents",
+    "read_jsonl",
+    "read_pubtator",
+    "resolve_entity",
+    "split_ids",
+    "split_sentences",
 ]
-

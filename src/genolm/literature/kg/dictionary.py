@@ -1,5 +1,6 @@
 """Sentences and the normalisation dictionary: surface forms -> entity ids, exact then fuzzy matching, and
 the longest-match dictionary tagger used for documents without annotations or an NER model."""
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,11 @@ def split_sentences(text: str, title_len: int = 0) -> list[tuple[int, int]]:
             end = lo + m.start()
             # "e.g. Xyz", "Fig. 2", "vs. B": a short word before the dot is an abbreviation, not an end.
             prev = re.search(r"(\S+)$", text[pos:end])
-            if prev and re.fullmatch(r"(?:[A-Za-z]{1,3}|e\.g|i\.e|et al|approx|vs|Dr|Fig|no)\.",
-                                     prev.group(1)) and not re.fullmatch(r"[A-Z]{2,3}\.", prev.group(1)):
+            if (
+                prev
+                and re.fullmatch(r"(?:[A-Za-z]{1,3}|e\.g|i\.e|et al|approx|vs|Dr|Fig|no)\.", prev.group(1))
+                and not re.fullmatch(r"[A-Z]{2,3}\.", prev.group(1))
+            ):
                 continue
             spans.append((pos, end))
             pos = lo + m.end()
@@ -52,16 +56,43 @@ def split_sentences(text: str, title_len: int = 0) -> list[tuple[int, int]]:
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _TRAILING_PUNCT = {".", ",", ";", ":", "(", "[", "-", "/"}
-_STOP_NAMES = {"and", "or", "the", "a", "an", "of", "in", "to", "for", "with", "was", "were", "is", "are",
-               "that", "this", "these", "as", "by", "on", "at", "be", "not", "no", "all", "can", "may"}
+_STOP_NAMES = {
+    "and",
+    "or",
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "to",
+    "for",
+    "with",
+    "was",
+    "were",
+    "is",
+    "are",
+    "that",
+    "this",
+    "these",
+    "as",
+    "by",
+    "on",
+    "at",
+    "be",
+    "not",
+    "no",
+    "all",
+    "can",
+    "may",
+}
 
 
 class Dictionary:
     """Surface form -> entity ids, from annotated corpora; exact, then character-3-gram fuzzy matching."""
 
     def __init__(self) -> None:
-        self.by_norm: dict[str, Counter] = defaultdict(Counter)   # norm -> Counter(entity_id -> count)
-        self.case: dict[str, set[str]] = defaultdict(set)          # norm -> exact surface forms
+        self.by_norm: dict[str, Counter] = defaultdict(Counter)  # norm -> Counter(entity_id -> count)
+        self.case: dict[str, set[str]] = defaultdict(set)  # norm -> exact surface forms
         self.entity_type: dict[int, str] = {}
         self._fuzzy = None
         self._first: dict[str, int] = {}
@@ -100,8 +131,7 @@ class Dictionary:
         mat = vec.fit_transform(names) if names else None
         self._fuzzy = (names, vec, mat)
 
-    def fuzzy(self, name: str, etype: str | None = None, threshold: float = 0.8, n: int = 5
-              ) -> list[tuple[str, float]]:
+    def fuzzy(self, name: str, etype: str | None = None, threshold: float = 0.8, n: int = 5) -> list[tuple[str, float]]:
         """(dictionary name, cosine similarity) of the closest names, best first."""
         if not self.by_norm:
             return []
@@ -168,9 +198,11 @@ class Dictionary:
 
 def load_dictionary(session: Session) -> Dictionary:
     d = Dictionary()
-    rows = session.execute(select(EntityName.entity_id, Entity.type, EntityName.name, EntityName.count)
-                           .join(Entity, Entity.id == EntityName.entity_id))
+    rows = session.execute(
+        select(EntityName.entity_id, Entity.type, EntityName.name, EntityName.count).join(
+            Entity, Entity.id == EntityName.entity_id
+        )
+    )
     for eid, etype, name, count in rows:
         d.add(eid, etype, name, count)
     return d
-

@@ -6,6 +6,7 @@ A *record* is one JSONL line or one PubTator document (its title, abstract, ment
 bad record stops the run (``--strict``) or is reported and skipped (:func:`read_documents`). Problems with the
 file as a whole (missing, empty, not JSONL/PubTator, truncated gzip) raise InputError naming the file.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -37,21 +38,33 @@ class InputDocument:
     key: str
     pmid: str | None
     title: str
-    text: str                       # title + " " + body (or the body when there is no title)
+    text: str  # title + " " + body (or the body when there is no title)
     source: str | None = None
-    mentions: list[InputMention] | None = None     # None: not annotated; [] annotated, no mentions
-    relations: list[tuple[str, str, str]] = field(default_factory=list)   # (type, id1, id2)
+    mentions: list[InputMention] | None = None  # None: not annotated; [] annotated, no mentions
+    relations: list[tuple[str, str, str]] = field(default_factory=list)  # (type, id1, id2)
     path: str | None = None
     line: int | None = None
 
 
 # Entity types of the corpora (CDR, BioRED, NER models) folded onto one short vocabulary.
 TYPE_ALIASES = {
-    "chemical": "Chemical", "chemicalentity": "Chemical", "chem": "Chemical", "drug": "Chemical",
-    "disease": "Disease", "diseaseorphenotypicfeature": "Disease", "diso": "Disease",
-    "gene": "Gene", "geneorgeneproduct": "Gene", "protein": "Gene", "gene/protein": "Gene",
-    "sequencevariant": "Variant", "variant": "Variant", "mutation": "Variant",
-    "organismtaxon": "Species", "species": "Species", "organism": "Species",
+    "chemical": "Chemical",
+    "chemicalentity": "Chemical",
+    "chem": "Chemical",
+    "drug": "Chemical",
+    "disease": "Disease",
+    "diseaseorphenotypicfeature": "Disease",
+    "diso": "Disease",
+    "gene": "Gene",
+    "geneorgeneproduct": "Gene",
+    "protein": "Gene",
+    "gene/protein": "Gene",
+    "sequencevariant": "Variant",
+    "variant": "Variant",
+    "mutation": "Variant",
+    "organismtaxon": "Species",
+    "species": "Species",
+    "organism": "Species",
     "cellline": "CellLine",
 }
 
@@ -89,13 +102,17 @@ def _record_lines(path: str) -> Iterator[tuple[int, str | InputError]]:
         gz = probe.read(2) == b"\x1f\x8b"
     lineno = 0
     try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    yield lineno, InputError(f"not valid UTF-8 text (byte 0x{raw[e.start]:02x} at column "
-                                             f"{e.start + 1})", path, lineno)
+                    yield (
+                        lineno,
+                        InputError(
+                            f"not valid UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})", path, lineno
+                        ),
+                    )
                     continue
                 if lineno == 1 and line.startswith("\ufeff"):
                     line = line[1:]
@@ -106,8 +123,11 @@ def _record_lines(path: str) -> Iterator[tuple[int, str | InputError]]:
 
 
 def _check_fields(doc: InputDocument) -> InputError | None:
-    for value, name, limit in ((doc.key, "id", MAX_KEY), (doc.pmid, "pmid", MAX_PMID),
-                               (doc.source, "source", MAX_SOURCE)):
+    for value, name, limit in (
+        (doc.key, "id", MAX_KEY),
+        (doc.pmid, "pmid", MAX_PMID),
+        (doc.source, "source", MAX_SOURCE),
+    ):
         if value is not None and len(value) > limit:
             return InputError(f"{name!r} is longer than {limit} characters", doc.path, doc.line)
     if "\x00" in doc.text or "\x00" in doc.key:
@@ -129,7 +149,7 @@ def parse_jsonl_line(line: str, path: str, lineno: int) -> InputDocument:
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg} (column {e.colno})", path, lineno) from None
     if not isinstance(obj, dict):
-        raise InputError("each line must be a JSON object like {\"id\": ..., \"text\": ...}", path, lineno)
+        raise InputError('each line must be a JSON object like {"id": ..., "text": ...}', path, lineno)
     text = obj.get("text")
     if not isinstance(text, str):
         raise InputError("missing string field 'text'", path, lineno)
@@ -147,8 +167,15 @@ def parse_jsonl_line(line: str, path: str, lineno: int) -> InputDocument:
     source = obj.get("source")
     if source is not None and not isinstance(source, str):
         raise InputError("'source' must be a string", path, lineno)
-    return InputDocument(key=str(key), pmid=None if pmid in (None, "") else str(pmid), title=title,
-                         text=f"{title} {text}" if title else text, source=source, path=path, line=lineno)
+    return InputDocument(
+        key=str(key),
+        pmid=None if pmid in (None, "") else str(pmid),
+        title=title,
+        text=f"{title} {text}" if title else text,
+        source=source,
+        path=path,
+        line=lineno,
+    )
 
 
 def _jsonl_records(path: str) -> Iterator[InputDocument | InputError]:
@@ -209,11 +236,13 @@ def _mention(parts: list[str], text: str, path: str, lineno: int) -> InputMentio
         raise InputError("mention line needs PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>id]", path, lineno)
     start, end = int(parts[1]), int(parts[2])
     if not (0 <= start < end <= len(text)):
-        raise InputError(f"mention offsets {start}-{end} outside the document text (length {len(text)})",
-                         path, lineno)
+        raise InputError(f"mention offsets {start}-{end} outside the document text (length {len(text)})", path, lineno)
     if text[start:end] != parts[3]:
-        raise InputError(f"mention text {parts[3]!r} does not match the document text {text[start:end]!r} "
-                         f"at {start}-{end}", path, lineno)
+        raise InputError(
+            f"mention text {parts[3]!r} does not match the document text {text[start:end]!r} at {start}-{end}",
+            path,
+            lineno,
+        )
     ids = "|".join(i for i in re.split(r"[|;]", parts[5]) if i) if len(parts) > 5 and parts[5] else ""
     return InputMention(start, end, parts[3], canonical_type(parts[4].strip()), split_ids(ids))
 
@@ -242,8 +271,16 @@ class _PubTatorDoc:
             return self.error
         if not self.text.strip():
             return InputError(f"document {self.pmid} has no text", path, self.line)
-        doc = InputDocument(key=self.pmid, pmid=self.pmid, title=self.title or "", text=self.text,
-                            mentions=self.mentions, relations=self.relations, path=path, line=self.line)
+        doc = InputDocument(
+            key=self.pmid,
+            pmid=self.pmid,
+            title=self.title or "",
+            text=self.text,
+            mentions=self.mentions,
+            relations=self.relations,
+            path=path,
+            line=self.line,
+        )
         return _check_fields(doc) or doc
 
 
@@ -294,11 +331,13 @@ def _pubtator_records(path: str) -> Iterator[InputDocument | InputError]:
         if cur.error is not None:
             continue
         if parts[0] != cur.pmid:
-            cur.fail(InputError(f"annotation for document {parts[0]!r} inside document {cur.pmid!r}",
-                                path, lineno))
+            cur.fail(InputError(f"annotation for document {parts[0]!r} inside document {cur.pmid!r}", path, lineno))
         elif _bad_offsets(parts):
-            cur.fail(InputError(f"mention offsets must be non-negative integers, got {parts[1]!r}, {parts[2]!r}",
-                                path, lineno))
+            cur.fail(
+                InputError(
+                    f"mention offsets must be non-negative integers, got {parts[1]!r}, {parts[2]!r}", path, lineno
+                )
+            )
         elif len(parts) >= 2 and _OFFSET_LIKE.match(parts[1]):
             try:
                 cur.mentions.append(_mention(parts, cur.text, path, lineno))
@@ -307,8 +346,14 @@ def _pubtator_records(path: str) -> Iterator[InputDocument | InputError]:
         elif len(parts) >= 4:
             cur.relations.append((parts[1], parts[2], parts[3]))
         else:
-            cur.fail(InputError(f"cannot read PubTator line ({len(parts)} tab-separated fields): expected "
-                                "'PMID|t|', 'PMID|a|', a mention or a relation line", path, lineno))
+            cur.fail(
+                InputError(
+                    f"cannot read PubTator line ({len(parts)} tab-separated fields): expected "
+                    "'PMID|t|', 'PMID|a|', a mention or a relation line",
+                    path,
+                    lineno,
+                )
+            )
     if cur is not None:
         yield cur.finish(path)
     if n == 0:
@@ -334,11 +379,12 @@ def iter_records(path: str | os.PathLike, fmt: str | None = None) -> Iterator[In
         return _pubtator_records(path)
     if fmt == "jsonl":
         return _jsonl_records(path)
-    raise InputError(f"expected JSONL ({{\"id\", \"title\", \"text\"}} per line) or PubTator, found {fmt}", path)
+    raise InputError(f'expected JSONL ({{"id", "title", "text"}} per line) or PubTator, found {fmt}', path)
 
 
-def read_documents(path: str | os.PathLike, on_error: Callable[[InputError], None] | None = None,
-                   fmt: str | None = None) -> Iterator[InputDocument]:
+def read_documents(
+    path: str | os.PathLike, on_error: Callable[[InputError], None] | None = None, fmt: str | None = None
+) -> Iterator[InputDocument]:
     """The good documents of ``path``. A bad record raises its InputError, or, with ``on_error``, is passed
     to it and skipped (``on_error`` may raise to stop)."""
     records = iter_records(path, fmt)

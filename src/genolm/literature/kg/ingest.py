@@ -6,6 +6,7 @@ Bad records (a JSONL line, a PubTator document) are reported with file and line 
 document whose key and text are unchanged adds nothing; a changed text replaces the document's rows,
 its full-text row included.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -23,8 +24,18 @@ from sqlalchemy.orm import Session
 from genolm.io.errors import InputError, UsageError
 from genolm.literature.kg.dictionary import load_dictionary, normalize_name, split_sentences
 from genolm.literature.kg.documents import InputDocument, canonical_type, read_documents
-from genolm.literature.kg.schema import (DEFAULT_DB, Document, Entity, EntityName, Mention, Relation, Sentence,
-                                         connect, delete_fulltext, write_fulltext)
+from genolm.literature.kg.schema import (
+    DEFAULT_DB,
+    Document,
+    Entity,
+    EntityName,
+    Mention,
+    Relation,
+    Sentence,
+    connect,
+    delete_fulltext,
+    write_fulltext,
+)
 
 log = logging.getLogger("genolm.literature.kg")
 
@@ -43,7 +54,7 @@ class BuildStats:
     mentions: int = 0
     entities_added: int = 0
     relations: int = 0
-    bad_records: list[dict] = field(default_factory=list)   # {"path", "line", "reason"} per skipped record
+    bad_records: list[dict] = field(default_factory=list)  # {"path", "line", "reason"} per skipped record
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -52,8 +63,15 @@ class BuildStats:
 
 
 class _Ingestor:
-    def __init__(self, session: Session, ner=None, re_model=None, cooccurrence: bool = True,
-                 fuzzy_threshold: float = 0.85, stats: BuildStats | None = None):
+    def __init__(
+        self,
+        session: Session,
+        ner=None,
+        re_model=None,
+        cooccurrence: bool = True,
+        fuzzy_threshold: float = 0.85,
+        stats: BuildStats | None = None,
+    ):
         self.s = session
         self.ner = ner
         self.re_model = re_model
@@ -61,9 +79,11 @@ class _Ingestor:
         self.fuzzy_threshold = fuzzy_threshold
         self.stats = stats if stats is not None else BuildStats()
         self.entities: dict[tuple[str, str], int] = {
-            (t, i): eid for eid, t, i in session.execute(select(Entity.id, Entity.type, Entity.identifier))}
+            (t, i): eid for eid, t, i in session.execute(select(Entity.id, Entity.type, Entity.identifier))
+        }
         self.names: dict[tuple[int, str], EntityName] = {
-            (r.entity_id, r.norm): r for r in session.execute(select(EntityName)).scalars()}
+            (r.entity_id, r.norm): r for r in session.execute(select(EntityName)).scalars()
+        }
         self.skipped_relations = 0
         self.dictionary = load_dictionary(session)
 
@@ -135,7 +155,7 @@ class _Ingestor:
             return row.sentences[i] if i >= 0 else None
 
         # mentions: gold annotations, else the NER model, else the dictionary tagger
-        mentions: list[tuple[int, int, str, str, list[int]]] = []   # start, end, text, type, entity ids
+        mentions: list[tuple[int, int, str, str, list[int]]] = []  # start, end, text, type, entity ids
         ident_to_eid: dict[str, int] = {}
         if doc.mentions is not None:
             source = "gold"
@@ -144,7 +164,7 @@ class _Ingestor:
                 for ident in m.ids:
                     ids.append(self.entity(m.type, ident, m.text))
                     ident_to_eid.setdefault(ident, ids[-1])
-                if not ids:   # annotated without a concept id ('-1'): exact name match, else its own entity
+                if not ids:  # annotated without a concept id ('-1'): exact name match, else its own entity
                     eid = self.dictionary.lookup(m.text, m.type)
                     ids = [eid if eid is not None else self.entity(m.type, f"name:{normalize_name(m.text)}", m.text)]
                 for eid in ids:
@@ -166,8 +186,9 @@ class _Ingestor:
         for start, end, text, etype, ids in mentions:
             sent = sentence_of(start)
             for eid in ids:
-                row.mentions.append(Mention(start=start, end=end, text=text, type=etype, source=source,
-                                            entity_id=eid, sentence=sent))
+                row.mentions.append(
+                    Mention(start=start, end=end, text=text, type=etype, source=source, entity_id=eid, sentence=sent)
+                )
                 by_entity[eid].append((start, end, sent))
         self.stats.mentions += len(row.mentions)
 
@@ -177,8 +198,14 @@ class _Ingestor:
             for rtype, id1, id2 in doc.relations:
                 h, t = ident_to_eid.get(id1), ident_to_eid.get(id2)
                 if h is None or t is None:
-                    log.debug("%s: relation %s %s %s names an id not annotated in document %s; skipped",
-                              doc.path, rtype, id1, id2, doc.key)
+                    log.debug(
+                        "%s: relation %s %s %s names an id not annotated in document %s; skipped",
+                        doc.path,
+                        rtype,
+                        id1,
+                        id2,
+                        doc.key,
+                    )
                     self.skipped_relations += 1
                     continue
                 rels[(rtype, h, t)] = ("gold", None)
@@ -187,15 +214,31 @@ class _Ingestor:
                 rels[(rtype, h, t)] = ("re", score)
         elif self.cooccurrence:
             for sent in row.sentences:
-                ents = sorted({eid for eid, occ in by_entity.items() for _, _, s in occ if s is sent
-                               and self._etype(eid) not in NO_COOCCURRENCE})
+                ents = sorted(
+                    {
+                        eid
+                        for eid, occ in by_entity.items()
+                        for _, _, s in occ
+                        if s is sent and self._etype(eid) not in NO_COOCCURRENCE
+                    }
+                )
                 for i, a in enumerate(ents):
-                    for b in ents[i + 1:]:
+                    for b in ents[i + 1 :]:
                         rels.setdefault(("cooccurs", a, b), ("cooccurrence", None))
         for (rtype, h, t), (src, score) in rels.items():
             sid, evidence = self._evidence(doc.text, row, by_entity[h], by_entity[t])
-            row.relations.append(Relation(type=rtype, head_id=h, tail_id=t, sentence_id=sid, evidence=evidence,
-                                          pmid=doc.pmid, source=src, score=score))
+            row.relations.append(
+                Relation(
+                    type=rtype,
+                    head_id=h,
+                    tail_id=t,
+                    sentence_id=sid,
+                    evidence=evidence,
+                    pmid=doc.pmid,
+                    source=src,
+                    score=score,
+                )
+            )
         self.stats.relations += len(rels)
         self.s.flush()
 
@@ -204,8 +247,9 @@ class _Ingestor:
         from genolm.literature import formats as F
 
         ident = {eid: ident for (_, ident), eid in self.entities.items()}
-        fdoc = F.Document(id=doc.key, title=doc.text[:title_len],
-                          abstract=doc.text[title_len + 1:] if title_len else doc.text)
+        fdoc = F.Document(
+            id=doc.key, title=doc.text[:title_len], abstract=doc.text[title_len + 1 :] if title_len else doc.text
+        )
         by_ident: dict[str, int] = {}
         for s, e, tx, ty, ids in mentions:
             for eid in ids:
@@ -247,12 +291,19 @@ class _Ingestor:
             return None, ""
         _, a, b = best
         first, last = (a, b) if a.start <= b.start else (b, a)
-        return first.id, text[first.start:last.end]
+        return first.id, text[first.start : last.end]
 
 
-def build(inputs: list[str | os.PathLike], db: str | os.PathLike = DEFAULT_DB, ner: str | None = None,
-          re_model: str | None = None, dictionaries: list[str | os.PathLike] = (), cooccurrence: bool = True,
-          fuzzy_threshold: float = 0.85, strict: bool = False) -> BuildStats:
+def build(
+    inputs: list[str | os.PathLike],
+    db: str | os.PathLike = DEFAULT_DB,
+    ner: str | None = None,
+    re_model: str | None = None,
+    dictionaries: list[str | os.PathLike] = (),
+    cooccurrence: bool = True,
+    fuzzy_threshold: float = 0.85,
+    strict: bool = False,
+) -> BuildStats:
     """Ingest JSONL/PubTator files into the knowledge graph at ``db``, in one transaction.
 
     ``dictionaries``: annotated PubTator files whose mention names (not documents) seed the normalisation
@@ -280,28 +331,35 @@ def build(inputs: list[str | os.PathLike], db: str | os.PathLike = DEFAULT_DB, n
             log.warning("skipping bad record: %s", err.format())
 
     with Session(engine) as session, session.begin():
-        ing = _Ingestor(session, ner=ner_model, re_model=rel_model, cooccurrence=cooccurrence,
-                        fuzzy_threshold=fuzzy_threshold, stats=stats)
+        ing = _Ingestor(
+            session,
+            ner=ner_model,
+            re_model=rel_model,
+            cooccurrence=cooccurrence,
+            fuzzy_threshold=fuzzy_threshold,
+            stats=stats,
+        )
         for d in dictionaries:
             docs = list(read_documents(d, on_error=on_error))
             good += len(docs)
             n = ing.add_dictionary(docs)
             log.info("dictionary %s: %d annotated names", d, n)
         for path in inputs:
-            for doc in progress(read_documents(path, on_error=on_error), desc=f"ingest {Path(path).name}",
-                                unit="doc"):
+            for doc in progress(read_documents(path, on_error=on_error), desc=f"ingest {Path(path).name}", unit="doc"):
                 ing.ingest(doc)
                 good += 1
         if good == 0 and stats.bad_records:
             where = inputs[0] if len(inputs) == 1 and not dictionaries else None
-            raise InputError(f"none of the {len(stats.bad_records)} record(s) could be read; nothing was "
-                             "ingested", where)
+            raise InputError(
+                f"none of the {len(stats.bad_records)} record(s) could be read; nothing was ingested", where
+            )
         # commit happens here; any exception above rolls the whole run back
     if len(stats.bad_records) > MAX_REPORTED:
         log.warning("... and %d more bad record(s)", len(stats.bad_records) - MAX_REPORTED)
     if ing.skipped_relations:
-        log.warning("%d relation line(s) name ids that no mention of their document carries; skipped",
-                    ing.skipped_relations)
+        log.warning(
+            "%d relation line(s) name ids that no mention of their document carries; skipped", ing.skipped_relations
+        )
     return stats
 
 

@@ -1,5 +1,6 @@
 """Queries over the knowledge graph: table counts, entity lookup by name or identifier, and neighbours of
 an entity with relation types, document counts and evidence sentences (PMIDs)."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,16 @@ from genolm.literature.kg.schema import Document, Entity, EntityName, Mention, R
 def counts(db: str | os.PathLike) -> dict[str, int]:
     engine = connect(db, create=False)
     with Session(engine) as s:
-        return {name: s.execute(select(sa.func.count()).select_from(model)).scalar_one()
-                for name, model in (("documents", Document), ("sentences", Sentence), ("mentions", Mention),
-                                    ("entities", Entity), ("relations", Relation))}
+        return {
+            name: s.execute(select(sa.func.count()).select_from(model)).scalar_one()
+            for name, model in (
+                ("documents", Document),
+                ("sentences", Sentence),
+                ("mentions", Mention),
+                ("entities", Entity),
+                ("relations", Relation),
+            )
+        }
 
 
 def resolve_entity(session: Session, name: str) -> list[Entity]:
@@ -42,8 +50,9 @@ def resolve_entity(session: Session, name: str) -> list[Entity]:
     return []
 
 
-def query(db: str | os.PathLike, entity: str, relation: str | None = None, limit: int = 50,
-          evidence_per_neighbour: int = 3) -> dict:
+def query(
+    db: str | os.PathLike, entity: str, relation: str | None = None, limit: int = 50, evidence_per_neighbour: int = 3
+) -> dict:
     """Neighbours of ``entity`` with relation types, document counts and evidence sentences (PMIDs).
 
     Raises :class:`InputError` (with close names as suggestions) when no entity has that name."""
@@ -63,9 +72,19 @@ def query(db: str | os.PathLike, entity: str, relation: str | None = None, limit
         for r in s.execute(stmt.order_by(Relation.id)).scalars():
             other = r.tail if r.head_id in ids else r.head
             direction = "out" if r.head_id in ids else "in"
-            g = groups.setdefault((other.id, r.type), {
-                "entity": other.name, "type": other.type, "identifier": other.identifier,
-                "relation": r.type, "direction": direction, "documents": 0, "evidence": [], "_pmids": set()})
+            g = groups.setdefault(
+                (other.id, r.type),
+                {
+                    "entity": other.name,
+                    "type": other.type,
+                    "identifier": other.identifier,
+                    "relation": r.type,
+                    "direction": direction,
+                    "documents": 0,
+                    "evidence": [],
+                    "_pmids": set(),
+                },
+            )
             key = r.pmid or f"doc{r.document_id}"
             if key not in g["_pmids"]:
                 g["_pmids"].add(key)
@@ -75,6 +94,9 @@ def query(db: str | os.PathLike, entity: str, relation: str | None = None, limit
         neighbours = sorted(groups.values(), key=lambda g: (-g["documents"], g["entity"].lower()))[:limit]
         for g in neighbours:
             g.pop("_pmids")
-        return {"query": entity,
-                "matches": [{"name": e.name, "type": e.type, "identifier": e.identifier} for e in ents],
-                "relation": relation, "neighbours": neighbours}
+        return {
+            "query": entity,
+            "matches": [{"name": e.name, "type": e.type, "identifier": e.identifier} for e in ents],
+            "relation": relation,
+            "neighbours": neighbours,
+        }

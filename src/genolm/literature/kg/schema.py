@@ -5,6 +5,7 @@ file; anything with ``://`` is a SQLAlchemy URL (PostgreSQL in practice). A file
 database, a folder, or a database without the knowledge-graph tables (when reading) is an
 :class:`~genolm.io.errors.InputError` naming it, never a traceback and never a rewritten file.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ class Document(Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     source: Mapped[str | None] = mapped_column(String(100))
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    sentences: Mapped[list["Sentence"]] = relationship(back_populates="document", cascade="all, delete-orphan",
-                                                       order_by="Sentence.index")
+    sentences: Mapped[list["Sentence"]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="Sentence.index"
+    )
     mentions: Mapped[list["Mention"]] = relationship(back_populates="document", cascade="all, delete-orphan")
     relations: Mapped[list["Relation"]] = relationship(back_populates="document", cascade="all, delete-orphan")
 
@@ -62,8 +64,10 @@ class Entity(Base):
 
 class EntityName(Base):
     __tablename__ = "lit_entity_names"
-    __table_args__ = (UniqueConstraint("entity_id", "norm", name="uq_lit_entity_name"),
-                      Index("ix_lit_entity_names_norm", "norm"))
+    __table_args__ = (
+        UniqueConstraint("entity_id", "norm", name="uq_lit_entity_name"),
+        Index("ix_lit_entity_names_norm", "norm"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("lit_entities.id", ondelete="CASCADE"))
     norm: Mapped[str] = mapped_column(String(500))
@@ -107,9 +111,9 @@ class Relation(Base):
 
 class Embedding(Base):
     """Dense vectors of documents (filled by :mod:`genolm.literature.search`)."""
+
     __tablename__ = "lit_embeddings"
-    document_id: Mapped[int] = mapped_column(ForeignKey("lit_documents.id", ondelete="CASCADE"),
-                                             primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("lit_documents.id", ondelete="CASCADE"), primary_key=True)
     model: Mapped[str] = mapped_column(String(300), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -143,8 +147,11 @@ def _check_sqlite_file(path: Path, create: bool, db: str | os.PathLike) -> None:
     except OSError as e:
         raise InputError(f"cannot read the database file: {e.strerror or e}", db) from None
     if head and head != SQLITE_MAGIC:
-        raise InputError("not a SQLite database (give --db a knowledge graph built by `genolm lit kg build`, "
-                         "a new file name, or a database URL)", db)
+        raise InputError(
+            "not a SQLite database (give --db a knowledge graph built by `genolm lit kg build`, "
+            "a new file name, or a database URL)",
+            db,
+        )
     if not head and not create:
         raise InputError("not a genolm knowledge graph (an empty file; run `genolm lit kg build` first)", db)
 
@@ -167,21 +174,24 @@ def connect(db: str | os.PathLike, create: bool = True) -> sa.Engine:
     try:
         engine = sa.create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
+
             @sa.event.listens_for(engine, "connect")
             def _fk_on(dbapi_conn, _):  # noqa: ANN001 - DB-API connection
                 dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
         with engine.begin() as conn:
             if create:
                 Base.metadata.create_all(conn)
                 _create_fts(conn)
             elif not sa.inspect(conn).has_table(Document.__tablename__):
-                raise InputError("not a genolm knowledge graph (no lit_documents table; run `genolm lit kg "
-                                 "build` first)", db)
+                raise InputError(
+                    "not a genolm knowledge graph (no lit_documents table; run `genolm lit kg build` first)", db
+                )
     except sa.exc.ArgumentError as e:
         raise UsageError(f"cannot use database URL {url!r}: {e}") from None
     except sa.exc.NoSuchModuleError as e:
         raise UsageError(f"cannot use database URL {url!r}: {e}") from None
-    except sa.exc.DBAPIError as e:   # OperationalError, DatabaseError ("file is not a database"), ...
+    except sa.exc.DBAPIError as e:  # OperationalError, DatabaseError ("file is not a database"), ...
         if engine is not None:
             engine.dispose()
         orig = str(getattr(e, "orig", e)).strip().splitlines()
@@ -203,11 +213,14 @@ def forget(db: str | os.PathLike) -> None:
 
 def _create_fts(conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-                             "title, text, tokenize='porter unicode61')")
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, text, tokenize='porter unicode61')"
+        )
     elif conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_lit_documents_fts ON lit_documents USING gin "
-                             "(to_tsvector('english', title || ' ' || text))")
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_lit_documents_fts ON lit_documents USING gin "
+            "(to_tsvector('english', title || ' ' || text))"
+        )
 
 
 def write_fulltext(session: Session, document_id: int, title: str, body: str) -> None:
@@ -218,8 +231,10 @@ def write_fulltext(session: Session, document_id: int, title: str, body: str) ->
     if session.get_bind().dialect.name != "sqlite":
         return
     delete_fulltext(session, document_id)
-    session.execute(sa.text(f"INSERT INTO {FTS_TABLE}(rowid, title, text) VALUES (:id, :t, :x)"),
-                    {"id": document_id, "t": title, "x": body})
+    session.execute(
+        sa.text(f"INSERT INTO {FTS_TABLE}(rowid, title, text) VALUES (:id, :t, :x)"),
+        {"id": document_id, "t": title, "x": body},
+    )
 
 
 def delete_fulltext(session: Session, document_id: int) -> None:

@@ -15,6 +15,7 @@ Modules: :mod:`.encoding` (word pieces, windows, constrained Viterbi), :mod:`.tr
 tagger), :mod:`.crf` (the CRFsuite tagger and its features), :mod:`.train`, :mod:`.predict` (loading,
 metrics, evaluation, prediction). Offsets are 0-based, end-exclusive character offsets into the text.
 """
+
 from __future__ import annotations
 
 from genolm.literature.ner.config import NERConfig
@@ -24,5 +25,18 @@ from genolm.literature.ner.predict import entity_scores, evaluate_ner, load_ner,
 from genolm.literature.ner.train import train_ner
 from genolm.literature.ner.transformer import NERModel
 
-__all__ = ["NERConfig", "NERModel", "CRFNERModel", "Gazetteer", "WordTypeModel", "load_ner", "train_ner",
-           "evaluate_ner", "predict_file", "tag_records", "entity_scores", "viterbi", "allowed_transitions"]
+__all__ = [
+    "NERConfig",
+    "NERModel",
+    "CRFNERModel",
+    "Gazetteer",
+    "WordTypeModel",
+    "load_ner",
+    "train_ner",
+    "evaluate_ner",
+    "predict_file",
+    "tag_records",
+    "entity_scores",
+    "viterbi",
+    "allowed_transitions",
+]

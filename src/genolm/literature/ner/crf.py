@@ -3,6 +3,7 @@
 Stored as native, code-free files: ``crf.model`` (CRFsuite), ``gazetteer.json`` and ``word_types.skops``
 (the scikit-learn word-type model, read back under :mod:`genolm.core.persist`'s allow-list).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,7 @@ class Gazetteer:
         i = 0
         while i < len(low):
             for L in range(min(self.max_len, len(low) - i), 0, -1):
-                typ = self.entries.get(tuple(low[i:i + L]))
+                typ = self.entries.get(tuple(low[i : i + L]))
                 if typ and not (L == 1 and len(low[i]) < 3 and not low[i].isalpha()):
                     out[i] = "B-" + typ
                     for k in range(i + 1, i + L):
@@ -112,8 +113,9 @@ class WordTypeModel:
             return
         P = self.clf.predict_proba(self.vec.transform(new))
         for w, p in zip(new, P):
-            self._cache[w] = "|".join(f"{c}{int(q * 4)}" for c, q in zip(self.clf.classes_, p)
-                                      if c != "O" and q >= 0.25)
+            self._cache[w] = "|".join(
+                f"{c}{int(q * 4)}" for c, q in zip(self.clf.classes_, p) if c != "O" and q >= 0.25
+            )
 
 
 def crf_features(tokens: Sequence[str], gaz: Gazetteer | None, wtm: WordTypeModel | None = None) -> list[list[str]]:
@@ -125,8 +127,18 @@ def crf_features(tokens: Sequence[str], gaz: Gazetteer | None, wtm: WordTypeMode
     n = len(tokens)
     for i, w in enumerate(tokens):
         lw = low[i]
-        f = ["b", "w=" + lw, "sh=" + shp[i], "p2=" + lw[:2], "p3=" + lw[:3], "p4=" + lw[:4],
-             "s2=" + lw[-2:], "s3=" + lw[-3:], "s4=" + lw[-4:], "len=%d" % min(len(w), 12)]
+        f = [
+            "b",
+            "w=" + lw,
+            "sh=" + shp[i],
+            "p2=" + lw[:2],
+            "p3=" + lw[:3],
+            "p4=" + lw[:4],
+            "s2=" + lw[-2:],
+            "s3=" + lw[-3:],
+            "s4=" + lw[-4:],
+            "len=%d" % min(len(w), 12),
+        ]
         if w[:1].isupper():
             f.append("cap")
         if w.isupper() and len(w) > 1:
@@ -160,8 +172,13 @@ def crf_features(tokens: Sequence[str], gaz: Gazetteer | None, wtm: WordTypeMode
 class CRFNERModel(TextPrediction):
     """A linear-chain CRF (CRFsuite) over lexical, shape, context and dictionary features: fast on CPU."""
 
-    def __init__(self, tagger_path: str | os.PathLike, labels: list[str], gazetteer: Gazetteer,
-                 word_types: WordTypeModel | None = None):
+    def __init__(
+        self,
+        tagger_path: str | os.PathLike,
+        labels: list[str],
+        gazetteer: Gazetteer,
+        word_types: WordTypeModel | None = None,
+    ):
         import pycrfsuite
 
         self.tagger = pycrfsuite.Tagger()
@@ -208,8 +225,9 @@ def train_crf(cfg, train_sents, labels, model_dir: Path) -> tuple[CRFNERModel, d
         for s in mine:
             trainer.append(crf_features(s.tokens, gaz_k, wtm_k), s.tags)
     iters = cfg.crf_iterations
-    trainer.set_params({"c1": cfg.crf_c1, "c2": cfg.crf_c2, "max_iterations": iters,
-                        "feature.possible_transitions": True})
+    trainer.set_params(
+        {"c1": cfg.crf_c1, "c2": cfg.crf_c2, "max_iterations": iters, "feature.possible_transitions": True}
+    )
     gaz = Gazetteer.from_sentences(train_sents)
     wtm = WordTypeModel.fit(train_sents, cfg.seed) if cfg.crf_word_types else None
     model_dir = Path(model_dir)
@@ -219,8 +237,10 @@ def train_crf(cfg, train_sents, labels, model_dir: Path) -> tuple[CRFNERModel, d
     atomic_write_text(model_dir / "gazetteer.json", json.dumps([[list(k), v] for k, v in gaz.entries.items()]))
     if wtm is not None and wtm.clf is not None:
         save_estimator({"vectorizer": wtm.vec, "classifier": wtm.clf}, model_dir / WORD_TYPES_FILE)
-    atomic_write_text(model_dir / "genolm_ner.json", json.dumps(
-        {"task": "ner", "arch": "crf", "labels": labels, "train_config": asdict(cfg)}, indent=2))
+    atomic_write_text(
+        model_dir / "genolm_ner.json",
+        json.dumps({"task": "ner", "arch": "crf", "labels": labels, "train_config": asdict(cfg)}, indent=2),
+    )
     info = {"iterations": iters, "train_seconds": round(time.monotonic() - t0, 1)}
     return CRFNERModel(model_dir / "crf.model", labels, gaz, wtm), info
 

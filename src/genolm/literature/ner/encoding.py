@@ -3,6 +3,7 @@
 Word pieces: the first sub-token of each word carries the word's label (others are ignored in the loss).
 Decoding is constrained Viterbi over the softmax scores, so output tags are always valid IOB2.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -66,7 +67,7 @@ def allowed_transitions(labels: list[str]):
     import numpy as np
 
     n = len(labels)
-    allowed = np.ones((n, n), dtype=bool)   # prev -> next
+    allowed = np.ones((n, n), dtype=bool)  # prev -> next
     start = np.ones(n, dtype=bool)
     for j, t in enumerate(labels):
         if t.startswith("I-"):
@@ -108,14 +109,20 @@ class TextPrediction:
             for sent in F.split_sentences(F.tokenize_with_offsets(text)):
                 sent_tokens.append(sent)
                 owner.append(ti)
-        tags, scores = self.predict_tokens([[t[0] for t in s] for s in sent_tokens], batch_size,
-                                           with_scores=True)
+        tags, scores = self.predict_tokens([[t[0] for t in s] for s in sent_tokens], batch_size, with_scores=True)
         out: list[list[dict]] = [[] for _ in texts]
         for s, tg, sc, ti in zip(sent_tokens, tags, scores, owner):
             for a, b, typ in F.iob_to_spans(tg):
                 start, end = s[a][1], s[b - 1][2]
-                out[ti].append({"start": start, "end": end, "text": texts[ti][start:end], "type": typ,
-                                "score": round(float(min(sc[a:b])), 4)})
+                out[ti].append(
+                    {
+                        "start": start,
+                        "end": end,
+                        "text": texts[ti][start:end],
+                        "type": typ,
+                        "score": round(float(min(sc[a:b])), 4),
+                    }
+                )
         return out
 
     def predict_text(self, text: str) -> list[dict]:

@@ -1,4 +1,5 @@
 """Loading, scoring, evaluation and prediction for NER models (one code path for the CLI and genolm.load)."""
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,24 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
     pred = [F.repair_iob(p) for p in pred]
     kw = dict(mode="strict", scheme=IOB2, zero_division=0)
     rep = classification_report(gold, pred, output_dict=True, **kw)
-    per_type = {k: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]),
-                    "support": int(v["support"])}
-                for k, v in rep.items() if not k.endswith(" avg")}
-    return {"precision": float(precision_score(gold, pred, **kw)), "recall": float(recall_score(gold, pred, **kw)),
-            "f1": float(f1_score(gold, pred, **kw)), "per_type": per_type,
-            "sentences": len(gold), "entities": sum(v["support"] for v in per_type.values())}
+    per_type = {
+        k: {
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for k, v in rep.items()
+        if not k.endswith(" avg")
+    }
+    return {
+        "precision": float(precision_score(gold, pred, **kw)),
+        "recall": float(recall_score(gold, pred, **kw)),
+        "f1": float(f1_score(gold, pred, **kw)),
+        "per_type": per_type,
+        "sentences": len(gold),
+        "entities": sum(v["support"] for v in per_type.values()),
+    }
 
 
 def report(path, title: str, metrics: dict, history: list | None = None) -> None:
@@ -65,9 +78,11 @@ def report(path, title: str, metrics: dict, history: list | None = None) -> None
     r.metrics_table(flat)
     per = dev.get("per_type", {})
     if per:
-        r.table(["type", "precision", "recall", "f1", "support"],
-                [[t, s["precision"], s["recall"], s["f1"], s["support"]] for t, s in per.items()],
-                title="Per entity type")
+        r.table(
+            ["type", "precision", "recall", "f1", "support"],
+            [[t, s["precision"], s["recall"], s["f1"], s["support"]] for t, s in per.items()],
+            title="Per entity type",
+        )
     hist = history or []
     if any("train_loss" in h for h in hist):
         r.figure(loss_curve_figure(hist), "training loss")
@@ -87,13 +102,18 @@ def _curve_figure(points, ylabel: str):
     ax.plot([p[0] for p in points], [p[1] for p in points], "o-", ms=3)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=.3)
+    ax.grid(alpha=0.3)
     return fig
 
 
 # ------------------------------------------------------------------------------------- evaluate
-def evaluate_ner(model_dir: str | os.PathLike | None, data: str | os.PathLike, out: str | os.PathLike | None = None,
-                 predictions: str | os.PathLike | None = None, overwrite: bool = False) -> dict:
+def evaluate_ner(
+    model_dir: str | os.PathLike | None,
+    data: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    predictions: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict:
     """Entity-level exact-span P/R/F1 of a model on a gold IOB file (or of a predictions IOB file)."""
     gold = F.read_iob(data)
     if predictions:
@@ -109,8 +129,13 @@ def evaluate_ner(model_dir: str | os.PathLike | None, data: str | os.PathLike, o
     if out:
         from genolm.core.runs import RunDir
 
-        with RunDir(out, command="lit ner evaluate", config={"model": str(model_dir), "data": str(data)},
-                    inputs=[data], overwrite=overwrite) as run:
+        with RunDir(
+            out,
+            command="lit ner evaluate",
+            config={"model": str(model_dir), "data": str(data)},
+            inputs=[data],
+            overwrite=overwrite,
+        ) as run:
             run.write_metrics(scores)
             F.write_iob(run.path / "predictions.tsv", [(s.tokens, p) for s, p in zip(gold, pred)])
             report(run.path / "report.html", "NER evaluation", scores)
@@ -136,8 +161,9 @@ def text_records(texts: Sequence[str]) -> list[dict]:
     return recs
 
 
-def predict_file(model_dir: str | os.PathLike, input: str | os.PathLike, out: str | os.PathLike,
-                 input_format: str = "auto", ner=None) -> dict:
+def predict_file(
+    model_dir: str | os.PathLike, input: str | os.PathLike, out: str | os.PathLike, input_format: str = "auto", ner=None
+) -> dict:
     """Tag a file. IOB in -> IOB out (tags replaced, tokens/order kept); JSONL/text in -> JSONL out
     ({"id", "text", "entities": [{start, end, text, type, score}]}); PubTator in -> PubTator out (mentions
     replaced by predictions). Returns counts."""

@@ -1,4 +1,5 @@
 """Training of the NER taggers: the transformer through :func:`genolm.core.train.train`, the CRF with CRFsuite."""
+
 from __future__ import annotations
 
 import logging
@@ -33,7 +34,7 @@ class WindowBatches:
     def __iter__(self):
         import torch
 
-        rng = random.Random(int(torch.randint(0, 2 ** 31 - 1, (1,)).item()))
+        rng = random.Random(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         for bidx in T.length_batches(self.lengths, self.batch_size, True, rng):
             ids, mask, lab = collate([self.ids[i] for i in bidx], self.pad_id, [self.labels[i] for i in bidx])
             yield {"input_ids": ids, "attention_mask": mask, "labels": lab}
@@ -41,16 +42,26 @@ class WindowBatches:
 
 def _resolve_args(out, legacy_out, valid):
     if legacy_out is not None:  # the old order train(train, valid, out)
-        warnings.warn("train_ner(train, valid, out) is deprecated: call train_ner(train, out, valid=...)",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "train_ner(train, valid, out) is deprecated: call train_ner(train, out, valid=...)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return legacy_out, out
     return out, valid
 
 
-def train_ner(train: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
-              legacy_out: str | os.PathLike | None = None, *, valid: str | os.PathLike | None = None,
-              config: NERConfig | None = None, overwrite: bool = False, resume: bool = False,
-              **overrides) -> dict:
+def train_ner(
+    train: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    legacy_out: str | os.PathLike | None = None,
+    *,
+    valid: str | os.PathLike | None = None,
+    config: NERConfig | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    **overrides,
+) -> dict:
     """Train a NER model on IOB files; writes a run directory at ``out``; returns the metrics dict.
 
     ``valid`` (an IOB file) picks the best evaluation (by entity F1) and is scored at the end.
@@ -78,11 +89,21 @@ def train_ner(train: str | os.PathLike | Sequence[str | os.PathLike], out: str |
         raise UsageError(f"unknown --arch {cfg.arch!r}: use transformer or crf")
     backbone = T.resolve_model_path(cfg.model) if cfg.arch == "transformer" else None
 
-    run = RunDir(out, command="lit ner train", config={**asdict(cfg), "backbone": str(backbone),
-                                                       "train": [str(f) for f in train_files],
-                                                       "valid": str(valid) if valid else None,
-                                                       "labels": labels},
-                 inputs=[*train_files, valid], seed=cfg.seed, overwrite=overwrite, resume=resume)
+    run = RunDir(
+        out,
+        command="lit ner train",
+        config={
+            **asdict(cfg),
+            "backbone": str(backbone),
+            "train": [str(f) for f in train_files],
+            "valid": str(valid) if valid else None,
+            "labels": labels,
+        },
+        inputs=[*train_files, valid],
+        seed=cfg.seed,
+        overwrite=overwrite,
+        resume=resume,
+    )
     with run:
         set_seed(cfg.seed)
         if cfg.arch == "crf":
@@ -91,8 +112,7 @@ def train_ner(train: str | os.PathLike | Sequence[str | os.PathLike], out: str |
             ner, info = train_crf(cfg, train_sents, labels, run.model_dir)
             metrics = {"train_sentences": len(train_sents), **info}
             return _finish_training(run, ner, valid_sents, metrics, [])
-        ner, metrics, history = _train_transformer(cfg, backbone, train_sents, valid_sents, labels, budget, run,
-                                                   resume)
+        ner, metrics, history = _train_transformer(cfg, backbone, train_sents, valid_sents, labels, budget, run, resume)
         return _finish_training(run, ner, valid_sents, metrics, history)
 
 
@@ -104,8 +124,12 @@ def _train_transformer(cfg: NERConfig, backbone, train_sents, valid_sents, label
 
     T.torch_setup(cfg.threads)
     tok = AutoTokenizer.from_pretrained(backbone)
-    hf_cfg = AutoConfig.from_pretrained(backbone, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                        label2id={t: i for i, t in enumerate(labels)})
+    hf_cfg = AutoConfig.from_pretrained(
+        backbone,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={t: i for i, t in enumerate(labels)},
+    )
     model = AutoModelForTokenClassification.from_pretrained(backbone, config=hf_cfg, ignore_mismatched_sizes=True)
     ner = NERModel(model, tok, labels, cfg.max_length)
 
@@ -127,31 +151,64 @@ def _train_transformer(cfg: NERConfig, backbone, train_sents, valid_sents, label
     # the same AdamW as before the shared trainer: default betas, no decay on biases and norms
     no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)],
-         "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)],
-         "weight_decay": 0.0},
+        {
+            "params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)],
+            "weight_decay": cfg.weight_decay,
+        },
+        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=cfg.lr)
-    tc = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, max_steps=max_steps,
-                     time_budget=budget, warmup=0.06, min_lr_ratio=0.0, grad_clip=1.0, seed=cfg.seed,
-                     schedule="linear", warmup_steps=max(1, int(0.06 * min(max_steps, 2000))),
-                     eval_every=cfg.eval_every or n_per_epoch, patience=None, metric="f1", maximize=True,
-                     checkpoint_every=cfg.checkpoint_every or 0)
-    log.info("NER: %d training windows, %d labels, up to %d steps, budget %s", len(ex_ids), len(labels),
-             max_steps, f"{budget:.0f}s" if budget else "none")
+    tc = TrainConfig(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        batch_size=cfg.batch_size,
+        max_steps=max_steps,
+        time_budget=budget,
+        warmup=0.06,
+        min_lr_ratio=0.0,
+        grad_clip=1.0,
+        seed=cfg.seed,
+        schedule="linear",
+        warmup_steps=max(1, int(0.06 * min(max_steps, 2000))),
+        eval_every=cfg.eval_every or n_per_epoch,
+        patience=None,
+        metric="f1",
+        maximize=True,
+        checkpoint_every=cfg.checkpoint_every or 0,
+    )
+    log.info(
+        "NER: %d training windows, %d labels, up to %d steps, budget %s",
+        len(ex_ids),
+        len(labels),
+        max_steps,
+        f"{budget:.0f}s" if budget else "none",
+    )
 
     def evaluate(m) -> dict:
         pred = ner.predict_tokens([s.tokens for s in valid_sents])
         sc = entity_scores([s.tags for s in valid_sents], pred)
         return {"f1": sc["f1"], "precision": sc["precision"], "recall": sc["recall"]}
 
-    res = train(model, loader, tc, evaluate=evaluate if valid_sents else None, out_dir=run.path, resume=resume,
-                steps_per_epoch=n_per_epoch, optimizer=opt)
+    res = train(
+        model,
+        loader,
+        tc,
+        evaluate=evaluate if valid_sents else None,
+        out_dir=run.path,
+        resume=resume,
+        steps_per_epoch=n_per_epoch,
+        optimizer=opt,
+    )
     ner.save(run.model_dir, asdict(cfg))
-    metrics: dict = {"train_sentences": len(train_sents), "train_windows": len(ex_ids), "steps": res.steps,
-                     "epochs": round(res.steps / n_per_epoch, 2), "train_seconds": round(res.seconds, 1),
-                     "best_step": res.best_step or res.steps, "stopped_because": res.stopped_because}
+    metrics: dict = {
+        "train_sentences": len(train_sents),
+        "train_windows": len(ex_ids),
+        "steps": res.steps,
+        "epochs": round(res.steps / n_per_epoch, 2),
+        "train_seconds": round(res.seconds, 1),
+        "best_step": res.best_step or res.steps,
+        "stopped_because": res.stopped_because,
+    }
     return ner, metrics, res.history
 
 

@@ -1,4 +1,5 @@
 """The fine-tuned transformer token classifier (word-piece windows, constrained Viterbi decoding)."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,15 @@ from pathlib import Path
 from typing import Sequence
 
 from genolm.literature import textmodels as T
-from genolm.literature.ner.encoding import (TextPrediction, allowed_transitions, build_inputs, collate, viterbi,
-                                            windows, word_pieces)
+from genolm.literature.ner.encoding import (
+    TextPrediction,
+    allowed_transitions,
+    build_inputs,
+    collate,
+    viterbi,
+    windows,
+    word_pieces,
+)
 
 MARKER = "genolm_ner.json"
 
@@ -38,14 +46,14 @@ class NERModel(TextPrediction):
             out.append((a, ids, first))
         return out
 
-    def predict_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int = 32,
-                       with_scores: bool = False):
+    def predict_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int = 32, with_scores: bool = False):
         """IOB2 tags (and per-token confidence when with_scores) for pre-tokenised sentences, order kept."""
         import numpy as np
         import torch
 
-        items = [(si, a, ids, first) for si, words in enumerate(sentences)
-                 for a, ids, first in self.encode_sentence(words)]
+        items = [
+            (si, a, ids, first) for si, words in enumerate(sentences) for a, ids, first in self.encode_sentence(words)
+        ]
         logps: list[np.ndarray] = [np.zeros((len(w), len(self.labels)), dtype=np.float32) for w in sentences]
         was_training = self.model.training
         self.model.eval()
@@ -82,9 +90,13 @@ class NERModel(TextPrediction):
         path = Path(path)
         self.model.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
-        atomic_write_text(path / MARKER, json.dumps({"task": "ner", "labels": self.labels,
-                                                     "max_length": self.max_length,
-                                                     "train_config": config or {}}, indent=2))
+        atomic_write_text(
+            path / MARKER,
+            json.dumps(
+                {"task": "ner", "labels": self.labels, "max_length": self.max_length, "train_config": config or {}},
+                indent=2,
+            ),
+        )
 
 
 def load_transformer(path: Path, meta: dict, device=None) -> NERModel:

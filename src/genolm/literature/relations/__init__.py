@@ -15,13 +15,32 @@ Public API (stable; the knowledge-graph code calls it)::
     train_re("train.PubTator", "runs/cdr_re", valid="dev.PubTator")
     evaluate_re("runs/cdr_re", "dev.PubTator")
 """
+
 from __future__ import annotations
 
 from genolm.literature.relations.features import candidate_pairs, context_features
-from genolm.literature.relations.model import (FEATURE_VERSION, REConfig, REModel, StackedClassifier, load_re,
-                                               relation_scores)
+from genolm.literature.relations.model import (
+    FEATURE_VERSION,
+    REConfig,
+    REModel,
+    StackedClassifier,
+    load_re,
+    relation_scores,
+)
 from genolm.literature.relations.predict import evaluate_re, predict_file, relations_frame
 from genolm.literature.relations.train import train_re
 
-__all__ = ["REConfig", "REModel", "StackedClassifier", "load_re", "train_re", "evaluate_re", "predict_file",
-           "relation_scores", "candidate_pairs", "context_features", "relations_frame", "FEATURE_VERSION"]
+__all__ = [
+    "REConfig",
+    "REModel",
+    "StackedClassifier",
+    "load_re",
+    "train_re",
+    "evaluate_re",
+    "predict_file",
+    "relation_scores",
+    "candidate_pairs",
+    "context_features",
+    "relations_frame",
+    "FEATURE_VERSION",
+]

@@ -6,6 +6,7 @@ sentences where the two concepts co-occur and the words between them (entity men
 "memory" priors learned from the training relations, and, for the second stage, (4) a pair's first-stage score
 relative to the other pairs of its document (:func:`context_features`).
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,9 @@ _WORD = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 
 def _masked_sentence(text: str, span: tuple[int, int], ma: list, mb: list) -> str:
     a0, b0 = span
-    marks = sorted([(s, e, " @T1$ ") for s, e, _ in ma if a0 <= s < b0] +
-                   [(s, e, " @T2$ ") for s, e, _ in mb if a0 <= s < b0])
+    marks = sorted(
+        [(s, e, " @T1$ ") for s, e, _ in ma if a0 <= s < b0] + [(s, e, " @T2$ ") for s, e, _ in mb if a0 <= s < b0]
+    )
     out, pos = [], a0
     for s, e, tag in marks:
         if s < pos:
@@ -120,7 +122,7 @@ def pair_text(doc: F.Document, a: Concept, b: Concept) -> str:
         if pos1 and pos2:
             i, j = min(((i, j) for i in pos1 for j in pos2), key=lambda p: abs(p[0] - p[1]))
             lo, hi = sorted((i, j))
-            between = toks[lo + 1:hi]
+            between = toks[lo + 1 : hi]
             d = "f" if i < j else "r"
             if len(between) <= 12:
                 feats += [f"b{d}_{t}" for t in between]
@@ -129,8 +131,8 @@ def pair_text(doc: F.Document, a: Concept, b: Concept) -> str:
     # local context of each concept's mentions anywhere in the document
     for tag, c in (("A", a), ("B", b)):
         for s, e, _ in c.mentions[:5]:
-            left = _WORD.findall(text[max(0, s - 25):s].lower())[-2:]
-            right = _WORD.findall(text[e:e + 25].lower())[:2]
+            left = _WORD.findall(text[max(0, s - 25) : s].lower())[-2:]
+            right = _WORD.findall(text[e : e + 25].lower())[:2]
             feats += [f"{tag}l_{t}" for t in left] + [f"{tag}r_{t}" for t in right]
     # the words of each concept's mention texts ("toxicity", "induced", "acid"...)
     words = set()
@@ -141,8 +143,9 @@ def pair_text(doc: F.Document, a: Concept, b: Concept) -> str:
     return " ".join(feats) if feats else "nofeat"
 
 
-def dense_features(doc: F.Document, a: Concept, b: Concept, concepts: dict, priors: dict | None,
-           pair_key: tuple[str, str, str]) -> list[float]:
+def dense_features(
+    doc: F.Document, a: Concept, b: Concept, concepts: dict, priors: dict | None, pair_key: tuple[str, str, str]
+) -> list[float]:
     spans = _sentences(doc)
     n_sent = max(1, len(spans))
     sa = [m[2] for m in a.mentions]
@@ -159,10 +162,26 @@ def dense_features(doc: F.Document, a: Concept, b: Concept, concepts: dict, prio
     ra, rb = rank(a), rank(b)
     n_type_b = sum(1 for x in concepts.values() if x.type == b.type)
     n_type_a = sum(1 for x in concepts.values() if x.type == a.type)
-    f = [math.log1p(len(sa)), math.log1p(len(sb)), float(co > 0), math.log1p(co), min(gap, 10) / 10,
-         in_title_a, in_title_b, in_title_a * in_title_b, float(ra == 0), float(rb == 0), min(ra, 5) / 5,
-         min(rb, 5) / 5, min(sa) / n_sent, min(sb) / n_sent, math.log1p(n_type_a), math.log1p(n_type_b),
-         float(n_type_b == 1), float(n_type_a == 1)]
+    f = [
+        math.log1p(len(sa)),
+        math.log1p(len(sb)),
+        float(co > 0),
+        math.log1p(co),
+        min(gap, 10) / 10,
+        in_title_a,
+        in_title_b,
+        in_title_a * in_title_b,
+        float(ra == 0),
+        float(rb == 0),
+        min(ra, 5) / 5,
+        min(rb, 5) / 5,
+        min(sa) / n_sent,
+        min(sb) / n_sent,
+        math.log1p(n_type_a),
+        math.log1p(n_type_b),
+        float(n_type_b == 1),
+        float(n_type_a == 1),
+    ]
     f += _specificity(doc, a, concepts) + _specificity(doc, b, concepts)
     f += _window_feats(doc, a, b, concepts, spans)
     if priors is not None:
@@ -170,8 +189,10 @@ def dense_features(doc: F.Document, a: Concept, b: Concept, concepts: dict, prio
     return f
 
 
-_TRIGGER = re.compile(r"induc|caus|associat|toxic|after|follow|develop|due to|secondary|provok|produc|result|"
-                      r"relat|elicit")
+_TRIGGER = re.compile(
+    r"induc|caus|associat|toxic|after|follow|develop|due to|secondary|provok|produc|result|"
+    r"relat|elicit"
+)
 _ADJACENT = re.compile(r"[\s-]*(induced|associated|related)?[\s-]*")
 
 
@@ -188,12 +209,26 @@ def _window_feats(doc: F.Document, a: Concept, b: Concept, concepts: dict, spans
     ca = sum(len(x.mentions) for x in concepts.values() if x.type == a.type)
     cb = sum(len(x.mentions) for x in concepts.values() if x.type == b.type)
     char_gap = min(abs(x[0] - y[0]) for x in a.mentions for y in b.mentions)
-    trig = sum(1 for si in co if _TRIGGER.search(text[spans[si][0]:spans[si][1]].lower()))
-    adj = float(any(y[0] >= x[1] and y[0] - x[1] <= 12 and _ADJACENT.fullmatch(text[x[1]:y[0]].lower())
-                    for x in a.mentions for y in b.mentions))
-    return [float(bool(co & last)), float(bool(sa & last)), float(bool(sb & last)), len(a.mentions) / max(1, ca),
-            len(b.mentions) / max(1, cb), math.log1p(char_gap) / 8, math.log1p(trig), adj,
-            len(co) / max(1, len(sa | sb)), float(0 in co)]
+    trig = sum(1 for si in co if _TRIGGER.search(text[spans[si][0] : spans[si][1]].lower()))
+    adj = float(
+        any(
+            y[0] >= x[1] and y[0] - x[1] <= 12 and _ADJACENT.fullmatch(text[x[1] : y[0]].lower())
+            for x in a.mentions
+            for y in b.mentions
+        )
+    )
+    return [
+        float(bool(co & last)),
+        float(bool(sa & last)),
+        float(bool(sb & last)),
+        len(a.mentions) / max(1, ca),
+        len(b.mentions) / max(1, cb),
+        math.log1p(char_gap) / 8,
+        math.log1p(trig),
+        adj,
+        len(co) / max(1, len(sa | sb)),
+        float(0 in co),
+    ]
 
 
 def context_features(keys: list[tuple], p):
@@ -210,8 +245,12 @@ def context_features(keys: list[tuple], p):
         best_b[k[2]] = max(best_b[k[2]], v)
     dm = lg.max()
     rank = np.argsort(np.argsort(-lg, kind="stable"), kind="stable")
-    return np.array([[v, v - dm, v - best_a[k[1]], v - best_b[k[2]], min(r, 5), float(r == 0), math.log(len(lg))]
-                     for k, v, r in zip(keys, lg, rank)])
+    return np.array(
+        [
+            [v, v - dm, v - best_a[k[1]], v - best_b[k[2]], min(r, 5), float(r == 0), math.log(len(lg))]
+            for k, v, r in zip(keys, lg, rank)
+        ]
+    )
 
 
 def rerank_matrix(rows, p):
@@ -265,5 +304,8 @@ def count_priors(examples) -> dict:
                 table[k][1] += 1
                 if lab_type:
                     table[k][0] += 1
-    return {"pair": {k: tuple(v) for k, v in pair.items()}, "a": {k: tuple(v) for k, v in ea.items()},
-            "b": {k: tuple(v) for k, v in eb.items()}}
+    return {
+        "pair": {k: tuple(v) for k, v in pair.items()},
+        "a": {k: tuple(v) for k, v in ea.items()},
+        "b": {k: tuple(v) for k, v in eb.items()},
+    }

@@ -5,6 +5,7 @@ Stored as ``re_model.skops`` (vectorizer, scaler, classifiers, rerankers: scikit
 concept priors as plain JSON lists). Folders written by genolm < 0.2 are refused with a "retrain or
 convert" message (:func:`genolm.core.persist.load_estimator`).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,26 +25,34 @@ MODEL_FILE = "re_model.skops"
 
 @dataclass
 class REConfig:
-    C: float = 2.0                 # inverse regularisation of the logistic regression
-    ngrams: int = 2                # word n-grams (1..ngrams) of the pair text
-    folds: int = 5                 # out-of-fold priors and threshold choice
+    C: float = 2.0  # inverse regularisation of the logistic regression
+    ngrams: int = 2  # word n-grams (1..ngrams) of the pair text
+    folds: int = 5  # out-of-fold priors and threshold choice
     use_priors: bool = True
-    min_one_per_doc: bool = True   # every CDR abstract has at least one CID relation
-    stack: bool = False            # add gradient-boosted trees over structure/prior features + the LR score
-    rerank: bool = True            # second stage: rescore each pair against the other pairs of its document
+    min_one_per_doc: bool = True  # every CDR abstract has at least one CID relation
+    stack: bool = False  # add gradient-boosted trees over structure/prior features + the LR score
+    rerank: bool = True  # second stage: rescore each pair against the other pairs of its document
     max_sentence_gap: int = 100
     seed: int = 0
     exclude_pmids: str | None = None  # a file of PMIDs (first column) to drop from training
-
 
 
 # ------------------------------------------------------------------------------------------- model
 class REModel:
     """Document-level pair classifier; one binary classifier per relation type (CDR has one: CID)."""
 
-    def __init__(self, relation_types: list[tuple[str, str, str]], vectorizer, scaler, classifiers: dict,
-                 thresholds: dict, priors: dict | None, config: dict, rerankers: dict | None = None):
-        self.relation_types = relation_types   # (relation, type1, type2)
+    def __init__(
+        self,
+        relation_types: list[tuple[str, str, str]],
+        vectorizer,
+        scaler,
+        classifiers: dict,
+        thresholds: dict,
+        priors: dict | None,
+        config: dict,
+        rerankers: dict | None = None,
+    ):
+        self.relation_types = relation_types  # (relation, type1, type2)
         self.vectorizer = vectorizer
         self.scaler = scaler
         self.classifiers = classifiers
@@ -58,8 +67,14 @@ class REModel:
             pairs, concepts = candidate_pairs(doc, [(t1, t2)])
             for a, b in pairs:
                 key = (rel, a.id, b.id)
-                rows.append({"doc": doc.id, "key": key, "text": pair_text(doc, a, b),
-                             "dense": dense_features(doc, a, b, concepts, priors, key)})
+                rows.append(
+                    {
+                        "doc": doc.id,
+                        "key": key,
+                        "text": pair_text(doc, a, b),
+                        "dense": dense_features(doc, a, b, concepts, priors, key),
+                    }
+                )
         return rows
 
     def features(self, rows):
@@ -84,8 +99,9 @@ class REModel:
                     if rel in self.rerankers:
                         ctx = context_features([rows[i]["key"] for i in idx], p)
                         p = self.rerankers[rel].predict_proba(ctx)[:, 1]
-                    rels += [F.Relation(rel, rows[i]["key"][1], rows[i]["key"][2], score=float(s))
-                             for i, s in zip(idx, p)]
+                    rels += [
+                        F.Relation(rel, rows[i]["key"][1], rows[i]["key"][2], score=float(s)) for i, s in zip(idx, p)
+                    ]
             out.append(rels)
         return out
 
@@ -110,13 +126,29 @@ class REModel:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_estimator({"vectorizer": self.vectorizer, "scaler": self.scaler,
-                        "classifiers": {k: _to_storable(c) for k, c in self.classifiers.items()},
-                        "rerankers": self.rerankers}, path / MODEL_FILE)
-        atomic_write_text(path / MARKER, json.dumps(
-            {"task": "re", "feature_version": FEATURE_VERSION, "relation_types": self.relation_types,
-             "thresholds": self.thresholds, "config": self.config,
-             "priors": priors_to_json(self.priors)}, indent=2))
+        save_estimator(
+            {
+                "vectorizer": self.vectorizer,
+                "scaler": self.scaler,
+                "classifiers": {k: _to_storable(c) for k, c in self.classifiers.items()},
+                "rerankers": self.rerankers,
+            },
+            path / MODEL_FILE,
+        )
+        atomic_write_text(
+            path / MARKER,
+            json.dumps(
+                {
+                    "task": "re",
+                    "feature_version": FEATURE_VERSION,
+                    "relation_types": self.relation_types,
+                    "thresholds": self.thresholds,
+                    "config": self.config,
+                    "priors": priors_to_json(self.priors),
+                },
+                indent=2,
+            ),
+        )
 
 
 def priors_to_json(priors: dict | None) -> dict | None:
@@ -135,8 +167,14 @@ def priors_from_json(data: dict | None) -> dict | None:
 def _to_storable(clf):
     """StackedClassifier is genolm's own class: store its two scikit-learn parts and its settings instead."""
     if isinstance(clf, StackedClassifier):
-        return {"kind": "stacked", "lr": clf.lr, "trees": clf.trees, "C": clf.C, "n_dense": clf.n_dense,
-                "seed": clf.seed}
+        return {
+            "kind": "stacked",
+            "lr": clf.lr,
+            "trees": clf.trees,
+            "C": clf.C,
+            "n_dense": clf.n_dense,
+            "seed": clf.seed,
+        }
     return clf
 
 
@@ -165,12 +203,22 @@ def load_re(model_dir: str | os.PathLike) -> REModel:
     except (OSError, ValueError) as e:
         raise InputError(f"corrupt {MARKER} ({e})", p / MARKER) from None
     if meta.get("feature_version", 1) != FEATURE_VERSION:
-        raise InputError("this relation model was trained by an older genolm with other relation features; "
-                         "retrain it with 'genolm lit re train'", p)
+        raise InputError(
+            "this relation model was trained by an older genolm with other relation features; "
+            "retrain it with 'genolm lit re train'",
+            p,
+        )
     blob = load_estimator(p / MODEL_FILE)
-    return REModel([tuple(x) for x in meta["relation_types"]], blob["vectorizer"], blob["scaler"],
-                   {k: _from_storable(c) for k, c in blob["classifiers"].items()}, meta["thresholds"],
-                   priors_from_json(meta.get("priors")), meta.get("config", {}), blob.get("rerankers"))
+    return REModel(
+        [tuple(x) for x in meta["relation_types"]],
+        blob["vectorizer"],
+        blob["scaler"],
+        {k: _from_storable(c) for k, c in blob["classifiers"].items()},
+        meta["thresholds"],
+        priors_from_json(meta.get("priors")),
+        meta.get("config", {}),
+        blob.get("rerankers"),
+    )
 
 
 class StackedClassifier:
@@ -189,7 +237,7 @@ class StackedClassifier:
     def _stack(self, X, score):
         import numpy as np
 
-        return np.hstack([X[:, -self.n_dense:].toarray(), score[:, None]])
+        return np.hstack([X[:, -self.n_dense :].toarray(), score[:, None]])
 
     def fit(self, X, y, groups):
         import numpy as np
@@ -202,8 +250,9 @@ class StackedClassifier:
                 oof[te] = self._lr().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
         self.lr = self._lr().fit(X, y)
         self.classes_ = self.lr.classes_
-        self.trees = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                                    random_state=self.seed).fit(self._stack(X, oof), y)
+        self.trees = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=self.seed
+        ).fit(self._stack(X, oof), y)
         return self
 
     def predict_proba(self, X):
@@ -224,11 +273,19 @@ def relation_scores(gold_docs: Sequence[F.Document], pred: Sequence[Sequence[F.R
         tp = len(g & p)
         pr = tp / len(p) if p else 0.0
         rc = tp / len(g) if g else 0.0
-        return {"precision": pr, "recall": rc, "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0,
-                "tp": tp, "gold": len(g), "predicted": len(p)}
+        return {
+            "precision": pr,
+            "recall": rc,
+            "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0,
+            "tp": tp,
+            "gold": len(g),
+            "predicted": len(p),
+        }
 
     out = prf(gold, got)
-    out["per_type"] = {t: prf({k for k in gold if k[1] == t}, {k for k in got if k[1] == t})
-                       for t in sorted({k[1] for k in gold | got})}
+    out["per_type"] = {
+        t: prf({k for k in gold if k[1] == t}, {k for k in got if k[1] == t})
+        for t in sorted({k[1] for k in gold | got})
+    }
     out["documents"] = len(gold_docs)
     return out

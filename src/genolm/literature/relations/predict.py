@@ -1,4 +1,5 @@
 """Evaluation and prediction for relation models (one code path for the CLI and genolm.load)."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ def report(path, title: str, metrics: dict) -> None:
     per = dev.get("per_type", {})
     if per:
         cols = ["precision", "recall", "f1", "tp", "gold", "predicted"]
-        r.table(["relation", *cols], [[t, *[s.get(c, "") for c in cols]] for t, s in per.items()],
-                title="Per relation type")
+        r.table(
+            ["relation", *cols], [[t, *[s.get(c, "") for c in cols]] for t, s in per.items()], title="Per relation type"
+        )
     r.write(path)
 
 
@@ -35,8 +37,11 @@ def relations_frame(docs, pred):
 
 def check_has_mentions(docs, path=None) -> None:
     if not any(d.mentions for d in docs):
-        raise InputError("no entity mention lines in the input: relation extraction needs annotated entities "
-                         "(run 'genolm lit ner predict' first, or use a PubTator file with mentions)", path)
+        raise InputError(
+            "no entity mention lines in the input: relation extraction needs annotated entities "
+            "(run 'genolm lit ner predict' first, or use a PubTator file with mentions)",
+            path,
+        )
 
 
 def write_predictions(path, docs, pred):
@@ -50,9 +55,13 @@ def write_predictions(path, docs, pred):
     F.write_pubtator(path, out)
 
 
-def evaluate_re(model_dir: str | os.PathLike | None, data: str | os.PathLike,
-                predictions: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-                overwrite: bool = False) -> dict:
+def evaluate_re(
+    model_dir: str | os.PathLike | None,
+    data: str | os.PathLike,
+    predictions: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict:
     """P/R/F1 of a model (or of a predicted PubTator file) against gold relation lines."""
     gold = F.read_pubtator(data)
     if predictions:
@@ -66,8 +75,13 @@ def evaluate_re(model_dir: str | os.PathLike | None, data: str | os.PathLike,
     if out:
         from genolm.core.runs import RunDir
 
-        with RunDir(out, command="lit re evaluate", config={"model": str(model_dir), "data": str(data)},
-                    inputs=[data], overwrite=overwrite) as run:
+        with RunDir(
+            out,
+            command="lit re evaluate",
+            config={"model": str(model_dir), "data": str(data)},
+            inputs=[data],
+            overwrite=overwrite,
+        ) as run:
             run.write_metrics(scores)
             write_predictions(run.path / "predictions.PubTator", gold, pred)
             report(run.path / "report.html", "Relation extraction evaluation", scores)

@@ -5,6 +5,7 @@ logistic regression (``rerank``) rescores each pair against the other pairs of i
 out-of-fold first-stage scores; the decision threshold is chosen on out-of-fold document-level F1 of the
 training data (never on dev).
 """
+
 from __future__ import annotations
 
 import os
@@ -76,9 +77,16 @@ def _read_exclude(path) -> set[str]:
     return out
 
 
-def train_re(train: str | os.PathLike | Sequence, out: str | os.PathLike, legacy_out: str | os.PathLike | None = None,
-             *, valid: str | os.PathLike | None = None, config: REConfig | None = None, overwrite: bool = False,
-             **overrides) -> dict:
+def train_re(
+    train: str | os.PathLike | Sequence,
+    out: str | os.PathLike,
+    legacy_out: str | os.PathLike | None = None,
+    *,
+    valid: str | os.PathLike | None = None,
+    config: REConfig | None = None,
+    overwrite: bool = False,
+    **overrides,
+) -> dict:
     """Train the document-level relation classifier on PubTator files with entity and relation lines.
 
     ``valid`` (PubTator with relation lines) is scored at the end; ``overrides`` are :class:`REConfig` fields
@@ -92,8 +100,11 @@ def train_re(train: str | os.PathLike | Sequence, out: str | os.PathLike, legacy
     from genolm.core.runs import RunDir, set_seed
 
     if legacy_out is not None:
-        warnings.warn("train_re(train, valid, out) is deprecated: call train_re(train, out, valid=...)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "train_re(train, valid, out) is deprecated: call train_re(train, out, valid=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         out, valid = legacy_out, out
     cfg = config or REConfig()
     for k, v in overrides.items():
@@ -108,12 +119,23 @@ def train_re(train: str | os.PathLike | Sequence, out: str | os.PathLike, legacy
     valid_docs = F.read_pubtator(valid) if valid else []
     rtypes = _relation_types(docs)
     if not rtypes:
-        raise InputError("no relation lines (PMID<TAB>TYPE<TAB>ID1<TAB>ID2) between annotated entities in the "
-                         "training file", files[0])
-    run = RunDir(out, command="lit re train", config={**asdict(cfg), "train": [str(f) for f in files],
-                                                      "valid": str(valid) if valid else None,
-                                                      "relation_types": rtypes},
-                 inputs=[*files, valid], seed=cfg.seed, overwrite=overwrite)
+        raise InputError(
+            "no relation lines (PMID<TAB>TYPE<TAB>ID1<TAB>ID2) between annotated entities in the training file",
+            files[0],
+        )
+    run = RunDir(
+        out,
+        command="lit re train",
+        config={
+            **asdict(cfg),
+            "train": [str(f) for f in files],
+            "valid": str(valid) if valid else None,
+            "relation_types": rtypes,
+        },
+        inputs=[*files, valid],
+        seed=cfg.seed,
+        overwrite=overwrite,
+    )
     with run:
         set_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -130,8 +152,9 @@ def train_re(train: str | os.PathLike | Sequence, out: str | os.PathLike, legacy
             pri = count_priors([r for r in base if fold_of[r["doc"]] != k]) if cfg.use_priors else None
             fold_docs = [d for d in docs if fold_of[d.id] == k]
             rows += _labelled_rows(shell, fold_docs, pri)
-        vec = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True, lowercase=False,
-                              ngram_range=(1, max(1, cfg.ngrams)))
+        vec = TfidfVectorizer(
+            token_pattern=r"\S+", min_df=2, sublinear_tf=True, lowercase=False, ngram_range=(1, max(1, cfg.ngrams))
+        )
         vec.fit([r["text"] for r in rows])
         scaler = StandardScaler().fit(np.array([r["dense"] for r in rows], dtype=float))
         shell.vectorizer, shell.scaler = vec, scaler
@@ -175,9 +198,14 @@ def train_re(train: str | os.PathLike | Sequence, out: str | os.PathLike, legacy
         shell.classifiers, shell.thresholds, shell.priors = classifiers, thresholds, full_priors
         shell.rerankers = rerankers
         shell.save(run.model_dir)
-        metrics = {"train_documents": len(docs), "candidates": len(rows), "positives": int(y.sum()),
-                   "relation_types": [list(t) for t in rtypes], "thresholds": thresholds,
-                   "train_oof_document_f1": oof_f1}
+        metrics = {
+            "train_documents": len(docs),
+            "candidates": len(rows),
+            "positives": int(y.sum()),
+            "relation_types": [list(t) for t in rtypes],
+            "thresholds": thresholds,
+            "train_oof_document_f1": oof_f1,
+        }
         if valid_docs:
             pred = shell.predict_documents(valid_docs)
             metrics["dev"] = relation_scores(valid_docs, pred)
