@@ -229,3 +229,26 @@ def test_kill_9_then_resume_gives_the_same_metrics(tmp_path):
     b = json.loads((out / "metrics.json").read_text())["valid"]
     for k in ("mcc", "auroc", "accuracy", "steps"):
         assert a[k] == pytest.approx(b[k], abs=1e-9), k
+
+
+def test_output_under_a_file_is_one_line_not_a_traceback(tmp_path, capsys, run_dir):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    out = blocker / "p.csv"
+    assert main(["predict", "--model", str(run_dir), "--input", str(FASTA), "--out", str(out)]) == 2
+    line = err_of(capsys)
+    assert "cannot write output" in line and "not_a_dir" in line
+    assert blocker.read_text() == "x"
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, capsys, run_dir):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["predict", "--model", str(run_dir), "--input", str(FASTA), "--out", str(ro / "p.csv")]) == 2
+        assert "cannot write output" in err_of(capsys)
+    finally:
+        ro.chmod(0o700)

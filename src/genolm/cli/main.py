@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"genolm: error: {e.format()}", file=sys.stderr)
         return 2
+    except (PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError) as e:
+        # an output that cannot be written (read-only folder, a file where a folder must go): one line, exit 2;
+        # outputs are written through io.atomic, so nothing half-written is left behind
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"genolm: error: {where}cannot write output ({e.strerror or type(e).__name__})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("genolm: interrupted", file=sys.stderr)
         return 130
