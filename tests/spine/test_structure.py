@@ -129,8 +129,8 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
-def test_the_checker_sees_a_cycle(tmp_path):
+def test_the_import_graph_is_real():
     """The walker is not vacuous: the package's own modules import each other."""
     graph = _graph()
-    assert "genolm.core.train" in graph["genolm.genome.lm"]
+    assert "genolm.core.train" in graph["genolm.genome.lm.pretrain"]
     assert sum(len(v) for v in graph.values()) > 100
