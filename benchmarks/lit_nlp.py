@@ -29,8 +29,9 @@ def bench_ner(args):
     t0 = time.time()
     m = N.train_ner(
         d / "train.tsv",
-        d / "devel.tsv",
         Path(args.out) / args.corpus,
+        valid=d / "devel.tsv",
+        overwrite=True,
         arch=args.arch,
         crf_iterations=args.crf_iterations,
         time_budget=args.time_budget,
