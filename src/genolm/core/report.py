@@ -177,6 +177,3 @@ def scatter_figure(y_true, y_pred, title: str = "predicted vs measured"):
     ax.set_ylabel("predicted")
     ax.set_title(title)
     return fig
-
-
-_mpl = pyplot  # old name, kept until every caller uses pyplot()

@@ -8,16 +8,7 @@ from __future__ import annotations
 
 import math
 
-from genolm.core.report import Report, scatter_figure
-
-
-def _mpl():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from genolm.core.report import Report, pyplot, scatter_figure
 
 
 def _cell(v):
@@ -39,7 +30,7 @@ def _rows_table(report: Report, rows: list[dict], title: str, max_rows: int = 50
 
 def member_curves_figure(history: list[dict]):
     """Dev Spearman per epoch of each CNN member."""
-    fig, ax = _mpl().subplots(figsize=(5, 3.5))
+    fig, ax = pyplot().subplots(figsize=(5, 3.5))
     for member in sorted({h["member"] for h in history}):
         hs = [h for h in history if h["member"] == member]
         ax.plot([h["epoch"] for h in hs], [h["dev_spearman"] for h in hs], label=f"cnn seed {member}")
@@ -52,7 +43,7 @@ def member_curves_figure(history: list[dict]):
 
 def guides_along_target_figure(rows: list[dict]):
     """On-target score of each guide at its cut site (blue + strand, orange - strand)."""
-    fig, ax = _mpl().subplots(figsize=(8, 3))
+    fig, ax = pyplot().subplots(figsize=(8, 3))
     pos = [r["cut_site"] for r in rows]
     score = [r["ontarget_score"] if r["ontarget_score"] == r["ontarget_score"] else 0 for r in rows]
     colors = ["tab:blue" if r["strand"] == "+" else "tab:orange" for r in rows]
