@@ -53,7 +53,6 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     checkpoint_every: int | str = 500  # steps (0 = never), or a duration such as "10m" (see parse_checkpoint_every)
-    checkpoint_minutes: float | None = None  # also checkpoint every this many minutes of training
     maximize: bool = True  # direction of the selection metric
     metric: str = "loss"  # key of the evaluation dict used for model selection
 
@@ -185,7 +184,6 @@ def train(
         raise ValueError("give a training budget: max_steps, epochs or time_budget")
     acc = accelerator or make_accelerator()
     ckpt_steps, ckpt_minutes = parse_checkpoint_every(cfg.checkpoint_every)
-    ckpt_minutes = cfg.checkpoint_minutes or ckpt_minutes
     torch.manual_seed(cfg.seed)
     opt = optimizer or _adamw(model, cfg)
     model, opt = acc.prepare(model, opt)
