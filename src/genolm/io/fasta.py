@@ -22,6 +22,9 @@ _NOT_ALLOWED = re.compile(r"[^ACGTNRYSWKMBDHVUacgtnryswkmbdhvu\-.]")
 _AMBIG = re.compile(r"[^ACGTN]")
 
 
+TRUNCATED_GZIP = "truncated or corrupt gzip file (ended before its end-of-stream marker)"
+
+
 class TextInput:
     """A text file opened for reading (plain or gzip), whose failures are InputErrors naming the file.
 
@@ -36,9 +39,7 @@ class TextInput:
         if isinstance(e, UnicodeDecodeError):
             return InputError(f"not UTF-8 text (byte {e.object[e.start : e.start + 1]!r})", self.path, self.lineno + 1)
         if isinstance(e, (EOFError, gzip.BadGzipFile, zlib.error)):
-            return InputError(
-                "truncated or corrupt gzip file (ended before its end-of-stream marker)", self.path, self.lineno + 1
-            )
+            return InputError(TRUNCATED_GZIP, self.path, self.lineno + 1)
         return InputError(f"cannot read file: {e}", self.path, self.lineno + 1)
 
     def __iter__(self):
@@ -95,19 +96,6 @@ def open_text(path: str | os.PathLike) -> TextInput:
     if is_gzip(path):
         return TextInput(path, gzip.open(path, "rt", encoding="utf-8"))
     return TextInput(path, open(path, "r", encoding="utf-8"))
-
-
-def check_gzip_complete(path: str | os.PathLike) -> None:
-    """Read a gzip file through once so a truncated one fails here, with its name, before any work starts."""
-    path = check_readable(path)
-    if not is_gzip(path):
-        return
-    try:
-        with gzip.open(path, "rb") as fh:
-            while fh.read(1 << 22):
-                pass
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
-        raise InputError("truncated or corrupt gzip file (ended before its end-of-stream marker)", path) from None
 
 
 def is_fasta(path: str | os.PathLike) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import os
+import zlib
 
 import pandas as pd
 
 from genolm.io.errors import InputError
-from genolm.io.fasta import check_gzip_complete, is_fasta, normalize, open_text, read_fasta
+from genolm.io.fasta import TRUNCATED_GZIP, is_fasta, normalize, open_text, read_fasta
 
 _BAD_SEQ = None
 
@@ -27,7 +29,6 @@ def read_table(
         head = fh.read(1)
     if not head:
         raise InputError("empty file", path)
-    check_gzip_complete(path)
     try:
         df = pd.read_csv(path, sep=sep or _sep_for(path), dtype=dtype, compression="infer", keep_default_na=True)
     except pd.errors.EmptyDataError:
@@ -37,7 +38,9 @@ def read_table(
     except (pd.errors.ParserError, csv.Error) as e:
         msg = str(e).strip().splitlines()[-1]
         raise InputError(f"cannot parse table: {msg}", path) from None
-    except (EOFError, OSError) as e:
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise InputError(TRUNCATED_GZIP, path) from None
+    except OSError as e:
         raise InputError(f"cannot read table: {str(e) or type(e).__name__}", path) from None
     missing = [c for c in required if c not in df.columns]
     if missing:
