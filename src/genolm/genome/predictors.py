@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -76,23 +75,15 @@ def load_dna(path: Path) -> DNASequencePredictor:
     return DNASequencePredictor(path)
 
 
-def _optional(module: str, name: str) -> list:
-    """Predictor lists of genome subpackages (variants, annotate) that define one."""
-    try:
-        return list(getattr(importlib.import_module(module), name))
-    except (ModuleNotFoundError, AttributeError):
-        return []
-
-
 def predictors() -> list:
-    return (
-        _optional("genolm.genome.variants.predictors", "VARIANT_PREDICTORS")
-        + _optional("genolm.genome.annotate.predictors", "ANNOTATE_PREDICTORS")
-        + [("genolm.json", load_dna), ("config.json", load_dna)]
-    )
+    """genolm.load entries of the genome domain, most specific marker first (any HF folder has config.json)."""
+    from genolm.genome.annotate.predictors import ANNOTATE_PREDICTORS
+    from genolm.genome.variants.predictors import VARIANT_PREDICTORS
+
+    return [*VARIANT_PREDICTORS, *ANNOTATE_PREDICTORS, ("genolm.json", load_dna), ("config.json", load_dna)]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str):  # PREDICTORS imports the subpackages only when genolm.load asks for it
     if name == "PREDICTORS":
         return predictors()
     raise AttributeError(name)
