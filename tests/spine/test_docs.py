@@ -28,8 +28,9 @@ GLOBAL = {"-q", "--quiet", "-v", "--verbose"}
 
 
 def blocks(path: Path):
-    for m in FENCE.finditer(path.read_text(encoding="utf-8")):
-        line = path.read_text(encoding="utf-8")[: m.start()].count("\n") + 1
+    text = path.read_text(encoding="utf-8")
+    for m in FENCE.finditer(text):
+        line = text[: m.start()].count("\n") + 1
         yield m.group(1).lower(), m.group(2), line
 
 
