@@ -72,3 +72,46 @@ def bert_dir(tmp_path_factory) -> str:
     torch.manual_seed(0)
     BertForMaskedLM(cfg).save_pretrained(d)
     return str(d)
+
+
+# --- small trained models shared by the interpret / design tests (real data slices, seconds to train) ---------
+
+
+def _cli(args: list[str]) -> None:
+    from genolm.cli.main import main
+
+    code = main(["-q", *args])
+    assert code == 0, f"genolm {' '.join(args)} exited {code}"
+
+
+@pytest.fixture(scope="session")
+def promoter_clf(tmp_path_factory) -> Path:
+    """A small CNN promoter classifier (run directory) on the bundled GUE prom_core slice (70 nt, labels 0/1)."""
+    out = tmp_path_factory.mktemp("promoter_clf") / "run"
+    core = DATA / "core"
+    _cli(
+        [
+            "finetune",
+            "--train",
+            str(core / "prom_train.csv"),
+            "--valid",
+            str(core / "prom_valid.csv"),
+            "--out",
+            str(out),
+        ]
+        + ["--arch", "cnn", "--hidden", "32", "--layers", "3", "--max-steps", "60", "--seed", "0"]
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def ontarget_run(tmp_path_factory) -> Path:
+    """A small CRISPR on-target ensemble (1 CNN + GBM) on the bundled Kim 2019 slice (30-nt contexts)."""
+    out = tmp_path_factory.mktemp("ontarget_small") / "run"
+    ed = DATA / "editing"
+    _cli(
+        ["crispr", "train", "--train", str(ed / "kim_train.csv"), "--valid", str(ed / "kim_dev.csv")]
+        + ["--sequence-col", "target_context_30mer", "--target-col", "indel_freq_background_subtracted_pct"]
+        + ["--out", str(out), "--epochs", "4", "--n-cnn", "1", "--seed", "3", "--threads", "1"]
+    )
+    return out

@@ -62,6 +62,11 @@ _GROUPS = [
     ("genolm.cli.kg", "linkpred"),  # knowledge-graph link prediction (was `genolm kg`)
     ("genolm.cli.serve", "serve"),
     ("genolm.cli.convert", None),  # convert: old pickle-based model folders -> safe formats
+    ("genolm.cli.interpret", None),  # explain
+    ("genolm.cli.motifs", "motifs"),  # motifs discover / scan
+    ("genolm.cli.generate", None),  # generate (LM sampling)
+    ("genolm.cli.gan", "gan"),  # gan train / sample
+    ("genolm.cli.design", None),  # design
 ]
 # old group names that keep working (hidden from --help)
 _ALIASES = {"genolm.cli.kg": "kg"}

@@ -40,6 +40,14 @@ class Predictor:
     def embed(self, inputs: Any) -> np.ndarray:
         raise NotImplementedError(f"{self.kind} models do not produce embeddings")
 
+    def sequence_model(self, device=None):
+        """This model as a :class:`genolm.core.seqmodel.SequenceModel` (a function of one-hot DNA), for
+        ``genolm explain`` / ``motifs`` / ``design``. Models that do not score DNA sequences refuse."""
+        raise InputError(
+            f"{self.kind} models do not score DNA sequences, so they cannot be explained or designed against "
+            "(explain/design take a DNA classifier or regressor, or a CRISPR on-target model)"
+        )
+
     def save(self, path: str | os.PathLike) -> Path:
         """Copy the model folder to ``path`` (atomically; an existing folder there is replaced)."""
         from genolm.io.atomic import atomic_path

@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from genolm.core.predictor import Predictor
+from genolm.core.seqmodel import SequenceModel, decode_one_hot, pick_device
+from genolm.editing.features import handcrafted_features
 from genolm.editing.ontarget import MARKER, MODEL_TYPE, OnTargetModel, predict_frame
 from genolm.io.errors import InputError
 
@@ -61,6 +63,50 @@ class OnTargetPredictor(Predictor):
             col = sequence_col or "sequence"
             df = pd.DataFrame({col: self._column(inputs)})
         return predict_frame(self.model, df, col, "<input>", first_line=1)
+
+    def sequence_model(self, device=None):
+        """The ensemble as a function of one-hot guides: ``score`` is the exact ensemble prediction; gradients
+        flow through the CNN members (the GBM member is piecewise constant, so its gradient is zero; its
+        output is added from the decoded sequence, and DeepLIFT's completeness check reports that gap)."""
+        return OnTargetSequenceModel(self.model, f"CRISPR on-target ensemble from {self.path}", device)
+
+
+class OnTargetSequenceModel(SequenceModel):
+    task = "regression"
+    outputs = ["score"]
+
+    def __init__(self, model: OnTargetModel, description: str, device=None):
+        import torch
+
+        self.model, self.description = model, description
+        self.length = model.config.length
+        self.device = pick_device(device)
+        for m in model.cnns:
+            m.to(self.device).eval()
+        if not model.cnns:
+            self.gradient_note = "this on-target model has no CNN member (a GBM on handcrafted features only)"
+        self._torch = torch
+
+    def score(self, seqs, batch_size: int = 256):
+        seqs = list(seqs)
+        for s in seqs:
+            self.check_length(len(s), "guide")
+        return self.model.predict(seqs).reshape(-1, 1)
+
+    def _forward(self, x):
+        torch = self._torch
+        cfg = self.model.config
+        x = x.to(self.device, torch.float32)
+        cnn = torch.stack([m(x).float().reshape(-1) for m in self.model.cnns]).mean(0)
+        m0, s0 = cfg.member_stats[0]
+        z = (cnn - m0) / s0
+        if self.model.gbm is not None:
+            seqs = decode_one_hot(x)
+            g = self.model.gbm.predict(handcrafted_features(seqs, cfg.spacer_offset))
+            m1, s1 = cfg.member_stats[1]
+            zg = torch.as_tensor((g - m1) / s1, dtype=torch.float32, device=self.device)
+            z = cfg.cnn_weight * z + (1 - cfg.cnn_weight) * zg
+        return (cfg.y_mean + cfg.y_std * z).reshape(-1, 1)
 
 
 def load_ontarget(model_dir: Path) -> OnTargetPredictor:

@@ -70,6 +70,14 @@ class DNASequencePredictor(Predictor):
         net, tok, info = self._net("base")
         return embeddings_frame(net, tok, info, ids, seqs, pooling, batch_size)
 
+    def sequence_model(self, device=None):
+        """The classifier/regressor as a function of one-hot DNA (explain, motifs, design)."""
+        from genolm.core.seqmodel import HFSequenceModel
+
+        net, tok, info = self._net(None)
+        arch = getattr(net.config, "arch", None) or getattr(net.config, "model_type", "")
+        return HFSequenceModel(net, tok, info, description=f"{arch} {self.task} model from {self.path}", device=device)
+
 
 def load_dna(path: Path) -> DNASequencePredictor:
     return DNASequencePredictor(path)

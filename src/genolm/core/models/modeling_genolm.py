@@ -206,12 +206,14 @@ class GenolmModel(GenolmPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: Optional[torch.Tensor] = None,
         attention_mask: Optional[torch.Tensor] = None,
         output_hidden_states: bool = False,
+        inputs_embeds: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> GenolmOutput:
-        x = self.drop(self.embeddings(input_ids))
+        # inputs_embeds: (batch, length, hidden) instead of token ids (attributions take gradients through it)
+        x = self.drop(self.embeddings(input_ids) if inputs_embeds is None else inputs_embeds)
         keep = None
         attn_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
@@ -219,7 +221,7 @@ class GenolmModel(GenolmPreTrainedModel):
             # boolean mask: True = may attend. Keys only; causal part is added when needed.
             key_ok = attention_mask.bool()[:, None, None, :]
             if self.config.causal:
-                n = input_ids.shape[1]
+                n = x.shape[1]
                 causal = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
                 attn_mask = key_ok & causal
             else:
@@ -289,8 +291,12 @@ class GenolmForMaskedLM(GenolmPreTrainedModel):
         self.lm_head = _LMHead(config.hidden_size, config.vocab_size)
         self.post_init()
 
-    def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
-        out = self.genolm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, output_hidden_states=False, inputs_embeds=None, **kwargs
+    ):
+        out = self.genolm(
+            input_ids, attention_mask, output_hidden_states=output_hidden_states, inputs_embeds=inputs_embeds
+        )
         if labels is not None:
             sel = labels != -100  # only score masked positions: saves the vocab projection elsewhere
             logits_sel = self.lm_head(out.last_hidden_state[sel])
@@ -313,8 +319,12 @@ class GenolmForCausalLM(GenolmPreTrainedModel):
         self.lm_head = _LMHead(config.hidden_size, config.vocab_size)
         self.post_init()
 
-    def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
-        out = self.genolm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, output_hidden_states=False, inputs_embeds=None, **kwargs
+    ):
+        out = self.genolm(
+            input_ids, attention_mask, output_hidden_states=output_hidden_states, inputs_embeds=inputs_embeds
+        )
         logits = self.lm_head(out.last_hidden_state)
         loss = None
         if labels is not None:
@@ -347,8 +357,12 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         )
         self.post_init()
 
-    def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
-        out = self.genolm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, output_hidden_states=False, inputs_embeds=None, **kwargs
+    ):
+        out = self.genolm(
+            input_ids, attention_mask, output_hidden_states=output_hidden_states, inputs_embeds=inputs_embeds
+        )
         pooled = pool(out.last_hidden_state, attention_mask, self.config.pooling, self.config.pool_bins)
         logits = self.head(pooled)
         loss = None
@@ -378,8 +392,12 @@ class GenolmForTokenClassification(GenolmPreTrainedModel):
         )
         self.post_init()
 
-    def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=False, **kwargs):
-        out = self.genolm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, output_hidden_states=False, inputs_embeds=None, **kwargs
+    ):
+        out = self.genolm(
+            input_ids, attention_mask, output_hidden_states=output_hidden_states, inputs_embeds=inputs_embeds
+        )
         logits = self.head(out.last_hidden_state)
         loss = None
         if labels is not None:

@@ -1,0 +1,1 @@
+"""Sequence generation (LM sampling, GAN) and model-guided design."""

@@ -1,0 +1,67 @@
+"""The one-hot view of sequence models (genolm.core.seqmodel): the differentiable path gives the same numbers as
+the model's own inference path, for a DNA classifier and for the CRISPR on-target ensemble."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import genolm
+from genolm.io.errors import InputError
+from genolm.sequence import one_hot
+
+from tests.conftest import DATA
+
+
+def test_dna_classifier_forward_equals_score(promoter_clf):
+    sm = genolm.load(promoter_clf).sequence_model()
+    seqs = pd.read_csv(DATA / "core" / "prom_valid.csv").sequence.tolist()[:16]
+    seqs[0] = seqs[0][:10] + "N" + seqs[0][11:]  # N reads as the model's N token on both paths
+    raw = sm.score(seqs)
+    x = torch.from_numpy(one_hot(seqs)).requires_grad_()
+    out = sm.forward(x)
+    np.testing.assert_allclose(out.detach().numpy(), raw, atol=1e-4)
+    sm.objective(out, 1).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    probs = sm.predict_objective(seqs, sm.target_index("1"))
+    np.testing.assert_allclose(probs, genolm.load(promoter_clf).predict(seqs)["score"].to_numpy(), atol=1e-6)
+    assert sm.outputs == ["0", "1"] and sm.target_index(None) == 1
+    with pytest.raises(InputError, match="unknown target"):
+        sm.target_index("promoter")
+
+
+def test_ontarget_forward_equals_score(ontarget_run):
+    sm = genolm.load(ontarget_run).sequence_model()
+    seqs = pd.read_csv(DATA / "editing" / "kim_dev.csv").target_context_30mer.tolist()[:16]
+    raw = sm.score(seqs)
+    np.testing.assert_allclose(raw[:, 0], genolm.load(ontarget_run).predict(seqs)["score"].to_numpy())
+    out = sm.forward(torch.from_numpy(one_hot(seqs)))
+    np.testing.assert_allclose(out.detach().numpy(), raw, rtol=1e-4, atol=1e-3)
+    with pytest.raises(InputError, match="30-nt"):
+        sm.score(["ACGT" * 5])
+
+
+def test_kmer_model_has_no_gradient_path(tmp_path):
+    from genolm.cli.main import main
+
+    core = DATA / "core"
+    out = tmp_path / "kmer"
+    args = ["-q", "finetune", "--train", str(core / "prom_train.csv"), "--valid", str(core / "prom_valid.csv")]
+    assert (
+        main([*args, "--out", str(out), "--tokenizer", "kmer:3", "--hidden", "16", "--layers", "1", "--max-steps", "2"])
+        == 0
+    )
+    sm = genolm.load(out).sequence_model()
+    assert not sm.differentiable and "kmer:3" in sm.gradient_note
+    assert sm.score(["ACGT" * 10]).shape == (1, 2)
+    with pytest.raises(InputError, match="use --method ism"):
+        sm.forward(torch.zeros(1, 4, 40))
+
+
+def test_non_sequence_models_refuse():
+    from genolm.core.predictor import Predictor
+
+    with pytest.raises(InputError, match="do not score DNA sequences"):
+        Predictor("x").sequence_model()
