@@ -107,6 +107,31 @@ def test_domains_do_not_import_each_other():
     assert not bad, bad
 
 
+#: what each layer below the domains may import (ARCHITECTURE.md: cli -> api -> domains -> design/interpret -> core)
+LOWER_LAYERS = {
+    "design": ("design", "interpret", "core", "sequence", "io"),
+    "interpret": ("interpret", "core", "sequence", "io"),
+    "core": ("core", "sequence", "io"),
+    "sequence": ("sequence", "io"),
+    "io": ("io", "sequence"),
+}
+
+
+def test_lower_layers_do_not_import_upwards():
+    """interpret/ and design/ work for every domain's models through core.seqmodel, so they never import a domain,
+    the API or the CLI; core never imports them."""
+    bad = []
+    for m, p in MODS.items():
+        parts = m.split(".")
+        if len(parts) < 2 or parts[1] not in LOWER_LAYERS:
+            continue
+        for t, _ in _imports(m, p):
+            tp = t.split(".")
+            if tp[0] == "genolm" and len(tp) > 1 and tp[1] not in LOWER_LAYERS[parts[1]] and tp[1] != "__version__":
+                bad.append(f"{m} -> {t}")
+    assert not bad, bad
+
+
 def test_no_import_cycles():
     graph, color, cycles = _graph(), {}, []
 
