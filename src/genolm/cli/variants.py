@@ -185,3 +185,64 @@ def evaluate(
     if by_chrom:
         typer.echo(f"mean per CHROM: {m['mean_by_chrom']:.3f}")
     typer.echo(f"wrote {out} and {m['plot']}")
+
+
+@app.command()
+def explain(
+    model: str = typer.Option(
+        ..., "--model", metavar="DIR", help="A sequence model (DNA classifier/regressor run dir or model folder)."
+    ),
+    reference: str = typer.Option(
+        ..., "--reference", metavar="FASTA", help="Reference FASTA (.fa or bgzipped .fa.gz)."
+    ),
+    vcf: str = typer.Option(
+        ..., "--vcf", "--input", metavar="VCF", help="Variants (.vcf or .vcf.gz; SNVs and indels)."
+    ),
+    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory: variants.tsv, bedGraphs, report.html."),
+    window: Optional[int] = typer.Option(
+        None,
+        "--window",
+        metavar="BASES",
+        help="Window centred on each variant (default: the model's length, else 100).",
+    ),
+    method: str = typer.Option("ism", "--method", metavar="METHOD", help="saliency, ig, deeplift_shap or ism."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="CLASS", help="Output to explain (default: last)."),
+    baseline: str = typer.Option("shuffle", "--baseline", metavar="KIND", help="shuffle or zeros (ig/deeplift_shap)."),
+    n_baselines: int = typer.Option(8, "--n-baselines", metavar="N", help="Dinucleotide shuffles per window."),
+    steps: int = typer.Option(32, "--steps", metavar="N", help="Integrated-gradients steps."),
+    top: int = typer.Option(10, "--top", metavar="N", help="REF/ALT logos of the top N variants by |delta|."),
+    batch_size: int = typer.Option(64, "--batch-size", metavar="N", help="Rows per forward pass."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for the shuffled baselines."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind in --out."),
+):
+    """REF vs ALT attribution tracks and logos around each variant (which motif a variant breaks)."""
+    from genolm.api import load
+    from genolm.interpret.variant_explain import explain_variants
+
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        from genolm.io.errors import UsageError
+
+        raise UsageError(f"unknown --device {device!r}; use auto, cpu or cuda")
+    sm = load(model).sequence_model(None if device == "auto" else device)
+    m = explain_variants(
+        sm,
+        reference,
+        vcf,
+        out,
+        model_path=model,
+        window=window,
+        target=target,
+        method=method,
+        baseline=baseline,
+        n_baselines=n_baselines,
+        steps=steps,
+        top=top,
+        batch_size=batch_size,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    typer.echo(
+        f"{m['n_variants']} variants explained with {m['method_used']} ({m['window']}-nt windows), mean |delta| "
+        f"{m['mean_abs_delta']:.4g} -> {out}/variants.tsv"
+    )
