@@ -154,7 +154,7 @@ def nearest_identity(generated: Sequence[str], train: Sequence[str], chunk: int 
             if lg == 0:
                 continue
             G = _flat([generated[i].upper() for i in gidx])  # (ng, 4, lg)
-            gbest = torch.zeros(len(gidx), dtype=torch.float32)
+            gbest = torch.zeros(len(gidx), dtype=torch.float64)
             for lt, tidx in train_groups.items():
                 if lt == 0:
                     continue
@@ -169,8 +169,8 @@ def nearest_identity(generated: Sequence[str], train: Sequence[str], chunk: int 
                         pairs = [(G[:, :, o : o + lt], T) for o in range(lg - lt + 1)]
                     for a, b in pairs:
                         m = a.reshape(len(a), -1) @ b.reshape(len(b), -1).T  # (ng, nt) matching positions
-                        gbest = torch.maximum(gbest, m.max(1).values / short)
-            best[gidx] = gbest.double().numpy()
+                        gbest = torch.maximum(gbest, m.max(1).values.double() / short)  # exact counts
+            best[gidx] = gbest.numpy()
     return best
 
 
