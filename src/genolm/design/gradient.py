@@ -66,7 +66,7 @@ def gradient_design(
             f"--method gradient needs gradients, but {sm.description} has none ({sm.gradient_note}); use --method evolve"
         )
     n = len(seeds)
-    lam = edit_penalty if edit_penalty is not None else 0.5 / max(cons.max_edits, 1)
+    lam = edit_penalty if edit_penalty is not None else 0.01 / max(cons.max_edits, 1)
     scale = _scale(scorer, np.array([c.value for c in starts]))
     margins: list[np.ndarray] = [np.zeros(0)] * n
     sampled: list[Candidate | None] = [None] * n
@@ -103,24 +103,27 @@ def gradient_design(
         m = margins[i]  # (4, L), -inf where not editable / template
         best_b = m.argmax(0)
         best_m = m.max(0)
-        k = max(2 * cons.max_edits, 1)
+        k = max(3 * cons.max_edits, 1)
         order = np.argsort(-best_m, kind="stable")[:k]
         order = order[np.isfinite(best_m[order])]
         a[order, best_b[order]] = True
+        a[order[: cons.max_edits]] = np.isfinite(m[:, order[: cons.max_edits]]).T  # every base at the top K
         if sampled[i] is not None:
             for p, _, b, _ in sampled[i].edits:
                 a[p, b] = True
         allowed.append(a)
     greedy = evolve(scorer, seeds, cons, starts, population=1, allowed=allowed)
+    have = [i for i in range(n) if sampled[i] is not None]
+    exact = scorer.values([to_str(sampled[i].codes) for i in have]) if have else []
+    exact_by = dict(zip(have, exact))
     best = []
     for i in range(n):
         cand = greedy.best[i]
-        s = sampled[i]
-        if s is not None:
-            v = float(scorer.values_codes(s.codes)[0])
+        if i in exact_by:
+            v = float(exact_by[i])
             f = float(scorer.objective.fitness(np.float64(v)))
             if f > cand.fitness + 1e-12:
-                cand = Candidate(s.codes, v, f, s.edits)
+                cand = Candidate(sampled[i].codes, v, f, sampled[i].edits)
         best.append(cand)
         traj[i].append(cand.value)
     return SearchResult(best, traj)
