@@ -158,8 +158,18 @@ def _prefix_ids(lm: LanguageModel, prompt: str) -> list[int]:
     return ids
 
 
-def _use_cache(lm: LanguageModel) -> bool:
-    return getattr(lm.net.config, "model_type", "") != "genolm" and bool(getattr(lm.net.config, "use_cache", False))
+def _cache_arg(lm: LanguageModel) -> str | None:
+    """The forward() argument that carries a key/value cache ("cache" in recent transformers, else
+    "past_key_values"), or None when the model has none (genolm's own models)."""
+    import inspect
+
+    if getattr(lm.net.config, "model_type", "") == "genolm" or not getattr(lm.net.config, "use_cache", False):
+        return None
+    params = inspect.signature(lm.net.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    return None
 
 
 @torch.no_grad()
@@ -171,14 +181,14 @@ def _causal_batch(lm, m, length, prompt, temperature, top_k, top_p, gen) -> list
     out = [prompt] * m
     done = np.array([len(prompt) >= length] * m)
     bases = lm.token_bases
-    cache = _use_cache(lm)
+    cache = _cache_arg(lm)
     past = None
     while not done.all():
         if lm.max_tokens and ids.shape[1] > lm.max_tokens:
             raise InputError(f"{lm.description} reads at most {lm.max_tokens} tokens: --length {length} is too long")
         if cache:
-            res = lm.net(input_ids=ids if past is None else ids[:, -1:], past_key_values=past, use_cache=True)
-            past = res.past_key_values
+            res = lm.net(input_ids=ids if past is None else ids[:, -1:], use_cache=True, **{cache: past})
+            past = getattr(res, cache, None)
         else:
             res = lm.net(input_ids=ids)
         logits = res.logits[:, -1].float()
