@@ -116,7 +116,7 @@ def discover(
     attributions,
     max_seqlets: int = 20000,
     window: int = 21,
-    flank: int = 10,
+    flank: int | None = None,
     min_seqlets: int = 50,
     min_motif_seqlets: int | None = None,
     n_leiden_runs: int = 8,
@@ -140,7 +140,10 @@ def discover(
     n = len(one_hot)
     if window < 4 or window > one_hot.shape[1]:
         raise InputError(f"--window {window}: need 4 <= window <= the sequence length ({one_hot.shape[1]})")
+    if flank is None:  # modisco's 10-base flanks (and 30-base trims) lose every pattern in short sequences
+        flank = 10 if one_hot.shape[1] >= 150 else 5
     flank = min(flank, max(1, (one_hot.shape[1] - window) // 2))
+    trim_to = 30 if flank >= 10 else window + 4
     n_pos, n_neg = count_seqlets(one_hot, hyp, window, flank, target_fdr)
     if max(n_pos, n_neg) <= min_seqlets:
         raise _too_few(n_pos, n_neg, n, min_seqlets)
@@ -158,6 +161,8 @@ def discover(
         min_metacluster_size=min_seqlets,
         max_seqlets_per_metacluster=max_seqlets,
         target_seqlet_fdr=target_fdr,
+        initial_flank_to_add=flank,
+        trim_to_window_size=trim_to,
         n_leiden_runs=n_leiden_runs,
         final_min_cluster_size=min_motif,
         verbose=verbose,
