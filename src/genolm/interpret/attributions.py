@@ -187,8 +187,8 @@ def _values(sm, raw: np.ndarray, target: int, quantity: str) -> np.ndarray:
 def ism_batched(sm, seqs: Sequence[str], target: int, batch_size: int = 256, quantity: str = "objective") -> np.ndarray:
     """(n, 4, Lmax) change of the objective (``sm.objective``: class probability / value; ``quantity="explained"``:
     log-odds / value) for every single-base substitution: 0 at the observed base, at N/IUPAC positions and
-    past each sequence's end. All 3L mutants of many sequences go through ``sm.score`` in shared batches of
-    ``batch_size`` (the exact model path, ensembles included)."""
+    past each sequence's end. All 3L mutants of many sequences go through ``sm.score_fast`` in shared batches of
+    ``batch_size`` (one-hot forward passes for differentiable models, else the exact ``score`` path)."""
     seqs = list(seqs)
     lmax = max((len(s) for s in seqs), default=0)
     out = np.zeros((len(seqs), 4, lmax), dtype=np.float32)
@@ -204,7 +204,7 @@ def ism_batched(sm, seqs: Sequence[str], target: int, batch_size: int = 256, qua
             rows.extend(muts)
             wheres.append(where)
             i += 1
-        v = _values(sm, sm.score(rows, batch_size=batch_size), target, quantity)
+        v = _values(sm, sm.score_fast(rows, batch_size=batch_size), target, quantity)
         for j, k0, where in zip(chunk, owners, wheres):
             if where:
                 a, p = np.array(where).T
@@ -215,9 +215,9 @@ def ism_batched(sm, seqs: Sequence[str], target: int, batch_size: int = 256, qua
 def ism_one_by_one(sm, seq: str, target: int, quantity: str = "objective") -> np.ndarray:
     """The reference ISM: one forward pass per mutant (slow; for tests and the benchmark baseline)."""
     out = np.zeros((4, len(seq)), dtype=np.float32)
-    ref = _values(sm, sm.score([seq], batch_size=1), target, quantity)[0]
+    ref = _values(sm, sm.score_fast([seq], batch_size=1), target, quantity)[0]
     for m, (a, p) in zip(*_mutants(seq)):
-        out[a, p] = _values(sm, sm.score([m], batch_size=1), target, quantity)[0] - ref
+        out[a, p] = _values(sm, sm.score_fast([m], batch_size=1), target, quantity)[0] - ref
     return out
 
 

@@ -90,6 +90,7 @@ class ConvBlock(nn.Module):
         self.pad = (kernel - 1) * dilation
         self.conv = nn.Conv1d(dim, dim, kernel, dilation=dilation)
         self.proj = nn.Linear(dim, dim)
+        self.act = nn.GELU()  # a module, not F.gelu: DeepLIFT (captum/tangermeme) has rules for modules only
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
@@ -101,7 +102,7 @@ class ConvBlock(nn.Module):
             h = F.pad(h, (self.pad, 0))
         else:
             h = F.pad(h, (self.pad // 2, self.pad - self.pad // 2))
-        h = F.gelu(self.conv(h)).transpose(1, 2)
+        h = self.act(self.conv(h)).transpose(1, 2)
         return x + self.drop(self.proj(h))
 
 
