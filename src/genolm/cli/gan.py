@@ -40,6 +40,9 @@ def train(
     blocks: int = typer.Option(3, "--blocks", metavar="N", help="Residual blocks of generator and critic."),
     n_critic: int = typer.Option(5, "--n-critic", metavar="N", help="Critic steps per generator step."),
     lr: float = typer.Option(1e-4, "--lr", metavar="LR", help="Adam learning rate (betas 0.5, 0.9)."),
+    schedule: str = typer.Option(
+        "constant", "--schedule", metavar="constant|linear|cosine", help="Learning rate over the budget."
+    ),
     gp_lambda: float = typer.Option(10.0, "--gp-lambda", metavar="X", help="Gradient-penalty weight."),
     feedback: Optional[str] = typer.Option(
         None, "--feedback", metavar="MODEL_DIR", help="Feedback-GAN: a predictor whose high scorers are fed back."
@@ -80,6 +83,8 @@ def train(
                     ("--blocks", blocks), ("--n-critic", n_critic), ("--n-eval", n_eval)):  # fmt: skip
         if v < 1:
             raise UsageError(f"{name} must be at least 1, got {v}")
+    if schedule not in ("constant", "linear", "cosine"):
+        raise UsageError(f"--schedule must be constant, linear or cosine, got {schedule!r}")
     budget = parse_duration(time_budget)
     if budget is None and max_steps is None:
         budget = 480.0
@@ -91,6 +96,7 @@ def train(
         n_critic=n_critic,
         gp_lambda=gp_lambda,
         lr=lr,
+        schedule=schedule,
         batch_size=batch_size,
         max_steps=max_steps,
         time_budget=budget,

@@ -58,6 +58,7 @@ class GanConfig:
     beta1: float = 0.5
     beta2: float = 0.9
     batch_size: int = 64
+    schedule: str = "constant"  # learning rate over the budget: constant | linear (decay to 5%) | cosine
     max_steps: int | None = None  # generator steps
     time_budget: float | None = None  # seconds
     log_every: int = 20  # generator steps between history records
@@ -256,7 +257,7 @@ def train_wgan(
         max_steps=cfg.max_steps * cycle if cfg.max_steps else None,
         time_budget=cfg.time_budget,
         warmup=0.0,
-        schedule="constant",
+        schedule=cfg.schedule,
         eval_every=cfg.log_every * cycle,
         patience=None,
         grad_clip=0.0,
