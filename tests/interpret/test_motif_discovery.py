@@ -217,7 +217,20 @@ def implanted_clf(tmp_path_factory, data_dir, jaspar):
     pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(d / "train.csv", index=False)
     run = d / "clf"
     argv = ["finetune", "--train", str(d / "train.csv"), "--out", str(run), "--arch", "cnn", "--hidden", "32"]
-    argv += ["--layers", "2", "--time-budget", "40s", "--pooling", "max", "--lr", "3e-3", "--seed", "0"]
+    argv += [
+        "--layers",
+        "2",
+        "--max-steps",
+        "300",
+        "--time-budget",
+        "90s",
+        "--pooling",
+        "max",
+        "--lr",
+        "3e-3",
+        "--seed",
+        "0",
+    ]
     assert main(argv) == 0
     return run, seqs, labels, pos
 
@@ -238,6 +251,6 @@ def test_explain_then_discover_recovers_ctcf_from_a_trained_cnn(tmp_path, implan
     assert auprc(truth.ravel(), a.scores.sum(1).ravel()) > 0.6
     a.save(tmp_path / "attributions.npz")
     out = tmp_path / "motifs"
-    assert main(["motifs", "discover", "--attributions", str(tmp_path), "--out", str(out), "--min-seqlets", "30"]) == 0
+    assert main(["motifs", "discover", "--attributions", str(tmp_path), "--out", str(out), "--min-seqlets", "20"]) == 0
     tsv = pd.read_csv(out / "motifs.tsv", sep="\t").head(2)
     assert CTCF in set(tsv.best_match[tsv.q_value < 0.05]), tsv

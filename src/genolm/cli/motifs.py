@@ -28,8 +28,11 @@ def discover(
     max_seqlets: int = typer.Option(
         20000, "--max-seqlets", metavar="N", help="At most N seqlets per sign (positive/negative) are clustered."
     ),
-    window: int = typer.Option(
-        21, "--window", metavar="W", help="Seqlet core width (modisco's sliding window), in bases."
+    window: Optional[int] = typer.Option(
+        None,
+        "--window",
+        metavar="W",
+        help="Seqlet core width (modisco's sliding window), in bases (default: 21, or 15 for sequences under 150 nt).",
     ),
     min_seqlets: int = typer.Option(
         50, "--min-seqlets", metavar="K", help="A sign is clustered only with more than K seqlets."

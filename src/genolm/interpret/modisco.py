@@ -115,7 +115,7 @@ def _too_few(n_pos: int, n_neg: int, n_seqs: int, min_seqlets: int, extra: str =
 def discover(
     attributions,
     max_seqlets: int = 20000,
-    window: int = 21,
+    window: int | None = None,
     flank: int | None = None,
     min_seqlets: int = 50,
     min_motif_seqlets: int | None = None,
@@ -138,6 +138,8 @@ def discover(
     precompile.start()
     one_hot, hyp = _arrays(attributions)
     n = len(one_hot)
+    if window is None:  # modisco's 21-base window; 15 separates motifs better in short (< 150 nt) sequences
+        window = 21 if one_hot.shape[1] >= 150 else 15
     if window < 4 or window > one_hot.shape[1]:
         raise InputError(f"--window {window}: need 4 <= window <= the sequence length ({one_hot.shape[1]})")
     if flank is None:  # modisco's 10-base flanks (and 30-base trims) lose every pattern in short sequences

@@ -124,7 +124,7 @@ def discover_run(
     out: str | Path,
     motif_file: str | Path | None = None,
     max_seqlets: int = 20000,
-    window: int = 21,
+    window: int | None = None,
     min_seqlets: int = 50,
     top_matches: int = 3,
     seed: int = 0,
