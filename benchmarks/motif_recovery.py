@@ -76,7 +76,8 @@ def finetune(train: Path, valid: Path | None, out: Path, args) -> dict:
 
     argv = ["finetune", "--train", str(train), "--out", str(out), "--arch", "cnn", "--overwrite"]
     argv += ["--hidden", str(args.hidden), "--layers", str(args.layers), "--time-budget", args.time_budget]
-    argv += ["--seed", str(args.seed)] + (["--valid", str(valid)] if valid else [])
+    argv += ["--pooling", args.pooling, "--lr", str(args.lr), "--seed", str(args.seed)]
+    argv += ["--valid", str(valid)] if valid else []
     t0 = time.time()
     if main(argv) != 0:
         raise SystemExit("finetune failed")
@@ -260,8 +261,8 @@ def main(argv=None) -> int:
     ap.add_argument("--genome", default=str(DATA / "ecoli_k12_mg1655" / "ecoli_k12_mg1655.masked.fna.gz"))
     ap.add_argument("--data", dest="genome", help="alias of --genome")
     ap.add_argument("--motif", default="MA0139.1", help="JASPAR id to implant (bundled JASPAR 2022)")
-    ap.add_argument("--length", type=int, default=150)
-    ap.add_argument("--n-train", type=int, default=4000)
+    ap.add_argument("--length", type=int, default=120)
+    ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-dev", type=int, default=400)
     ap.add_argument("--dev", help="a synthetic held-out CSV (sequence,label,site_start) to explain instead")
     ap.add_argument("--n-explain", type=int, default=200, help="positives explained")
@@ -274,8 +275,10 @@ def main(argv=None) -> int:
     ap.add_argument("--gue-n-train", type=int, default=0, help="subsample the GUE training set (0 = all)")
     ap.add_argument("--gue-method", default="deeplift_shap")
     ap.add_argument("--gue-min-seqlets", type=int, default=30)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--pooling", default="max")
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--time-budget", default="3m")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
