@@ -10,8 +10,11 @@ training split's promoters and non-promoters; the generators never see it) for g
     python benchmarks/generate.py --generator lm --json results.json
     python benchmarks/generate.py --generator both --heldout-file ../shared/data/gue_prom_core/all/test.csv.gz
 
-Every step goes through the real CLI (`genolm pretrain --objective clm`, `genolm generate`, `genolm finetune`,
-`genolm gan train/sample`). Finished runs in --work are reused with --reuse.
+Training and sampling go through the real CLI (`genolm pretrain --objective clm`, `genolm generate`,
+`genolm finetune`, `genolm gan train/sample`); both generators' samples are then scored by the same
+genolm.design.evaluate.evaluate_and_report that `genolm generate --heldout` uses (report.html + metrics.json
+in WORK/lm_report, WORK/gan_report). Finished runs (and samples drawn with the same options) in --work are
+reused with --reuse.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def done(run: Path) -> bool:
     return (run / "metrics.json").is_file()
 
 
-def evaluate_fasta(fa: Path, train, held, oracle_dir: Path, seed: int, report_dir: Path) -> dict:
+def evaluate_fasta(fa: Path, train, held, oracle_dir: Path, seed: int, report_dir: Path, title: str) -> dict:
     from genolm.api import load
     from genolm.core.report import Report
     from genolm.design.evaluate import evaluate_and_report
@@ -62,7 +65,7 @@ def evaluate_fasta(fa: Path, train, held, oracle_dir: Path, seed: int, report_di
 
     seqs = [s for _, s in read_fasta(str(fa))]
     sm = load(oracle_dir).sequence_model()
-    rep = Report("GAN sampling", subtitle=str(fa))
+    rep = Report(title, subtitle=str(fa))
     m = evaluate_and_report(rep, seqs, train, held, oracle=sm, oracle_target="1", seed=seed)
     report_dir.mkdir(parents=True, exist_ok=True)
     rep.write(report_dir / "report.html")
@@ -96,7 +99,6 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     train, held = promoters(train_file), promoters(held_file)
     train_fa = write_fasta(train, work / "train_promoters.fa", "train_")
-    held_fa = write_fasta(held, work / "heldout_promoters.fa", "heldout_")
     print(f"{len(train)} training promoters ({train_file}), {len(held)} held-out promoters ({held_file})")
 
     oracle = Path(a.oracle) if a.oracle else work / "oracle"
@@ -120,13 +122,18 @@ def main(argv=None) -> int:
                     "--time-budget", a.time_budget, "--seed", a.seed, "--eval-every", 500, "--overwrite",
                 )  # fmt: skip
             train_info = json.loads((lm / "metrics.json").read_text())
-            rep = work / "lm_report"
-            genolm(
-                "generate", "--model", lm, "--n", a.n, "--length", a.length, "--temperature", a.temperature,
-                "--seed", a.seed, "--out", work / "lm.fa", "--heldout", held_fa, "--train", train_fa,
-                "--oracle", oracle, "--oracle-class", "1", "--report", rep, "--overwrite",
-            )  # fmt: skip
-            m = json.loads((rep / "metrics.json").read_text())
+            fa, args = work / "lm.fa", ["--n", a.n, "--length", a.length, "--temperature", a.temperature]
+            args += ["--seed", a.seed]
+            stamp = work / "lm.fa.json"  # the sampling options of lm.fa: reused only when they match
+            same = stamp.is_file() and json.loads(stamp.read_text()) == [str(x) for x in args]
+            if not (a.reuse and same and fa.is_file()):
+                t1 = time.time()
+                genolm("generate", "--model", lm, "--out", fa, *args)
+                stamp.write_text(json.dumps([str(x) for x in args]))
+                (work / "lm.fa.seconds").write_text(f"{time.time() - t1:.1f}")
+            m = evaluate_fasta(fa, train, held, oracle, a.seed, work / "lm_report", "LM sampling")
+            sec = work / "lm.fa.seconds"
+            m["seconds_sampling"] = float(sec.read_text()) if sec.is_file() else None
         else:
             if genolm("gan", "--help", check=False).returncode != 0:
                 print("`genolm gan` is not available: GAN skipped")
@@ -140,7 +147,7 @@ def main(argv=None) -> int:
                 )  # fmt: skip
             train_info = json.loads((gan / "metrics.json").read_text()) if done(gan) else {}
             genolm("gan", "sample", "--model", gan, "--n", a.n, "--out", work / "gan.fa", "--seed", a.seed)
-            m = evaluate_fasta(work / "gan.fa", train, held, oracle, a.seed, work / "gan_report")
+            m = evaluate_fasta(work / "gan.fa", train, held, oracle, a.seed, work / "gan_report", "GAN sampling")
         m["train_steps"] = train_info.get("steps")
         m["train_seconds"] = train_info.get("seconds")
         m["pass_js"] = m["js_6mer_generated"] < m["js_6mer_shuffled_baseline"]

@@ -125,7 +125,7 @@ def test_masked_gibbs(lm_dirs, tmp_path, bert_dir):
     assert [len(s) for s in hf] == [33] * 3 and all(set(s) <= set("ACGT") for s in hf)
 
 
-def test_hf_causal_with_cache_and_kmer_tokens(tmp_path):
+def test_hf_causal_with_cache_and_kmer_tokens(tmp_path, monkeypatch):
     """A local HF causal LM (KV cache) with a 3-mer tokenizer: exact lengths in bases, no N, seeded."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -152,6 +152,12 @@ def test_hf_causal_with_cache_and_kmer_tokens(tmp_path):
     s1 = sample(lm, 5, 31, prompt="ACG", seed=7, batch_size=2)
     assert s1 == sample(lm, 5, 31, prompt="ACG", seed=7, batch_size=2)
     assert all(len(s) == 31 and s.startswith("ACG") and "N" not in s for s in s1)
+    # the key/value cache changes nothing but the speed
+    import genolm.design.sampling as sampling
+
+    assert sampling._cache_arg(lm) is not None
+    monkeypatch.setattr(sampling, "_cache_arg", lambda lm: None)
+    assert sample(lm, 5, 31, prompt="ACG", seed=7, batch_size=2) == s1
 
 
 # ---------------------------------------------------------------------------------------------------
