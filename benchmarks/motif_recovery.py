@@ -220,14 +220,21 @@ def gue(args, work: Path) -> dict:
     eval_path = Path(args.gue_eval) if args.gue_eval else d / "dev.csv.gz"
     ev = pd.read_csv(eval_path)
     print(f"GUE {d.name}: {len(train)} train, explaining positives of {eval_path} ({len(ev)} rows)", flush=True)
-    fit = finetune(work / "gue_train.csv", None, work / "gue_clf", args)
+    if args.reuse and (work / "gue_clf" / "metrics.json").is_file():
+        fit = {"reused": str(work / "gue_clf")}
+    else:
+        fit = finetune(work / "gue_train.csv", None, work / "gue_clf", args)
     sm = load(work / "gue_clf").sequence_model("cpu")
     t = sm.target_index(None)
     p = sm.predict_objective(ev.sequence.tolist(), t)
     y = ev.label.astype(str).to_numpy() == str(sm.outputs[t])
     from genolm.core.metrics import auprc
 
-    pos = ev[y].head(args.n_explain)
+    if args.gue_explain == "train":  # what the model learnt: its training positives (more seqlets)
+        tr = train[train.label.astype(str) == str(sm.outputs[t])]
+        pos = tr.sample(min(len(tr), args.n_explain), random_state=args.seed)
+    else:
+        pos = ev[y].head(args.n_explain)
     res_m = explain_all(sm, pos.sequence.tolist(), [args.gue_method], args)
     a, secs = res_m[args.gue_method]
     a.save(work / "gue_attr.npz")
@@ -242,6 +249,7 @@ def gue(args, work: Path) -> dict:
         "method": args.gue_method,
         "method_used": a.method,
         "n_explained": len(pos),
+        "explained_split": args.gue_explain,
         "explain_seconds": round(secs, 1),
         "discover": dm,
         "motifs": [
@@ -274,6 +282,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gue-eval", help="CSV to explain (default: GUE dev.csv.gz); e.g. a held-out test split")
     ap.add_argument("--gue-n-train", type=int, default=0, help="subsample the GUE training set (0 = all)")
     ap.add_argument("--gue-method", default="deeplift_shap")
+    ap.add_argument("--gue-explain", default="eval", choices=["eval", "train"], help="whose positives to explain")
+    ap.add_argument("--reuse", action="store_true", help="reuse a trained GUE model in --work")
     ap.add_argument("--gue-min-seqlets", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--layers", type=int, default=2)
