@@ -60,7 +60,7 @@ def err_line(capsys) -> str:
 
 
 def test_training_moves_samples_toward_real_promoters(promoters, heldout):
-    cfg = GanConfig(**TINY, max_steps=150, seed=0, log_every=25, lr=5e-4)
+    cfg = GanConfig(**TINY, max_steps=150, seed=0, log_every=25)
     torch.manual_seed(0)
     untrained = WGAN(np.zeros((4, 70), dtype=np.uint8), cfg).generator.sample(300, seed=5)
     model, summary = train_wgan(promoters, cfg)
@@ -69,6 +69,9 @@ def test_training_moves_samples_toward_real_promoters(promoters, heldout):
     hist = summary["history"]
     assert [h["gen_steps"] for h in hist] == [25, 50, 75, 100, 125, 150]
     assert all(np.isfinite(h["wasserstein"]) and h["gradient_penalty"] >= 0 for h in hist)
+    # past the critic's warm-up peak, the Wasserstein estimate and the 4-mer monitor both come down
+    assert hist[-1]["wasserstein"] < 0.9 * max(h["wasserstein"] for h in hist)
+    assert hist[-1]["js_4mer_train"] < 0.7 * max(h["js_4mer_train"] for h in hist)
     ref2, ref4 = kmer_spectrum(heldout, 2), kmer_spectrum(heldout, 4)
     js2_before, js2_after = (
         js_divergence(kmer_spectrum(untrained, 2), ref2),

@@ -36,12 +36,12 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", metavar="N", help="Stop after N generator steps."),
     batch_size: int = typer.Option(64, "--batch-size", metavar="N", help="Sequences per critic/generator step."),
     latent: int = typer.Option(128, "--latent", metavar="N", help="Latent vector size."),
-    channels: int = typer.Option(64, "--channels", metavar="N", help="Conv channels of generator and critic."),
-    blocks: int = typer.Option(3, "--blocks", metavar="N", help="Residual blocks of generator and critic."),
+    channels: int = typer.Option(32, "--channels", metavar="N", help="Conv channels of generator and critic."),
+    blocks: int = typer.Option(1, "--blocks", metavar="N", help="Residual blocks of generator and critic."),
     n_critic: int = typer.Option(5, "--n-critic", metavar="N", help="Critic steps per generator step."),
-    lr: float = typer.Option(1e-4, "--lr", metavar="LR", help="Adam learning rate (betas 0.5, 0.9)."),
+    lr: float = typer.Option(1e-3, "--lr", metavar="LR", help="Adam learning rate (betas 0.5, 0.9)."),
     schedule: str = typer.Option(
-        "constant", "--schedule", metavar="constant|linear|cosine", help="Learning rate over the budget."
+        "linear", "--schedule", metavar="linear|constant|cosine", help="Learning rate over the budget (linear: to 5%)."
     ),
     gp_lambda: float = typer.Option(10.0, "--gp-lambda", metavar="X", help="Gradient-penalty weight."),
     feedback: Optional[str] = typer.Option(

@@ -49,16 +49,16 @@ _STATS = (
 @dataclass
 class GanConfig:
     latent: int = 128
-    channels: int = 64
-    blocks: int = 3
+    channels: int = 32
+    blocks: int = 1
     kernel: int = 5
     n_critic: int = 5
     gp_lambda: float = 10.0
-    lr: float = 1e-4
+    lr: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.9
     batch_size: int = 64
-    schedule: str = "constant"  # learning rate over the budget: constant | linear (decay to 5%) | cosine
+    schedule: str = "linear"  # learning rate over the budget: constant | linear (decay to 5%) | cosine
     max_steps: int | None = None  # generator steps
     time_budget: float | None = None  # seconds
     log_every: int = 20  # generator steps between history records
@@ -269,8 +269,16 @@ def train_wgan(
     dev = pick_device(device)
     acc = Accelerator(cpu=dev.type == "cpu", mixed_precision="no")  # fp32: the gradient penalty needs it
 
+    from genolm.design.evaluate import js_divergence, kmer_spectrum
+
+    rng = np.random.default_rng(cfg.seed)
+    ref4 = kmer_spectrum([seqs[i] for i in rng.choice(len(seqs), min(len(seqs), 4000), replace=False)], 4)
+
     def evaluate(mod) -> dict:
-        return mod.take_stats()
+        """The running loss means, and the 4-mer JS divergence of 512 samples (own RNG) to the training set."""
+        out = mod.take_stats()
+        out["js_4mer_train"] = js_divergence(kmer_spectrum(mod.generator.sample(512, seed=cfg.seed + 99), 4), ref4)
+        return out
 
     res = train(
         model,
@@ -325,6 +333,10 @@ def curves_figure(history: list[dict]):
         ("critic_loss", "wasserstein", "gradient_penalty"),
         ("critic loss", "Wasserstein estimate", "gradient penalty"),
     ):
+        if key == "critic_loss" and any("js_4mer_train" in h for h in history):
+            ax2 = ax.twinx()
+            ax2.plot(x, [h.get("js_4mer_train", math.nan) for h in history], color="C2", lw=1.0)
+            ax2.set_ylabel("4-mer JS of 512 samples to training", color="C2", fontsize=8)
         ax.plot(x, [h.get(key, math.nan) for h in history], lw=1.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("generator step")
@@ -418,6 +430,7 @@ def run_gan_train(
         atomic_write_text(run.path / "samples.fa", "".join(f">gan_{i}\n{s}\n" for i, s in enumerate(generated)))
         ev = evaluate(generated, train_seqs, heldout, oracle, oracle_class, seed=cfg.seed)
         metrics = {**ev.metrics, **{k: v for k, v in summary.items() if k != "history"}}
+        metrics["steps"] = summary["generator_steps"]
         hist = summary["history"]
         if hist:
             metrics["wasserstein_first"] = hist[0].get("wasserstein")
