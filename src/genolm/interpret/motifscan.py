@@ -8,6 +8,9 @@ A matrix's log-odds score is sum(log2((p + pseudocount) / 0.25)) over its column
 *relative* to the matrix's own range, (score - min) / (max - min), so 1.0 is the consensus and thresholds
 mean the same for long and short motifs. Bases are encoded by :func:`genolm.sequence.encode` (anything but
 A/C/G/T scores -10 in every matrix).
+
+:func:`fimo_scan` (``genolm motifs scan``) is the FIMO-style scanner: log-odds scores in bits with a background,
+exact p-values by dynamic programming, both strands, Benjamini-Hochberg q-values (see the section below).
 """
 
 from __future__ import annotations
