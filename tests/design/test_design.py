@@ -206,3 +206,26 @@ def test_gradient_without_gradient_path_says_so(promoter_clf):
     cons = build_constraints(["a", "b"], seqs, 2)
     with pytest.raises(InputError, match="use --method evolve"):
         run_design(sm, ["a", "b"], seqs, Objective("maximize"), 1, "gradient", cons)
+
+
+def test_gan_method_transfers_at_most_k_gan_bases(promoter_clf, seeds_fa, tmp_path):
+    """--method gan: bases of the GAN's best-scoring samples moved into each seed, <= K, kept regions untouched."""
+    import pandas as pd
+
+    pos = pd.read_csv(DATA / "core" / "prom_train.csv").query("label == 1").sequence
+    fa = tmp_path / "pos.fa"
+    fa.write_text("".join(f">p{i}\n{s}\n" for i, s in enumerate(pos)))
+    assert main(["-q", "gan", "train", "--input", str(fa), "--out", str(tmp_path / "gan"), "--max-steps", "10"]) == 0
+    out = tmp_path / "d"
+    args = ["--model", str(promoter_clf), "--input", str(seeds_fa), "--objective", "maximize", "--class", "1"]
+    args += ["--method", "gan", "--gan", str(tmp_path / "gan"), "--max-edits", "4", "--keep", KEEP, "--out", str(out)]
+    assert _run(args) == 0
+    seeds = dict(read_fasta(seeds_fa))
+    rows = _tsv(out / "designs.tsv")
+    assert len(rows) == len(seeds)
+    for sid, seq in read_fasta(out / "designed.fa"):
+        seed = seeds[sid]
+        diff = [i for i, (a, b) in enumerate(zip(seed, seq)) if a != b]
+        assert len(seq) == len(seed) and len(diff) <= 4
+        assert all(10 <= i < 60 for i in diff)  # KEEP = 1-10,61-70 (1-based)
+    assert np.mean([float(r["design_score"]) >= float(r["seed_score"]) - 1e-9 for r in rows]) == 1.0
