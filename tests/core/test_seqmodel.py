@@ -65,3 +65,25 @@ def test_non_sequence_models_refuse():
 
     with pytest.raises(InputError, match="do not score DNA sequences"):
         Predictor("x").sequence_model()
+
+
+def test_local_hugging_face_classifier(tmp_path):
+    """A local HF BertForSequenceClassification folder (no genolm.json): one-hot path == tokenizer path, and
+    attributions run through it (a stand-in for a downloaded Nucleotide Transformer / DNABERT classifier)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from genolm.core.tokenizers import build_dna_tokenizer
+    from genolm.interpret.attributions import attribute
+
+    tok = build_dna_tokenizer("base")
+    tok.save_pretrained(tmp_path)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+    cfg.update(dict(intermediate_size=64, max_position_embeddings=128, num_labels=2))
+    torch.manual_seed(0)
+    BertForSequenceClassification(cfg).save_pretrained(tmp_path)
+    sm = genolm.load(tmp_path).sequence_model()
+    assert sm.task == "classification" and sm.outputs == ["LABEL_0", "LABEL_1"] and sm.differentiable
+    seqs = pd.read_csv(DATA / "core" / "prom_valid.csv").sequence.tolist()[:4]
+    np.testing.assert_allclose(sm.forward(torch.from_numpy(one_hot(seqs))).detach().numpy(), sm.score(seqs), atol=1e-4)
+    att = attribute(sm, seqs, target="LABEL_1", method="saliency")
+    assert att.scores.shape == (4, 4, 70) and np.abs(att.scores).sum() > 0

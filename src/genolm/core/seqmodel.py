@@ -177,7 +177,15 @@ class HFSequenceModel(SequenceModel):
             )
         self.net, self.tok, self.info = net, tok, info
         self.task = info.task
-        self.outputs = [str(n) for n in info.label_names] if info.task == "classification" else ["value"]
+        if info.task == "classification":
+            names = [str(n) for n in info.label_names]
+            if not names:  # a Hugging Face folder without genolm.json: the config's labels (LABEL_0...) or 0..k-1
+                id2label = getattr(net.config, "id2label", None) or {}
+                k = int(getattr(net.config, "num_labels", 0) or len(id2label) or 2)
+                names = [str(id2label.get(i, i)) for i in range(k)]
+            self.outputs = names
+        else:
+            self.outputs = ["value"]
         self.description = description
         self.length = None
         self.device = pick_device(device)

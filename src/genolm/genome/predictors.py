@@ -76,7 +76,8 @@ class DNASequencePredictor(Predictor):
 
         net, tok, info = self._net(None)
         arch = getattr(net.config, "arch", None) or getattr(net.config, "model_type", "")
-        return HFSequenceModel(net, tok, info, description=f"{arch} {self.task} model from {self.path}", device=device)
+        task = info.task if info is not None else self.task
+        return HFSequenceModel(net, tok, info, description=f"{arch} {task} model from {self.path}", device=device)
 
 
 def load_dna(path: Path) -> DNASequencePredictor:
