@@ -136,14 +136,23 @@ def test_feedback_puts_high_scorers_into_the_pool(promoters, promoter_clf):
 
     sm = genolm.api.load(promoter_clf).sequence_model(device="cpu")
     cfg = GanConfig(**TINY, max_steps=30, feedback_every=5, feedback_threshold=0.0, feedback_n=16, log_every=10)
+    cfg.feedback_max_fraction = 0.1  # 29 of the 299 pool slots; 80 sequences are fed back
     cfg.feedback_target = sm.target_index("1")
     model, summary = train_wgan(promoters, cfg, feedback=sm)
     assert summary["feedback_fed_total"] == 5 * 16  # rounds before generator steps 5, 10, 15, 20, 25
     hist = summary["history"]
     assert [h["feedback_rounds"] for h in hist] == [1, 2, 2] and sum(h["feedback_fed"] for h in hist) == 80
     assert all(0.0 <= h["feedback_mean_score"] <= 1.0 for h in hist)
-    pool = {"".join("ACGT"[c] for c in row) for row in model.pool.numpy()}
-    assert len(pool - set(promoters)) > 0  # generated sequences now stand among the "real" ones
+    slots = int(0.1 * len(promoters))
+    assert [h["feedback_pool_fraction"] for h in hist] == [16 / 299, slots / 299, slots / 299]
+    assert summary["feedback_pool_fraction"] == slots / 299
+    from genolm.sequence import encode_batch
+
+    start = WGAN(encode_batch(promoters), cfg).pool.numpy()
+    now = model.pool.numpy()
+    assert (now[slots:] == start[slots:]).all()  # the cap: 90% of the pool is still the real sequences
+    fed = {"".join("ACGT"[c] for c in row) for row in now[:slots]}
+    assert len(fed - set(promoters)) > slots // 2  # the capped part is generated sequences
 
 
 def test_feedback_cli_reports_what_was_fed_back(tmp_path, pos_fasta, promoter_clf):

@@ -54,7 +54,13 @@ def train(
         10, "--feedback-every", metavar="N", help="Generator steps between feedback rounds."
     ),
     feedback_threshold: float = typer.Option(
-        0.8, "--feedback-threshold", metavar="P", help="Predictor score a generated sequence needs to be fed back."
+        0.9, "--feedback-threshold", metavar="P", help="Predictor score a generated sequence needs to be fed back."
+    ),
+    feedback_max_fraction: float = typer.Option(
+        0.25,
+        "--feedback-max-fraction",
+        metavar="F",
+        help="Most of the real pool feedback may replace; then fed-back sequences replace the oldest fed-back ones.",
     ),
     oracle: Optional[str] = typer.Option(
         None, "--oracle", metavar="MODEL_DIR", help="An independent model scoring the samples in the report."
@@ -83,6 +89,8 @@ def train(
                     ("--blocks", blocks), ("--n-critic", n_critic), ("--n-eval", n_eval)):  # fmt: skip
         if v < 1:
             raise UsageError(f"{name} must be at least 1, got {v}")
+    if not 0.0 < feedback_max_fraction <= 1.0:
+        raise UsageError(f"--feedback-max-fraction must be in (0, 1], got {feedback_max_fraction}")
     if schedule not in ("constant", "linear", "cosine"):
         raise UsageError(f"--schedule must be constant, linear or cosine, got {schedule!r}")
     budget = parse_duration(time_budget)
@@ -104,6 +112,7 @@ def train(
         seed=seed,
         feedback_every=feedback_every,
         feedback_threshold=feedback_threshold,
+        feedback_max_fraction=feedback_max_fraction,
     )
     fb = _sequence_model(feedback, dev) if feedback else None
     orc = _sequence_model(oracle, dev) if oracle else None
@@ -129,7 +138,7 @@ def train(
         f"memorised {100 * (m['memorised_fraction'] or 0):.1f}%"
     )
     if "feedback_fed_total" in m:
-        line += f"; {m['feedback_fed_total']} fed back"
+        line += f"; {m['feedback_fed_total']} fed back ({100 * m['feedback_pool_fraction']:.0f}% of the pool)"
     if m.get("oracle_positive_fraction_generated") is not None:
         line += f"; oracle positive {m['oracle_positive_fraction_generated']:.2f}"
     typer.echo(line + f"; model in {out}/model")

@@ -10,8 +10,10 @@ gradient). Everything a resumed run needs is in the module's state: the step cou
 real sequences (which feedback rewrites) and running sums of the losses, so a checkpoint restores it all.
 
 Feedback (``feedback=SequenceModel``): every ``feedback_every`` generator steps a batch is generated and
-scored by the predictor; sequences with ``objective >= feedback_threshold`` replace the oldest sequences of
-the critic's real pool, so the generator is pulled toward what the predictor calls the target class.
+scored by the predictor; sequences with ``objective >= feedback_threshold`` go into the critic's real pool, so
+the generator is pulled toward what the predictor calls the target class. At most ``feedback_max_fraction`` of
+the pool is ever replaced: the first fed-back sequences replace that many (random) real ones, later ones
+replace the oldest fed-back ones, so the rest of the pool stays real and anchors the critic to the data.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class GanConfig:
     checkpoint_every: int | str = 500  # core steps or a duration ("10m")
     seed: int = 0
     feedback_every: int = 10  # generator steps between feedback rounds
-    feedback_threshold: float = 0.8
+    feedback_threshold: float = 0.9
+    feedback_max_fraction: float = 0.25  # share of the real pool that fed-back sequences may replace
     feedback_n: int | None = None  # generated sequences scored per round (default 2 x batch_size)
     feedback_target: int | None = None
 
@@ -115,12 +118,25 @@ class WGAN(nn.Module):
                 feedback_fed=int(s["fb_fed"]),
                 feedback_mean_score=s["fb_score"] / max(nr, 1),
                 feedback_fed_total=int(self.fed_total),
+                feedback_pool_fraction=self.feedback_pool_fraction,
             )
         return out
 
+    @property
+    def feedback_slots(self) -> int:
+        """Pool positions feedback may write (``feedback_max_fraction`` of the pool, at least 1)."""
+        n_pool = self.pool.shape[0]
+        return max(1, min(n_pool, int(math.floor(self.cfg.feedback_max_fraction * n_pool))))
+
+    @property
+    def feedback_pool_fraction(self) -> float:
+        """Share of the critic's pool that is generated (fed-back) sequences now."""
+        return min(int(self.fed_total), self.feedback_slots) / self.pool.shape[0]
+
     @torch.no_grad()
     def feedback_round(self) -> None:
-        """Generate, score with the predictor, put the sequences scoring >= threshold into the pool (FIFO)."""
+        """Generate, score with the predictor, put the sequences scoring >= threshold into the pool's first
+        ``feedback_slots`` positions (a ring: once full, the oldest fed-back sequences go first)."""
         cfg = self.cfg
         n = cfg.feedback_n or 2 * cfg.batch_size
         z = torch.randn(n, cfg.latent).to(self.pool.device)
@@ -128,12 +144,12 @@ class WGAN(nn.Module):
         seqs = ["".join("ACGT"[int(c)] for c in row) for row in idx.cpu().numpy()]
         scores = np.asarray(self.feedback.predict_objective(seqs, cfg.feedback_target), dtype=np.float64)
         keep = np.flatnonzero(scores >= cfg.feedback_threshold)
-        n_pool = self.pool.shape[0]
-        keep = keep[:n_pool]
+        slots = self.feedback_slots
+        keep = keep[:slots]
         if len(keep):
-            pos = (int(self.pool_ptr) + torch.arange(len(keep))) % n_pool
+            pos = (int(self.pool_ptr) + torch.arange(len(keep))) % slots
             self.pool[pos.to(self.pool.device)] = idx[torch.from_numpy(keep).to(idx.device)].to(torch.uint8)
-            self.pool_ptr.fill_((int(self.pool_ptr) + len(keep)) % n_pool)
+            self.pool_ptr.fill_((int(self.pool_ptr) + len(keep)) % slots)
             self.fed_total += len(keep)
         self._add(fb_rounds=1, fb_fed=len(keep), fb_score=float(scores.mean()) if len(scores) else 0.0)
 
@@ -242,6 +258,8 @@ def train_wgan(
             raise InputError(f"the feedback model needs {feedback.length}-nt input; the GAN makes {len(seqs[0])} nt")
         if cfg.feedback_every < 1:
             raise InputError("--feedback-every must be at least 1")
+        if not 0.0 < cfg.feedback_max_fraction <= 1.0:
+            raise InputError(f"--feedback-max-fraction must be in (0, 1], got {cfg.feedback_max_fraction}")
     set_seed(cfg.seed)
     model = WGAN(encode_batch(seqs), cfg, feedback=feedback)
     cycle = cfg.n_critic + 1
@@ -307,6 +325,7 @@ def train_wgan(
     }
     if feedback is not None:
         summary["feedback_fed_total"] = int(model.fed_total)
+        summary["feedback_pool_fraction"] = model.feedback_pool_fraction
     return model.to("cpu"), summary
 
 
@@ -447,7 +466,9 @@ def run_gan_train(
             rep.text(
                 f"Feedback-GAN: {summary.get('feedback_fed_total', 0)} generated sequences scoring >= "
                 f"{cfg.feedback_threshold} for {feedback.outputs[cfg.feedback_target]!r} by {feedback.description} "
-                f"replaced real ones in the critic's pool (every {cfg.feedback_every} generator steps)."
+                f"went into the critic's pool (every {cfg.feedback_every} generator steps); at the end "
+                f"{100 * summary.get('feedback_pool_fraction', 0):.1f}% of the pool was fed back (cap "
+                f"{100 * cfg.feedback_max_fraction:.0f}%)."
             )
         generator_report(
             rep, ev.metrics, generated, heldout, ev.oracle_scores or None, shuffled=ev.shuffled,
