@@ -87,3 +87,22 @@ def test_local_hugging_face_classifier(tmp_path):
     np.testing.assert_allclose(sm.forward(torch.from_numpy(one_hot(seqs))).detach().numpy(), sm.score(seqs), atol=1e-4)
     att = attribute(sm, seqs, target="LABEL_1", method="saliency")
     assert att.scores.shape == (4, 4, 70) and np.abs(att.scores).sum() > 0
+
+
+def test_device_names_are_checked_in_one_place(promoter_clf, data_dir, tmp_path, capsys):
+    from genolm.cli.main import main
+    from genolm.core.seqmodel import pick_device
+    from genolm.io.errors import UsageError
+
+    assert pick_device("cpu").type == "cpu" and pick_device(None).type in ("cpu", "cuda")
+    with pytest.raises(UsageError, match="unknown --device 'gpu'"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA device"):
+            pick_device("cuda:0")
+    fa = data_dir / "core" / "prom_20.fa"
+    code = main(
+        ["-q", "explain", "--model", str(promoter_clf), "--input", str(fa), "--out", str(tmp_path / "e")]
+        + ["--device", "tpu"]
+    )
+    assert code == 2 and "unknown --device 'tpu'" in capsys.readouterr().err and not (tmp_path / "e").exists()

@@ -75,13 +75,9 @@ def register(app: typer.Typer) -> None:
         from genolm.io.errors import UsageError
 
         prompt = check_options(n, length, prompt, temperature, top_k, top_p, batch_size)
-        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-            raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
-        if device.startswith("cuda"):
-            import torch
+        from genolm.core.seqmodel import pick_device
 
-            if not torch.cuda.is_available():
-                raise UsageError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
+        pick_device(device)  # validates --device (UsageError for an unknown name / no CUDA)
         if (train or oracle or report) and not heldout:
             raise UsageError("--train, --oracle and --report evaluate the sequences: they need --heldout")
         held = tr = None

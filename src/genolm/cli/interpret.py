@@ -41,12 +41,10 @@ def register(app: typer.Typer) -> None:
     ):
         """Per-base attribution scores and logos for every input sequence."""
         from genolm.api import load
+        from genolm.core.seqmodel import pick_device
         from genolm.interpret.explain import explain as run_explain
 
-        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-            from genolm.io.errors import UsageError
-
-            raise UsageError(f"unknown --device {device!r}; use auto, cpu or cuda")
+        pick_device(device)  # validates --device (UsageError for an unknown name / no CUDA)
         sm = load(model).sequence_model(None if device == "auto" else device)
         m = run_explain(
             sm,

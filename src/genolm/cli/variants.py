@@ -218,12 +218,10 @@ def explain(
 ):
     """REF vs ALT attribution tracks and logos around each variant (which motif a variant breaks)."""
     from genolm.api import load
+    from genolm.core.seqmodel import pick_device
     from genolm.interpret.variant_explain import explain_variants
 
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        from genolm.io.errors import UsageError
-
-        raise UsageError(f"unknown --device {device!r}; use auto, cpu or cuda")
+    pick_device(device)  # validates --device (UsageError for an unknown name / no CUDA)
     sm = load(model).sequence_model(None if device == "auto" else device)
     m = explain_variants(
         sm,

@@ -31,10 +31,18 @@ BASES = "ACGT"
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU."""
+    """``None``/"auto" -> CUDA when available, else CPU; "cpu", "cuda", "cuda:N" checked (the one place every
+    ``--device`` option goes through: an unknown name or CUDA on a machine without it is a UsageError)."""
+    from genolm.io.errors import UsageError
+
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    text = str(device)
+    if text not in ("cpu", "cuda") and not (text.startswith("cuda:") and text[5:].isdigit()):
+        raise UsageError(f"unknown --device {text!r}; use auto, cpu, cuda or cuda:N")
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {text}: no CUDA device is available here (use --device auto or cpu)")
+    return torch.device(text)
 
 
 def decode_one_hot(x: torch.Tensor | np.ndarray) -> list[str]:

@@ -24,27 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genolm.io.errors import InputError
-from genolm.sequence import encode
+from genolm.sequence import IUPAC_BASES, encode
 
 #: IUPAC letter -> allowed bases (A C G T order)
-IUPAC = {
-    "A": "A",
-    "C": "C",
-    "G": "G",
-    "T": "T",
-    "U": "T",
-    "R": "AG",
-    "Y": "CT",
-    "S": "CG",
-    "W": "AT",
-    "K": "GT",
-    "M": "AC",
-    "B": "CGT",
-    "D": "AGT",
-    "H": "ACT",
-    "V": "ACG",
-    "N": "ACGT",
-}
+IUPAC = {**IUPAC_BASES, "U": "T"}  # RNA motifs read as DNA
 
 
 @dataclass

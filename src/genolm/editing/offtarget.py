@@ -25,29 +25,13 @@ import numpy as np
 from genolm.editing.cfd import cfd_scores_codes
 from genolm.editing.guides import SPACER_LEN, Guide
 from genolm.io.errors import UsageError
-from genolm.sequence import encode
+from genolm.sequence import IUPAC_BASES, encode
 
 log = logging.getLogger("genolm.editing")
 
 SITE_LEN = SPACER_LEN + 3
 BOUNDARY = 5  # code between contigs in the concatenated genome
-IUPAC = {
-    "A": "A",
-    "C": "C",
-    "G": "G",
-    "T": "T",
-    "N": "ACGT",
-    "R": "AG",
-    "Y": "CT",
-    "S": "CG",
-    "W": "AT",
-    "K": "GT",
-    "M": "AC",
-    "B": "CGT",
-    "D": "AGT",
-    "H": "ACT",
-    "V": "ACG",
-}
+IUPAC = IUPAC_BASES
 _COMPLEMENT = np.array([3, 2, 1, 0, 4, 5], dtype=np.uint8)
 _EVEN_BITS = np.uint64(0x5555555555)  # one bit per position of a 20-nt packed spacer
 

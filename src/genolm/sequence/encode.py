@@ -62,3 +62,23 @@ def token_lookup(vocab: Mapping[str, int], unknown: int) -> np.ndarray:
 def reverse_complement(seq: str) -> str:
     """Reverse complement; IUPAC codes map to their complements (R<->Y, K<->M, B<->V, D<->H; S, W, N fixed)."""
     return seq.translate(_RC)[::-1]
+
+
+#: IUPAC nucleotide code -> the bases it stands for (A C G T order); the one table for motifs, PAMs and patterns
+IUPAC_BASES = {
+    "A": "A",
+    "C": "C",
+    "G": "G",
+    "T": "T",
+    "R": "AG",
+    "Y": "CT",
+    "S": "CG",
+    "W": "AT",
+    "K": "GT",
+    "M": "AC",
+    "B": "CGT",
+    "D": "AGT",
+    "H": "ACT",
+    "V": "ACG",
+    "N": "ACGT",
+}
