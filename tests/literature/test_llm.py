@@ -318,3 +318,34 @@ def test_lit_ask_refuses_the_key_before_doing_anything(monkeypatch, sent, tmp_pa
     )
     assert rc == 2 and "refusing to send the API key" in capsys.readouterr().err
     assert sent == [] and not (tmp_path / "none.sqlite").exists()
+
+
+def test_requests_are_bounded(server):
+    """Oversized bodies, prompts and embedding batches get a 413 JSON error, never a 500 or a long job."""
+    from genolm.serve import llm_server as S
+
+    big = httpx.post(f"{server}/v1/completions", json={"prompt": "A" * (S.MAX_BODY_BYTES + 10)}, timeout=30)
+    assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
+    long_prompt = httpx.post(f"{server}/v1/completions", json={"prompt": "A" * (S.MAX_PROMPT_CHARS + 1)}, timeout=30)
+    assert long_prompt.status_code == 413 and "characters" in long_prompt.json()["error"]["message"]
+    many = httpx.post(f"{server}/v1/embeddings", json={"input": ["BRCA1"] * (S.MAX_EMBEDDING_INPUTS + 1)}, timeout=30)
+    assert many.status_code == 413 and f"at most {S.MAX_EMBEDDING_INPUTS}" in many.json()["error"]["message"]
+    prompts = httpx.post(f"{server}/v1/completions", json={"prompt": ["a"] * (S.MAX_PROMPTS + 1)}, timeout=30)
+    assert prompts.status_code == 413
+    ok = httpx.post(f"{server}/v1/embeddings", json={"input": ["BRCA1"] * 4}, timeout=30)
+    assert ok.status_code == 200 and len(ok.json()["data"]) == 4
+
+
+def test_a_dropped_streaming_client_does_not_block_others(server):
+    """A client that reads one event of a long stream and then hangs up must not hold the model: the next
+    completion is served at once (the model lock is held per forward pass, never across a yield)."""
+    body = {"prompt": "BRCA1", "max_tokens": 4000, "stream": True, "temperature": 1.0, "seed": 0}
+    with httpx.Client(timeout=30) as c:
+        with c.stream("POST", f"{server}/v1/completions", json=body) as r:
+            assert r.status_code == 200
+            next(r.iter_lines())
+        # the stream is abandoned here, mid-generation, without reading further
+        t0 = time.perf_counter()
+        r2 = c.post(f"{server}/v1/completions", json={"prompt": "BRCA1", "max_tokens": 8, "seed": 0})
+        assert r2.status_code == 200 and r2.json()["choices"][0]["text"]
+        assert time.perf_counter() - t0 < 10

@@ -402,48 +402,50 @@ class TextLM:
         stop = [s for s in (stop or []) if s]
         from genolm.literature.search import single_thread
 
-        with self.lock, torch.inference_mode(), single_thread():
-            past = None
-            inp = torch.tensor([ids])
-            for _ in range(max_new_tokens):
-                if len(ids) + len(out_ids) >= self.max_positions:
-                    break
+        # The lock is held for one forward pass at a time, never across a ``yield``: a streaming client that
+        # stops reading (or drops) suspends only its own generator, and other requests keep being served.
+        past = None
+        inp = torch.tensor([ids])
+        for _ in range(max_new_tokens):
+            if len(ids) + len(out_ids) >= self.max_positions:
+                break
+            with self.lock, torch.inference_mode(), single_thread():
                 res = self.model(input_ids=inp, past_key_values=past, use_cache=True)
                 past = res.past_key_values
-                logits = res.logits[0, -1].float()
-                if temperature <= 0:
-                    nxt = int(torch.argmax(logits))
-                else:
-                    logits = logits / temperature
-                    if top_k and top_k > 0:
-                        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-                        logits = logits.masked_fill(logits < kth, float("-inf"))
-                    probs = torch.softmax(logits, -1)
-                    if 0 < top_p < 1:
-                        sp, si = torch.sort(probs, descending=True)
-                        cut = torch.cumsum(sp, 0) - sp > top_p
-                        sp[cut] = 0
-                        probs = torch.zeros_like(probs).scatter(0, si, sp)
-                        probs /= probs.sum()
-                    nxt = int(torch.multinomial(probs, 1, generator=gen))
-                if nxt == self.tokenizer.eos_token_id:
-                    last["finish_reason"] = "stop"
-                    break
-                out_ids.append(nxt)
-                last["completion_tokens"] = len(out_ids)
-                text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
-                if text.endswith("\ufffd"):
-                    continue  # an incomplete UTF-8 sequence: wait for the next byte token
-                hit = min((text.find(s) for s in stop if s in text), default=-1)
-                if hit >= 0:
-                    if hit > len(text_so_far):
-                        yield text[len(text_so_far) : hit]
-                    last["finish_reason"] = "stop"
-                    return
-                if len(text) > len(text_so_far):
-                    yield text[len(text_so_far) :]
-                    text_so_far = text
-                inp = torch.tensor([[nxt]])
+            logits = res.logits[0, -1].float()
+            if temperature <= 0:
+                nxt = int(torch.argmax(logits))
+            else:
+                logits = logits / temperature
+                if top_k and top_k > 0:
+                    kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = torch.softmax(logits, -1)
+                if 0 < top_p < 1:
+                    sp, si = torch.sort(probs, descending=True)
+                    cut = torch.cumsum(sp, 0) - sp > top_p
+                    sp[cut] = 0
+                    probs = torch.zeros_like(probs).scatter(0, si, sp)
+                    probs /= probs.sum()
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            if nxt == self.tokenizer.eos_token_id:
+                last["finish_reason"] = "stop"
+                break
+            out_ids.append(nxt)
+            inp = torch.tensor([[nxt]])  # before any `continue`: the next pass reads this token
+            last["completion_tokens"] = len(out_ids)
+            text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
+            if text.endswith("\ufffd"):
+                continue  # an incomplete UTF-8 sequence: wait for the next byte token
+            hit = min((text.find(s) for s in stop if s in text), default=-1)
+            if hit >= 0:
+                if hit > len(text_so_far):
+                    yield text[len(text_so_far) : hit]
+                last["finish_reason"] = "stop"
+                return
+            if len(text) > len(text_so_far):
+                yield text[len(text_so_far) :]
+                text_so_far = text
 
     def generate(self, prompt: str, max_new_tokens: int = 64, **kw) -> str:
         """Prompt + continuation."""

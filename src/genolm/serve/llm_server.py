@@ -22,6 +22,12 @@ from pydantic import BaseModel, Field
 
 from genolm.literature.textlm import TextLM
 
+#: request limits (a bounded server: each is a clear 413/400 JSON error, never a 500 or an unbounded job)
+MAX_BODY_BYTES = 1_000_000
+MAX_PROMPT_CHARS = 100_000
+MAX_PROMPTS = 16
+MAX_EMBEDDING_INPUTS = 256
+
 
 class CompletionRequest(BaseModel):
     model: str | None = None
@@ -103,6 +109,19 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
         return _error(400, f"invalid request: {where}: {first.get('msg', 'bad value')}")
 
     @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return _error(413, f"request body over {MAX_BODY_BYTES:,} bytes", "request_too_large")
+        return await call_next(request)
+
+    def check_prompt(prompt: str, max_new: int) -> JSONResponse | None:
+        # a prompt longer than the model's context is left-truncated to fit (its last tokens are kept)
+        if len(prompt) > MAX_PROMPT_CHARS:
+            return _error(413, f"prompt over {MAX_PROMPT_CHARS:,} characters", "request_too_large")
+        return None
+
+    @app.middleware("http")
     async def _auth(request: Request, call_next):
         if api_key and request.url.path.startswith("/v1/"):
             if request.headers.get("authorization", "") != f"Bearer {api_key}":
@@ -135,6 +154,11 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
         prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
         if not prompts:
             return _error(400, "invalid request: prompt is empty")
+        if len(prompts) > MAX_PROMPTS:
+            return _error(413, f"at most {MAX_PROMPTS} prompts per request (got {len(prompts)})", "request_too_large")
+        for p in prompts:
+            if (err := check_prompt(p, req.max_tokens)) is not None:
+                return err
         cid, now = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         kw = dict(
             max_new_tokens=req.max_tokens,
@@ -187,6 +211,8 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
             return err
         prompt = chat_prompt(req.messages)
         max_tokens = req.max_completion_tokens or req.max_tokens or 128
+        if (err := check_prompt(prompt, max_tokens)) is not None:
+            return err
         # a new line starting with a role name ends the assistant's turn
         stops = _stops(req.stop) + ["\nuser:", "\nsystem:", "\nassistant:"]
         kw = dict(max_new_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, stop=stops)
@@ -235,6 +261,12 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
         texts = [req.input] if isinstance(req.input, str) else req.input
         if not texts or any(not isinstance(t, str) or not t for t in texts):
             return _error(400, "invalid request: input must be a non-empty string or list of non-empty strings")
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            return _error(
+                413, f"at most {MAX_EMBEDDING_INPUTS} inputs per request (got {len(texts)})", "request_too_large"
+            )
+        if any(len(t) > MAX_PROMPT_CHARS for t in texts):
+            return _error(413, f"an input is over {MAX_PROMPT_CHARS:,} characters", "request_too_large")
         vecs = lm.embed(texts)
         ntok = sum(lm.count_tokens(t) for t in texts)
         return {
