@@ -47,11 +47,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def decode_one_hot(x: torch.Tensor | np.ndarray) -> list[str]:
     """(n, 4, L) one-hot (or scores) -> sequences; an all-zero column reads as N."""
+    from genolm.sequence import decode_batch
+
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    letters = np.frombuffer(b"ACGTN", dtype=np.uint8)
     idx = a.argmax(1)
     idx[a.max(1) <= 0] = 4
-    return [letters[row].tobytes().decode("ascii") for row in idx]
+    return decode_batch(idx)
 
 
 class SequenceModel:

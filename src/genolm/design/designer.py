@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from genolm.design.constraints import Constraints
-from genolm.design.evolve import Candidate, Objective, Scorer, SearchResult, evolve, repair, start_candidates, to_str
+from genolm.design.evolve import Candidate, Objective, Scorer, SearchResult, evolve, repair, start_candidates
 from genolm.io.errors import InputError
-from genolm.sequence import encode
+from genolm.sequence import decode, encode
 
 METHODS = ("evolve", "gradient", "gan")
 
@@ -122,7 +122,7 @@ def run_design(
             res = gradient_design(scorer, seeds, cons, starts, steps=steps, seed=seed, progress=bar)
     else:
         res = gan_transfer(scorer, seeds, cons, starts, gan_dir, population, seed, batch_size)
-    designs = [to_str(c.codes) for c in res.best]
+    designs = [decode(c.codes) for c in res.best]
     for i, (s, d) in enumerate(zip(seqs, designs)):
         problems = cons.check(s, d, i)
         if problems:  # a bug, never a user error

@@ -21,12 +21,7 @@ import numpy as np
 
 from genolm.design.constraints import Constraints, count_hits, occurrences
 from genolm.io.errors import InputError
-
-LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
-
-
-def to_str(codes: np.ndarray) -> str:
-    return LETTERS[codes].tobytes().decode("ascii")
+from genolm.sequence import decode
 
 
 @dataclass
@@ -74,7 +69,7 @@ class Scorer:
         return self.sm.predict_objective(list(seqs), self.target, self.batch_size)
 
     def values_codes(self, codes: np.ndarray) -> np.ndarray:
-        return self.values([to_str(c) for c in np.atleast_2d(codes)])
+        return self.values([decode(c) for c in np.atleast_2d(codes)])
 
 
 @dataclass
@@ -187,7 +182,7 @@ def _score_all(scorer: Scorer, groups: list[np.ndarray], chunk: int) -> list[np.
     """Score several groups of equal-length proposals with as few, large model calls as possible."""
     flat: list[str] = []
     for g in groups:
-        flat.extend(to_str(r) for r in g)
+        flat.extend(decode(r) for r in g)
     vals = np.zeros(len(flat))
     for s in range(0, len(flat), chunk):
         vals[s : s + chunk] = scorer.values(flat[s : s + chunk])
@@ -199,7 +194,7 @@ def _score_all(scorer: Scorer, groups: list[np.ndarray], chunk: int) -> list[np.
 
 
 def start_candidates(scorer: Scorer, seeds: list[np.ndarray]) -> list[Candidate]:
-    vals = scorer.values([to_str(s) for s in seeds])
+    vals = scorer.values([decode(s) for s in seeds])
     fit = np.asarray(scorer.objective.fitness(vals), dtype=np.float64)
     return [Candidate(s.copy(), float(v), float(f)) for s, v, f in zip(seeds, vals, fit)]
 

@@ -29,6 +29,7 @@ import torch.nn as nn
 
 from genolm.design.gan_models import Critic, Generator, codes_to_one_hot, load_gan, save_gan
 from genolm.io.errors import InputError
+from genolm.sequence import decode_batch
 
 __all__ = ["GanConfig", "Generator", "WGAN", "load_gan", "run_gan_train", "train_wgan"]
 
@@ -141,7 +142,7 @@ class WGAN(nn.Module):
         n = cfg.feedback_n or 2 * cfg.batch_size
         z = torch.randn(n, cfg.latent).to(self.pool.device)
         idx = self.generator.logits(z).argmax(1)  # (n, L) codes
-        seqs = ["".join("ACGT"[int(c)] for c in row) for row in idx.cpu().numpy()]
+        seqs = decode_batch(idx.cpu().numpy())
         scores = np.asarray(self.feedback.predict_objective(seqs, cfg.feedback_target), dtype=np.float64)
         keep = np.flatnonzero(scores >= cfg.feedback_threshold)
         slots = self.feedback_slots

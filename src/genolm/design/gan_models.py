@@ -17,15 +17,14 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from genolm.io.errors import InputError
+from genolm.sequence import decode_batch
 
 MARKER = "gan.json"
 FORMAT = "genolm-gan"
-_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 #: latent vectors are drawn in chunks of this many, so samples do not depend on ``batch_size``
 _Z_CHUNK = 256
 
@@ -97,8 +96,7 @@ class Generator(nn.Module):
                 cdf = torch.softmax(logits / temperature, dim=1).cumsum(1)  # (b, 4, L)
                 u = u_all[i : i + batch_size].unsqueeze(1)
                 idx = (cdf < u).sum(1).clamp(max=3)
-            for row in idx.numpy().astype(np.intp):
-                out.append(_LETTERS[row].tobytes().decode("ascii"))
+            out.extend(decode_batch(idx.numpy()))
         self.train(was_training)
         return out
 

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from genolm.design.constraints import Constraints, count_hits
-from genolm.design.evolve import Candidate, Scorer, SearchResult, evolve, to_str
+from genolm.design.evolve import Candidate, Scorer, SearchResult, evolve
 from genolm.io.errors import InputError
+from genolm.sequence import decode
 
 
 def _gumbel_hard(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
@@ -114,7 +115,7 @@ def gradient_design(
         allowed.append(a)
     greedy = evolve(scorer, seeds, cons, starts, population=1, allowed=allowed)
     have = [i for i in range(n) if sampled[i] is not None]
-    exact = scorer.values([to_str(sampled[i].codes) for i in have]) if have else []
+    exact = scorer.values([decode(sampled[i].codes) for i in have]) if have else []
     exact_by = dict(zip(have, exact))
     best = []
     for i in range(n):
@@ -199,4 +200,4 @@ def _fit_chunk(
         margins[i] = m
 
 
-__all__ = ["gradient_design", "to_str"]
+__all__ = ["gradient_design"]

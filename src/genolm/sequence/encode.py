@@ -35,8 +35,18 @@ def encode_batch(seqs: Sequence[str]) -> np.ndarray:
     return CODE[_bytes("".join(seqs))].reshape(len(seqs), -1)
 
 
+_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
+
+
 def decode(codes: np.ndarray) -> str:
-    return "".join("ACGTN"[int(c)] for c in np.asarray(codes).ravel())
+    """Codes (A,C,G,T,N = 0..4) -> a DNA string."""
+    return _LETTERS[np.asarray(codes).ravel()].tobytes().decode("ascii")
+
+
+def decode_batch(codes: np.ndarray) -> list[str]:
+    """(n, L) codes -> n DNA strings (one vectorised lookup)."""
+    rows = _LETTERS[np.asarray(codes)]
+    return [row.tobytes().decode("ascii") for row in rows]
 
 
 _EYE5 = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), dtype=np.float32)])
