@@ -6,7 +6,6 @@ Bad input raises :class:`genolm.io.errors.InputError`, printed here as one line 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 
@@ -48,42 +47,68 @@ def _root(
     logging.getLogger("genolm").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-# Command groups: each module defines `app` (a sub-command group, added under `name`) or
-# `register(app)` (top-level commands). Heavy imports stay inside the commands so `genolm --help` is fast.
-_GROUPS = [
-    ("genolm.cli.dna", None),  # pretrain, finetune, evaluate, predict, embed, demo
-    ("genolm.cli.variants", "variants"),
-    ("genolm.cli.annotate", "annotate"),
-    ("genolm.cli.scan", None),  # scan, discover
-    ("genolm.cli.lit", "lit"),
-    ("genolm.cli.crispr", "crispr"),
-    ("genolm.cli.chem", "chem"),
-    ("genolm.cli.omics", "omics"),
-    ("genolm.cli.kg", "linkpred"),  # knowledge-graph link prediction (was `genolm kg`)
-    ("genolm.cli.serve", "serve"),
-    ("genolm.cli.convert", None),  # convert: old pickle-based model folders -> safe formats
-    ("genolm.cli.interpret", None),  # explain
-    ("genolm.cli.motifs", "motifs"),  # motifs discover / scan
-    ("genolm.cli.generate", None),  # generate (LM sampling)
-    ("genolm.cli.gan", "gan"),  # gan train / sample
-    ("genolm.cli.design", None),  # design
-]
-# old group names that keep working (hidden from --help)
-_ALIASES = {"genolm.cli.kg": "kg"}
+def _typer_param(p):
+    """The Typer option/argument for one registry parameter."""
+    from genolm.core.registry import REQUIRED
 
-for _module, _name in _GROUPS:
-    try:
-        _mod = importlib.import_module(_module)
-    except ModuleNotFoundError as _e:  # a group not built yet
-        if _e.name != _module:
-            raise
-        continue
-    if hasattr(_mod, "register"):
-        _mod.register(app)
-    if _name and hasattr(_mod, "app"):
-        app.add_typer(_mod.app, name=_name)
-        if _module in _ALIASES:
-            app.add_typer(_mod.app, name=_ALIASES[_module], hidden=True)
+    default = ... if p.default is REQUIRED else p.default
+    if p.argument:
+        return typer.Argument(default, metavar=p.metavar, help=p.help)
+    kw = {"help": p.help, "metavar": p.metavar, "hidden": p.hidden}
+    if p.min is not None:
+        kw["min"] = p.min
+    if p.max is not None:
+        kw["max"] = p.max
+    if p.envvar:
+        kw["envvar"], kw["show_envvar"] = p.envvar, p.show_envvar
+    return typer.Option(default, *p.flags, **kw)
+
+
+def _command(t):
+    """A Typer command function for task ``t``: same parameters, Typer defaults instead of Opt()s."""
+    import functools
+    import inspect
+
+    @functools.wraps(t.func)
+    def run(**kwargs):
+        return t.func(**kwargs)
+
+    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=_typer_param(p), annotation=p.annotation)
+            for p in t.params
+        ]
+    )
+    run.__annotations__ = {p.name: p.annotation for p in t.params}
+    del run.__wrapped__  # Typer must read the new signature, not the declaration's
+    return run
+
+
+def build_app(root: typer.Typer) -> None:
+    """Add every registry group and task to ``root``: the CLI is generated from the registry."""
+    from genolm.core import registry
+
+    tasks = registry.load_all()
+    groups = registry.groups()
+    apps: dict[str, typer.Typer] = {"": root}
+
+    def app_for(path: str) -> typer.Typer:
+        if path not in apps:
+            parent, _, name = path.rpartition(".")
+            info = groups.get(path, {})
+            sub = typer.Typer(help=info.get("help"), no_args_is_help=True)
+            app_for(parent).add_typer(sub, name=name)
+            if info.get("alias"):
+                app_for(parent).add_typer(sub, name=info["alias"], hidden=True)
+            apps[path] = sub
+        return apps[path]
+
+    for t in tasks.values():
+        parent, _, name = t.name.rpartition(".")
+        app_for(parent).command(name)(_command(t))
+
+
+build_app(app)
 
 _GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
 

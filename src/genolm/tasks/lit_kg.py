@@ -9,20 +9,18 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-import typer
+from genolm.core.registry import Arg, Opt, echo, group, task
 
-kg_app = typer.Typer(
-    help="Knowledge graph of documents, entities and relations (SQLite file or PostgreSQL URL).", no_args_is_help=True
-)
-textlm_app = typer.Typer(help="Causal text language model (GPT-2 style) trained on abstracts.", no_args_is_help=True)
+group("lit.kg", help="Knowledge graph of documents, entities and relations (SQLite file or PostgreSQL URL).")
+group("lit.textlm", help="Causal text language model (GPT-2 style) trained on abstracts.")
 
 DB_HELP = "Database: a SQLite file path (default kg.sqlite) or a SQLAlchemy URL (postgresql+psycopg://...)."
 DB_METAVAR = "FILE|URL"
 
 
-@kg_app.command("build")
+@task("lit.kg.build")
 def kg_build(
-    input: List[Path] = typer.Option(
+    input: List[Path] = Opt(
         ...,
         "--input",
         "-i",
@@ -30,34 +28,34 @@ def kg_build(
         help="JSONL ({id, pmid, title, text}) or PubTator file(s), plain or .gz; "
         "PubTator annotations and relation lines are used as given.",
     ),
-    db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    ner: Optional[Path] = typer.Option(
+    db: str = Opt("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP, path="out"),
+    ner: Optional[Path] = Opt(
         None,
         "--ner",
         metavar="DIR",
         help="NER model (lit ner train) for unannotated documents; without it a "
         "dictionary tagger built from annotated corpora is used.",
     ),
-    re_model: Optional[Path] = typer.Option(
+    re_model: Optional[Path] = Opt(
         None,
         "--re",
         metavar="DIR",
         help="Relation model (lit re train); without it, entities in the same sentence are linked as 'cooccurs'.",
     ),
-    dictionary: List[Path] = typer.Option(
+    dictionary: List[Path] = Opt(
         [],
         "--dictionary",
         metavar="PUBTATOR",
         help="Annotated PubTator file(s) whose names seed the normalisation dictionary (documents are not stored).",
     ),
-    cooccurrence: bool = typer.Option(
+    cooccurrence: bool = Opt(
         True, "--cooccurrence/--no-cooccurrence", help="Same-sentence relations when no relation source exists."
     ),
-    embed: bool = typer.Option(True, "--embed/--no-embed", help="Compute dense vectors for search."),
-    encoder: Optional[Path] = typer.Option(
+    embed: bool = Opt(True, "--embed/--no-embed", help="Compute dense vectors for search."),
+    encoder: Optional[Path] = Opt(
         None, "--encoder", metavar="DIR", help="Sentence encoder folder (default: the bundled all-MiniLM-L6-v2)."
     ),
-    strict: bool = typer.Option(
+    strict: bool = Opt(
         False,
         "--strict",
         help="Stop at the first bad record (exit 2, nothing ingested) instead of reporting and skipping it.",
@@ -80,7 +78,7 @@ def kg_build(
     )
     s = stats.as_dict()
     bad = f"; {len(s['bad_records'])} bad record(s) skipped" if s["bad_records"] else ""
-    typer.echo(
+    echo(
         f"documents: {s['documents_added']} added, {s['documents_updated']} updated, "
         f"{s['documents_unchanged']} unchanged; {s['mentions']} mentions, {s['entities_added']} new "
         f"entities, {s['relations']} relations{bad}"
@@ -89,54 +87,49 @@ def kg_build(
         from genolm.literature import search
 
         n = search.index_embeddings(db, str(encoder) if encoder else None)
-        typer.echo(f"embedded {n} document(s) for search")
+        echo(f"embedded {n} document(s) for search")
     totals = kg.counts(db)
-    typer.echo("database: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+    echo("database: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
 
 
-@kg_app.command("query")
+@task("lit.kg.query")
 def kg_query(
-    entity: str = typer.Option(
+    entity: str = Opt(
         ..., "--entity", "-e", help="Entity name (any synonym) or identifier (D003000, Chemical:D003000)."
     ),
-    db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    relation: Optional[str] = typer.Option(
+    db: str = Opt("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
+    relation: Optional[str] = Opt(
         None, "--relation", "-r", help="Only this relation type (CID, Association, cooccurs...)."
     ),
-    limit: int = typer.Option(50, "--limit", min=1),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    limit: int = Opt(50, "--limit", min=1),
+    as_json: bool = Opt(False, "--json", help="Print JSON."),
 ) -> None:
     """List the neighbours of an entity with evidence sentences and PMIDs."""
     from genolm.literature import kg
 
     res = kg.query(db, entity, relation=relation, limit=limit)
     if as_json:
-        typer.echo(json.dumps(res, indent=2, ensure_ascii=False))
+        echo(json.dumps(res, indent=2, ensure_ascii=False))
         return
     names = "; ".join(f"{m['name']} ({m['type']} {m['identifier']})" for m in res["matches"])
-    typer.echo(f"{entity}: {names}")
+    echo(f"{entity}: {names}")
     if not res["neighbours"]:
-        typer.echo("no relations" + (f" of type {relation}" if relation else ""))
+        echo("no relations" + (f" of type {relation}" if relation else ""))
     for n in res["neighbours"]:
         arrow = "->" if n["direction"] == "out" else "<-"
-        typer.echo(
-            f"  {arrow} {n['relation']} {n['entity']} ({n['type']} {n['identifier']}): {n['documents']} document(s)"
-        )
+        echo(f"  {arrow} {n['relation']} {n['entity']} ({n['type']} {n['identifier']}): {n['documents']} document(s)")
         for ev in n["evidence"]:
-            typer.echo(f"      PMID {ev['pmid']}: {ev['sentence'][:200]}")
+            echo(f"      PMID {ev['pmid']}: {ev['sentence'][:200]}")
 
 
+@task("lit.search")
 def search_cmd(
-    query: str = typer.Argument(..., metavar="QUERY", help="Free-text query."),
-    db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    k: int = typer.Option(10, "-k", "--top", min=1, metavar="N", help="Number of results."),
-    mode: str = typer.Option(
-        "hybrid", "--mode", metavar="hybrid|bm25|dense", help="hybrid (BM25 + dense, RRF), bm25 or dense."
-    ),
-    encoder: Optional[Path] = typer.Option(
-        None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    query: str = Arg(..., metavar="QUERY", help="Free-text query."),
+    db: str = Opt("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
+    k: int = Opt(10, "-k", "--top", min=1, metavar="N", help="Number of results."),
+    mode: str = Opt("hybrid", "--mode", metavar="hybrid|bm25|dense", help="hybrid (BM25 + dense, RRF), bm25 or dense."),
+    encoder: Optional[Path] = Opt(None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."),
+    as_json: bool = Opt(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Hybrid search: full-text BM25 and dense embeddings, reciprocal-rank fused."""
     from genolm.literature import search
@@ -144,28 +137,29 @@ def search_cmd(
     hits = search.search(db, query, k=k, mode=mode, encoder=str(encoder) if encoder else None)
     for h in hits:
         if as_json:
-            typer.echo(json.dumps(h.as_dict(), ensure_ascii=False))
+            echo(json.dumps(h.as_dict(), ensure_ascii=False))
         else:
-            typer.echo(f"{h.rank:>3}. PMID {h.pmid or '-'} [{h.key}] {h.score:.4f}  {h.title or h.snippet[:100]}")
+            echo(f"{h.rank:>3}. PMID {h.pmid or '-'} [{h.key}] {h.score:.4f}  {h.title or h.snippet[:100]}")
     if not hits and not as_json:
-        typer.echo("no results")
+        echo("no results")
 
 
+@task("lit.ask")
 def ask_cmd(
-    question: str = typer.Argument(..., metavar="QUESTION", help="A yes/no/maybe research question."),
-    db: str = typer.Option("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
-    k: int = typer.Option(5, "-k", min=1, metavar="N", help="Documents to retrieve."),
-    evidence: int = typer.Option(3, "--evidence", min=1, metavar="N", help="Supporting sentences to keep."),
-    llm_url: Optional[str] = typer.Option(
+    question: str = Arg(..., metavar="QUESTION", help="A yes/no/maybe research question."),
+    db: str = Opt("kg.sqlite", "--db", metavar=DB_METAVAR, help=DB_HELP),
+    k: int = Opt(5, "-k", "--top", min=1, metavar="N", help="Documents to retrieve."),
+    evidence: int = Opt(3, "--evidence", min=1, metavar="N", help="Supporting sentences to keep."),
+    llm_url: Optional[str] = Opt(
         None,
         "--llm-url",
         metavar="URL",
         help="OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) that writes a cited answer.",
     ),
-    llm_model: Optional[str] = typer.Option(
+    llm_model: Optional[str] = Opt(
         None, "--llm-model", metavar="NAME", help="Model name on that server (default: its first model)."
     ),
-    api_key: Optional[str] = typer.Option(
+    api_key: Optional[str] = Opt(
         None,
         "--llm-key",
         "--api-key",
@@ -175,10 +169,8 @@ def ask_cmd(
         help="API key for the LLM server; sent only over "
         "https:// or to a loopback address (127.0.0.1, ::1, localhost).",
     ),
-    encoder: Optional[Path] = typer.Option(
-        None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    encoder: Optional[Path] = Opt(None, "--encoder", metavar="DIR", help="Sentence encoder used at build time."),
+    as_json: bool = Opt(False, "--json", help="Print JSON."),
 ) -> None:
     """Answer yes/no/maybe with supporting sentences and PMIDs (cited answer with an LLM backend)."""
     from genolm.literature import ask
@@ -194,39 +186,40 @@ def ask_cmd(
         encoder=str(encoder) if encoder else None,
     )
     if as_json:
-        typer.echo(json.dumps(res, indent=2, ensure_ascii=False))
+        echo(json.dumps(res, indent=2, ensure_ascii=False))
         return
-    typer.echo(f"answer: {res['answer']}  ({res['method']})")
+    echo(f"answer: {res['answer']}  ({res['method']})")
     for i, e in enumerate(res["evidence"], 1):
-        typer.echo(f"  [{i}] PMID {e['pmid'] or e['key']} (similarity {e['similarity']:.2f}): {e['sentence']}")
+        echo(f"  [{i}] PMID {e['pmid'] or e['key']} (similarity {e['similarity']:.2f}): {e['sentence']}")
     if llm_url:
-        typer.echo("")
-        typer.echo(res["text"])
+        echo("")
+        echo(res["text"])
 
 
+@task("lit.generate")
 def generate_cmd(
-    model: Path = typer.Option(
+    model: Path = Opt(
         ..., "--model", metavar="DIR", help="Text LM run directory (lit textlm train) or HF causal-LM folder."
     ),
-    prompt: str = typer.Option(..., "--prompt", metavar="TEXT", help="Text to continue."),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, max=4096),
-    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="0 = greedy."),
-    top_k: int = typer.Option(50, "--top-k", min=0),
-    seed: int = typer.Option(0, "--seed"),
+    prompt: str = Opt(..., "--prompt", metavar="TEXT", help="Text to continue."),
+    max_new_tokens: int = Opt(64, "--max-new-tokens", min=1, max=4096),
+    temperature: float = Opt(0.8, "--temperature", min=0.0, help="0 = greedy."),
+    top_k: int = Opt(50, "--top-k", min=0),
+    seed: int = Opt(0, "--seed"),
 ) -> None:
     """Generate text with a causal language model."""
     from genolm.literature import textlm
 
-    typer.echo(
+    echo(
         textlm.generate(
             str(model), prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed
         )
     )
 
 
-@textlm_app.command("train")
+@task("lit.textlm.train")
 def textlm_train(
-    corpus: Path = typer.Option(
+    corpus: Path = Opt(
         ...,
         "--train",
         "--corpus",
@@ -234,28 +227,28 @@ def textlm_train(
         help="JSONL abstracts ({id, title, text}), PubTator or plain text (one document "
         "per line); .gz ok. (--corpus is the old name.)",
     ),
-    out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    time_budget: str = typer.Option(
+    out: Path = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    time_budget: str = Opt(
         "25m", "--time-budget", metavar="DURATION", help="Wall-clock training budget (e.g. 90s, 15m)."
     ),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, metavar="N"),
-    epochs: Optional[float] = typer.Option(None, "--epochs", min=0.0, metavar="N"),
-    seed: int = typer.Option(0, "--seed", metavar="INT"),
-    vocab_size: int = typer.Option(4096, "--vocab-size", min=300, metavar="N"),
-    layers: int = typer.Option(3, "--layers", min=1, metavar="N"),
-    dim: int = typer.Option(192, "--dim", min=16, metavar="N"),
-    heads: int = typer.Option(4, "--heads", min=1, metavar="N"),
-    block_size: int = typer.Option(128, "--block-size", min=8, metavar="N"),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, metavar="N"),
-    lr: float = typer.Option(2e-3, "--lr", metavar="FLOAT"),
-    threads: Optional[int] = typer.Option(
+    max_steps: Optional[int] = Opt(None, "--max-steps", min=1, metavar="N"),
+    epochs: Optional[float] = Opt(None, "--epochs", min=0.0, metavar="N"),
+    seed: int = Opt(0, "--seed", metavar="INT"),
+    vocab_size: int = Opt(4096, "--vocab-size", min=300, metavar="N"),
+    layers: int = Opt(3, "--layers", min=1, metavar="N"),
+    dim: int = Opt(192, "--dim", min=16, metavar="N"),
+    heads: int = Opt(4, "--heads", min=1, metavar="N"),
+    block_size: int = Opt(128, "--block-size", min=8, metavar="N"),
+    batch_size: int = Opt(16, "--batch-size", min=1, metavar="N"),
+    lr: float = Opt(2e-3, "--lr", metavar="FLOAT"),
+    threads: Optional[int] = Opt(
         None,
         "--threads",
         min=1,
         metavar="N",
         help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).",
     ),
-    valid_fraction: float = typer.Option(
+    valid_fraction: float = Opt(
         0.05,
         "--valid-fraction",
         min=0.0,
@@ -263,11 +256,11 @@ def textlm_train(
         metavar="FLOAT",
         help="Held-out share of documents (hash of the id) for perplexity.",
     ),
-    checkpoint_every: Optional[int] = typer.Option(
+    checkpoint_every: Optional[int] = Opt(
         None, "--checkpoint-every", min=1, metavar="STEPS", help="Write a resumable checkpoint every N steps."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out from its checkpoint."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    resume: bool = Opt(False, "--resume", help="Continue a killed run in --out from its checkpoint."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run in --out."),
 ) -> None:
     """Train a byte-level BPE tokenizer and a small GPT-2-style LM (time-budgeted)."""
     from genolm.core.runs import parse_duration
@@ -291,18 +284,10 @@ def textlm_train(
     )
     m = textlm.train_textlm(str(corpus), str(out), cfg, overwrite=overwrite, resume=resume)
     ppl = m.get("heldout_perplexity")
-    typer.echo(
+    echo(
         f"trained {m['steps']} steps in {m['train_seconds']}s; held-out perplexity "
         f"{ppl:.2f}, {m.get('heldout_bits_per_byte', float('nan')):.3f} bits/byte"
         if ppl is not None
         else f"trained {m['steps']} steps in {m['train_seconds']}s (no held-out documents)"
     )
-    typer.echo(f"model: {Path(out) / 'model'}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(kg_app, name="kg")
-    app.add_typer(textlm_app, name="textlm")
-    app.command("search")(search_cmd)
-    app.command("ask")(ask_cmd)
-    app.command("generate")(generate_cmd)
+    echo(f"model: {Path(out) / 'model'}")

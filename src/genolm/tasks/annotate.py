@@ -4,60 +4,56 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
-app = typer.Typer(help="Genome annotation: per-base labelling -> HMM-decoded gene models (GFF3).", no_args_is_help=True)
+group("annotate", help="Genome annotation: per-base labelling -> HMM-decoded gene models (GFF3).")
 
 
-@app.command()
+@task("annotate.train")
 def train(
-    genome: str = typer.Option(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
-    gff: str = typer.Option(
+    genome: str = Opt(..., "--genome", metavar="FASTA", help="Genome FASTA (.gz ok)."),
+    gff: str = Opt(
         ..., "--train", "--gff", metavar="GFF3", help="Reference annotation of --genome to learn from, GFF3 (.gz ok)."
     ),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[str] = typer.Option(
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[str] = Opt(
         None,
         "--valid",
         metavar="BED",
         help="Genome regions to use as the dev split (default: an internal split, see --dev-fraction).",
     ),
-    scheme: str = typer.Option(
+    scheme: str = Opt(
         "prokaryote",
         metavar="SCHEME",
         help="eukaryote (5'UTR/CDS/intron/3'UTR per strand) or prokaryote (CDS+/CDS-/RNA).",
     ),
-    window: int = typer.Option(2048, metavar="BASES", help="Training window length in bases."),
-    hidden: int = typer.Option(32, metavar="N", help="CNN channels."),
-    layers: int = typer.Option(8, metavar="N", help="Dilated conv layers (receptive field ~500 bp at 8)."),
-    batch_size: int = typer.Option(8, metavar="N"),
-    lr: float = typer.Option(3e-3, metavar="LR"),
-    max_steps: Optional[int] = typer.Option(None, metavar="N", help="Stop after this many optimizer steps."),
-    epochs: Optional[float] = typer.Option(
-        None, metavar="N", help="Stop after this many passes over the training bases."
-    ),
-    time_budget: str = typer.Option(
+    window: int = Opt(2048, metavar="BASES", help="Training window length in bases."),
+    hidden: int = Opt(32, metavar="N", help="CNN channels."),
+    layers: int = Opt(8, metavar="N", help="Dilated conv layers (receptive field ~500 bp at 8)."),
+    batch_size: int = Opt(8, metavar="N"),
+    lr: float = Opt(3e-3, metavar="LR"),
+    max_steps: Optional[int] = Opt(None, metavar="N", help="Stop after this many optimizer steps."),
+    epochs: Optional[float] = Opt(None, metavar="N", help="Stop after this many passes over the training bases."),
+    time_budget: str = Opt(
         "25m",
         metavar="DURATION",
         help="Stop after this long (default 25m; decoding the dev split follows, "
         "all within 30 minutes on 2 CPU cores).",
     ),
-    eval_every: int = typer.Option(200, metavar="STEPS", help="Steps between dev evaluations (best weights kept)."),
-    dev_fraction: float = typer.Option(
+    eval_every: int = Opt(200, metavar="STEPS", help="Steps between dev evaluations (best weights kept)."),
+    dev_fraction: float = Opt(
         0.1,
         metavar="FRACTION",
         help="Internal dev split (without --valid): whole sequences when there "
         "are >= 20, else the last fraction of each.",
     ),
-    seed: int = typer.Option(0, metavar="N"),
-    init: Optional[str] = typer.Option(
-        None, metavar="DIR", help="Continue training from this annotation model (same scheme)."
-    ),
-    checkpoint_every: int = typer.Option(
+    seed: int = Opt(0, metavar="N"),
+    init: Optional[str] = Opt(None, metavar="DIR", help="Continue training from this annotation model (same scheme)."),
+    checkpoint_every: int = Opt(
         1000, metavar="STEPS", help="Write a resumable checkpoint every this many steps (0 = never)."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run of the same --out from its checkpoint."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind in --out."),
+    resume: bool = Opt(False, "--resume", help="Continue a killed run of the same --out from its checkpoint."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind in --out."),
 ):
     """Learn per-base labels from a reference annotation; reports decoded dev-split metrics."""
     from genolm.core.runs import parse_duration
@@ -91,27 +87,23 @@ def train(
         overwrite=overwrite,
     )
     d = m["dev"]
-    typer.echo(
+    echo(
         f"trained {m['train']['steps']} steps in {m['train']['seconds']:.0f}s; dev CDS base F1 "
         f"{d['base'].get('CDS', {}).get('f1', float('nan')):.4f}, intron F1 {d['intron']['f1']}, "
         f"gene F1 {d['gene']['f1']}; model in {out}/model"
     )
 
 
-@app.command()
+@task("annotate.predict")
 def predict(
-    model: str = typer.Option(
-        ..., "--model", metavar="DIR", help="Run directory or model folder from `genolm annotate train`."
-    ),
-    genome: str = typer.Option(..., "--input", "--genome", metavar="FASTA", help="Genome FASTA to annotate (.gz ok)."),
-    out: str = typer.Option(..., "--out", metavar="GFF3", help="Output GFF3 file."),
-    regions: Optional[str] = typer.Option(
-        None, metavar="BED", help="BED file: call features inside these regions only."
-    ),
-    bedgraph: Optional[str] = typer.Option(
+    model: str = Opt(..., "--model", metavar="DIR", help="Run directory or model folder from `genolm annotate train`."),
+    genome: str = Opt(..., "--input", "--genome", metavar="FASTA", help="Genome FASTA to annotate (.gz ok)."),
+    out: str = Opt(..., "--out", metavar="GFF3", help="Output GFF3 file."),
+    regions: Optional[str] = Opt(None, metavar="BED", help="BED file: call features inside these regions only."),
+    bedgraph: Optional[str] = Opt(
         None, metavar="BEDGRAPH", help="Also write a bedGraph of per-base class probability."
     ),
-    bedgraph_class: str = typer.Option(
+    bedgraph_class: str = Opt(
         "CDS", metavar="CLASS", help="Class for --bedgraph: CDS, intron, UTR5, UTR3, RNA, intergenic."
     ),
 ):
@@ -119,18 +111,16 @@ def predict(
     from genolm.genome.annotate import predict as predict_annotation
 
     r = predict_annotation(model, genome, out, regions=regions, bedgraph=bedgraph, bedgraph_class=bedgraph_class)
-    typer.echo(
-        f"{r['genes']} genes ({r['introns']} introns) in {r['regions']} region(s), {r['bases']:,} bases -> {out}"
-    )
+    echo(f"{r['genes']} genes ({r['introns']} introns) in {r['regions']} region(s), {r['bases']:,} bases -> {out}")
 
 
-@app.command()
+@task("annotate.evaluate")
 def evaluate(
-    pred: str = typer.Option(..., "--input", "--pred", metavar="GFF3", help="Predicted GFF3."),
-    truth: str = typer.Option(..., "--truth", metavar="GFF3", help="Reference GFF3."),
-    out: str = typer.Option(..., "--out", metavar="JSON", help="metrics.json to write."),
-    regions: Optional[str] = typer.Option(None, metavar="BED", help="BED file: score only inside these regions."),
-    genome: Optional[str] = typer.Option(
+    pred: str = Opt(..., "--input", "--pred", metavar="GFF3", help="Predicted GFF3."),
+    truth: str = Opt(..., "--truth", metavar="GFF3", help="Reference GFF3."),
+    out: str = Opt(..., "--out", metavar="JSON", help="metrics.json to write."),
+    regions: Optional[str] = Opt(None, metavar="BED", help="BED file: score only inside these regions."),
+    genome: Optional[str] = Opt(
         None,
         metavar="FASTA",
         help="Genome FASTA for sequence lengths (default: ##sequence-region lines, else feature extents).",
@@ -141,9 +131,7 @@ def evaluate(
 
     m = evaluate_annotation(pred, truth, regions=regions, out=out, genome=genome)
     for cls, v in m["base"].items():
-        typer.echo(f"base {cls:<10} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f}")
+        echo(f"base {cls:<10} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f}")
     for k in ("cds_exon", "exon", "intron", "gene"):
         v = m[k]
-        typer.echo(
-            f"{k:<15} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f} ({v['tp']}/{v['n_true']} reference)"
-        )
+        echo(f"{k:<15} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f} ({v['tp']}/{v['n_true']} reference)")

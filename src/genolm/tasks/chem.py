@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
-app = typer.Typer(
+group(
+    "chem",
     help="Molecular property prediction from SMILES: RDKit fingerprint/descriptor trees, "
     "a SMILES Transformer, or their ensemble.",
-    no_args_is_help=True,
 )
 
 
@@ -18,39 +18,39 @@ def _fmt(v) -> str:
     return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
-@app.command("train")
+@task("chem.train")
 def train_cmd(
-    train: str = typer.Option(
+    train: str = Opt(
         ..., "--train", metavar="CSV", help="CSV/TSV with a SMILES column and label columns (blank = missing)."
     ),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    targets: str = typer.Option(
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    targets: str = Opt(
         ..., "--targets", "--label-col", metavar="COLS", help="Label column(s), comma-separated (multi-task)."
     ),
-    task: str = typer.Option("classification", "--task", help="classification (0/1 labels) or regression."),
-    valid: Optional[str] = typer.Option(
+    task: str = Opt("classification", "--task", help="classification (0/1 labels) or regression."),
+    valid: Optional[str] = Opt(
         None, "--valid", metavar="CSV", help="Validation table (model selection, metrics); default: 10% of --train."
     ),
-    smiles_col: str = typer.Option("smiles", "--smiles-col", metavar="COL", help="Name of the SMILES column."),
-    arch: str = typer.Option(
+    smiles_col: str = Opt("smiles", "--smiles-col", metavar="COL", help="Name of the SMILES column."),
+    arch: str = Opt(
         "trees",
         "--arch",
         help="rf, et, hgb, svm, transformer, trees (=rf,et,svm; default), "
         "forests (=rf,et), ensemble (=rf,et,transformer), all, or a comma-separated list; "
         "members are averaged.",
     ),
-    seed: int = typer.Option(0, "--seed"),
-    time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for training, e.g. 90s, 15m."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Transformer epochs (default 60, early stopping)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Transformer optimiser steps at most."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-    resume: bool = typer.Option(
+    seed: int = Opt(0, "--seed"),
+    time_budget: str = Opt("25m", "--time-budget", help="Wall-clock budget for training, e.g. 90s, 15m."),
+    epochs: Optional[int] = Opt(None, "--epochs", help="Transformer epochs (default 60, early stopping)."),
+    max_steps: Optional[int] = Opt(None, "--max-steps", help="Transformer optimiser steps at most."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    resume: bool = Opt(
         False,
         "--resume",
         help="Continue a killed run at --out from the transformer's "
         "checkpoint (tree members are refitted: same seed, same trees).",
     ),
-    checkpoint_every: int = typer.Option(
+    checkpoint_every: int = Opt(
         500, "--checkpoint-every", metavar="STEPS", min=0, help="Transformer steps between checkpoints (0 = none)."
     ),
 ) -> None:
@@ -76,22 +76,18 @@ def train_cmd(
     )
     key = MAIN_KEY[task]
     members = ", ".join(f"{k} {_fmt(v[key])}" for k, v in m["members_valid"].items())
-    typer.echo(
+    echo(
         f"chem train: {m['n_train']} train / {m['n_valid']} valid molecules; valid {key} "
         f"{_fmt(m['valid'][key])} (members: {members}); {m['train_seconds']} s -> {out}"
     )
 
 
-@app.command("predict")
+@task("chem.predict")
 def predict_cmd(
-    model: str = typer.Option(
-        ..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."
-    ),
-    input: str = typer.Option(..., "--input", metavar="CSV", help="CSV/TSV with a SMILES column."),
-    out: str = typer.Option(
-        ..., "--out", metavar="CSV", help="Output CSV: input columns, one column per target, error."
-    ),
-    smiles_col: Optional[str] = typer.Option(
+    model: str = Opt(..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."),
+    input: str = Opt(..., "--input", metavar="CSV", help="CSV/TSV with a SMILES column."),
+    out: str = Opt(..., "--out", metavar="CSV", help="Output CSV: input columns, one column per target, error."),
+    smiles_col: Optional[str] = Opt(
         None, "--smiles-col", metavar="COL", help="SMILES column (default: as in training)."
     ),
 ) -> None:
@@ -100,17 +96,15 @@ def predict_cmd(
 
     df = predict_api(model, input, out, smiles_col=smiles_col)
     n_bad = int((df["error"] != "").sum())
-    typer.echo(f"chem predict: {len(df)} rows ({n_bad} invalid SMILES) -> {out}")
+    echo(f"chem predict: {len(df)} rows ({n_bad} invalid SMILES) -> {out}")
 
 
-@app.command("evaluate")
+@task("chem.evaluate")
 def evaluate_cmd(
-    model: str = typer.Option(
-        ..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."
-    ),
-    input: str = typer.Option(..., "--input", metavar="CSV", help="Labelled CSV/TSV with the training target columns."),
-    out: Optional[str] = typer.Option(None, "--out", metavar="JSON", help="Write the metrics as JSON here."),
-    smiles_col: Optional[str] = typer.Option(
+    model: str = Opt(..., "--model", metavar="DIR", help="Run directory (or its model/ folder) from `chem train`."),
+    input: str = Opt(..., "--input", metavar="CSV", help="Labelled CSV/TSV with the training target columns."),
+    out: Optional[str] = Opt(None, "--out", metavar="JSON", help="Write the metrics as JSON here."),
+    smiles_col: Optional[str] = Opt(
         None, "--smiles-col", metavar="COL", help="SMILES column (default: as in training)."
     ),
 ) -> None:
@@ -123,7 +117,7 @@ def evaluate_cmd(
     key = mean_key.removeprefix("mean_")
     for name, e in m["per_task"].items():
         extra = f"  auprc {_fmt(e['auprc'])}" if key == "auroc" else f"  mae {_fmt(e['mae'])}  r2 {_fmt(e['r2'])}"
-        typer.echo(f"{name}\t{key} {_fmt(e[key])}{extra}\tn={e['n']}")
-    typer.echo(f"{mean_key}\t{_fmt(m[mean_key])}\t(rows {m['n_rows']}, invalid SMILES {m['n_invalid']})")
+        echo(f"{name}\t{key} {_fmt(e[key])}{extra}\tn={e['n']}")
+    echo(f"{mean_key}\t{_fmt(m[mean_key])}\t(rows {m['n_rows']}, invalid SMILES {m['n_invalid']})")
     if out:
-        typer.echo(f"metrics -> {out}")
+        echo(f"metrics -> {out}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
 from genolm.io.errors import UsageError
 
-app = typer.Typer(help="A GAN for DNA sequences (WGAN-GP, Feedback-GAN): train, sample.", no_args_is_help=True)
+group("gan", help="A GAN for DNA sequences (WGAN-GP, Feedback-GAN): train, sample.")
 
 
 def _sequence_model(path: str, device: str | None):
@@ -17,63 +17,61 @@ def _sequence_model(path: str, device: str | None):
     return genolm.api.load(path).sequence_model(device=device)
 
 
-@app.command()
+@task("gan.train")
 def train(
-    input: str = typer.Option(..., "--input", metavar="FASTA|CSV", help="Training sequences, all of one length."),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[str] = typer.Option(
+    input: str = Opt(..., "--input", metavar="FASTA|CSV", help="Training sequences, all of one length."),
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[str] = Opt(
         None,
         "--valid",
         metavar="FASTA|CSV",
         help="Held-out real sequences for the metrics; default: a seeded 10% of --input (at most 1000).",
     ),
-    length: Optional[int] = typer.Option(
+    length: Optional[int] = Opt(
         None, "--length", metavar="N", help="Centre-crop longer sequences to N nt and skip shorter ones."
     ),
-    time_budget: Optional[str] = typer.Option(
+    time_budget: Optional[str] = Opt(
         None, "--time-budget", metavar="DURATION", help="Stop after this long, e.g. 8m (default 8m without budget)."
     ),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", metavar="N", help="Stop after N generator steps."),
-    batch_size: int = typer.Option(64, "--batch-size", metavar="N", help="Sequences per critic/generator step."),
-    latent: int = typer.Option(128, "--latent", metavar="N", help="Latent vector size."),
-    channels: int = typer.Option(32, "--channels", metavar="N", help="Conv channels of generator and critic."),
-    blocks: int = typer.Option(1, "--blocks", metavar="N", help="Residual blocks of generator and critic."),
-    n_critic: int = typer.Option(5, "--n-critic", metavar="N", help="Critic steps per generator step."),
-    lr: float = typer.Option(1e-3, "--lr", metavar="LR", help="Adam learning rate (betas 0.5, 0.9)."),
-    schedule: str = typer.Option(
+    max_steps: Optional[int] = Opt(None, "--max-steps", metavar="N", help="Stop after N generator steps."),
+    batch_size: int = Opt(64, "--batch-size", metavar="N", help="Sequences per critic/generator step."),
+    latent: int = Opt(128, "--latent", metavar="N", help="Latent vector size."),
+    channels: int = Opt(32, "--channels", metavar="N", help="Conv channels of generator and critic."),
+    blocks: int = Opt(1, "--blocks", metavar="N", help="Residual blocks of generator and critic."),
+    n_critic: int = Opt(5, "--n-critic", metavar="N", help="Critic steps per generator step."),
+    lr: float = Opt(1e-3, "--lr", metavar="LR", help="Adam learning rate (betas 0.5, 0.9)."),
+    schedule: str = Opt(
         "linear", "--schedule", metavar="linear|constant|cosine", help="Learning rate over the budget (linear: to 5%)."
     ),
-    gp_lambda: float = typer.Option(10.0, "--gp-lambda", metavar="X", help="Gradient-penalty weight."),
-    feedback: Optional[str] = typer.Option(
+    gp_lambda: float = Opt(10.0, "--gp-lambda", metavar="X", help="Gradient-penalty weight."),
+    feedback: Optional[str] = Opt(
         None, "--feedback", metavar="MODEL_DIR", help="Feedback-GAN: a predictor whose high scorers are fed back."
     ),
-    feedback_class: Optional[str] = typer.Option(
+    feedback_class: Optional[str] = Opt(
         None, "--feedback-class", metavar="CLASS", help="Predictor output to steer toward (default: last class)."
     ),
-    feedback_every: int = typer.Option(
-        10, "--feedback-every", metavar="N", help="Generator steps between feedback rounds."
-    ),
-    feedback_threshold: float = typer.Option(
+    feedback_every: int = Opt(10, "--feedback-every", metavar="N", help="Generator steps between feedback rounds."),
+    feedback_threshold: float = Opt(
         0.9, "--feedback-threshold", metavar="P", help="Predictor score a generated sequence needs to be fed back."
     ),
-    feedback_max_fraction: float = typer.Option(
+    feedback_max_fraction: float = Opt(
         0.25,
         "--feedback-max-fraction",
         metavar="F",
         help="Most of the real pool feedback may replace; then fed-back sequences replace the oldest fed-back ones.",
     ),
-    oracle: Optional[str] = typer.Option(
+    oracle: Optional[str] = Opt(
         None, "--oracle", metavar="MODEL_DIR", help="An independent model scoring the samples in the report."
     ),
-    oracle_class: Optional[str] = typer.Option(
+    oracle_class: Optional[str] = Opt(
         None, "--oracle-class", metavar="CLASS", help="Oracle output reported (default: last class)."
     ),
-    n_eval: int = typer.Option(1000, "--n-eval", metavar="N", help="Samples generated for metrics.json/report."),
-    seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda", help="Where to train."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run at --out from its checkpoint."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-    checkpoint_every: str = typer.Option(
+    n_eval: int = Opt(1000, "--n-eval", metavar="N", help="Samples generated for metrics.json/report."),
+    seed: int = Opt(0, "--seed", metavar="N", help="Random seed."),
+    device: str = Opt("auto", "--device", metavar="auto|cpu|cuda", help="Where to train."),
+    resume: bool = Opt(False, "--resume", help="Continue a killed run at --out from its checkpoint."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    checkpoint_every: str = Opt(
         "500", "--checkpoint-every", metavar="STEPS|DURATION", help="Checkpoint every N core steps or DURATION."
     ),
 ):
@@ -141,21 +139,21 @@ def train(
         line += f"; {m['feedback_fed_total']} fed back ({100 * m['feedback_pool_fraction']:.0f}% of the pool)"
     if m.get("oracle_positive_fraction_generated") is not None:
         line += f"; oracle positive {m['oracle_positive_fraction_generated']:.2f}"
-    typer.echo(line + f"; model in {out}/model")
+    echo(line + f"; model in {out}/model")
 
 
-@app.command()
+@task("gan.sample")
 def sample(
-    model: str = typer.Option(..., "--model", metavar="DIR", help="A `genolm gan train` run or its model/ folder."),
-    n: int = typer.Option(..., "--n", metavar="N", help="Number of sequences to generate."),
-    out: str = typer.Option(..., "--out", metavar="FASTA", help="FASTA file to write."),
-    seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed (same seed, same sequences)."),
-    batch_size: int = typer.Option(512, "--batch-size", metavar="N", help="Sequences per generator call."),
-    temperature: Optional[float] = typer.Option(
+    model: str = Opt(..., "--model", metavar="DIR", help="A `genolm gan train` run or its model/ folder."),
+    n: int = Opt(..., "--n", metavar="N", help="Number of sequences to generate."),
+    out: str = Opt(..., "--out", metavar="FASTA", help="FASTA file to write."),
+    seed: int = Opt(0, "--seed", metavar="N", help="Random seed (same seed, same sequences)."),
+    batch_size: int = Opt(512, "--batch-size", metavar="N", help="Sequences per generator call."),
+    temperature: Optional[float] = Opt(
         None, "--temperature", metavar="T", help="Draw bases from softmax(logits/T) instead of the argmax."
     ),
-    prefix: str = typer.Option("gan", "--prefix", metavar="NAME", help="FASTA names: NAME_0, NAME_1, ..."),
-    device: str = typer.Option("cpu", "--device", metavar="auto|cpu|cuda", help="Where to run the generator."),
+    prefix: str = Opt("gan", "--prefix", metavar="NAME", help="FASTA names: NAME_0, NAME_1, ..."),
+    device: str = Opt("cpu", "--device", metavar="auto|cpu|cuda", help="Where to run the generator."),
 ):
     """Generate sequences from a trained GAN (seeded FASTA)."""
     from genolm.design.gan_models import load_gan
@@ -168,4 +166,4 @@ def sample(
     gen = load_gan(model, device=None if device == "auto" else device)
     seqs = gen.sample(n, seed=seed, batch_size=batch_size, temperature=temperature)
     atomic_write_text(out, "".join(f">{prefix}_{i}\n{s}\n" for i, s in enumerate(seqs)))
-    typer.echo(f"wrote {len(seqs)} sequences of {gen.length} nt to {out}")
+    echo(f"wrote {len(seqs)} sequences of {gen.length} nt to {out}")

@@ -8,44 +8,43 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
-app = typer.Typer(
+group(
+    "linkpred",
+    alias="kg",
     help="Knowledge-graph link prediction (Hetionet-style node/edge TSVs): train, score, predict. "
     "Not the literature database, which is `genolm lit kg`.",
-    no_args_is_help=True,
 )
 
 
-@app.command("train")
+@task("linkpred.train")
 def train(
-    train: Path = typer.Option(
+    train: Path = Opt(
         ...,
         "--train",
         "--edges",
         metavar="TSV",
         help="Training graph edges: source, metaedge, target (--edges: old name).",
     ),
-    nodes: Path = typer.Option(..., "--nodes", metavar="TSV", help="Nodes: id, name, kind."),
-    targets: str = typer.Option(
+    nodes: Path = Opt(..., "--nodes", metavar="TSV", help="Nodes: id, name, kind."),
+    targets: str = Opt(
         ..., "--targets", metavar="METAEDGES", help="Metaedges to predict, comma-separated, e.g. CtD,DaG,CbG."
     ),
-    out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[Path] = typer.Option(
-        None, "--valid", metavar="TSV", help="Held-out edges (dev) to report AUROC/AUPRC on."
-    ),
-    combiner: str = typer.Option("hgb", "--combiner", help="hgb (gradient-boosted trees) | logistic"),
-    folds: int = typer.Option(5, "--folds", help="Cross-fitting folds for the combiner's training features."),
-    neg_ratio: int = typer.Option(5, "--neg-ratio", help="Random negatives per positive edge."),
-    max_path_length: int = typer.Option(3, "--max-path-length", help="Longest metapath used as a feature (1-3)."),
-    refit_with_valid: bool = typer.Option(
+    out: Path = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[Path] = Opt(None, "--valid", metavar="TSV", help="Held-out edges (dev) to report AUROC/AUPRC on."),
+    combiner: str = Opt("hgb", "--combiner", help="hgb (gradient-boosted trees) | logistic"),
+    folds: int = Opt(5, "--folds", help="Cross-fitting folds for the combiner's training features."),
+    neg_ratio: int = Opt(5, "--neg-ratio", help="Random negatives per positive edge."),
+    max_path_length: int = Opt(3, "--max-path-length", help="Longest metapath used as a feature (1-3)."),
+    refit_with_valid: bool = Opt(
         True,
         "--refit-with-valid/--no-refit-with-valid",
         help="After reporting dev metrics, add the --valid edges to the graph.",
     ),
-    time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget, e.g. 25m."),
-    seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    time_budget: str = Opt("25m", "--time-budget", help="Wall-clock budget, e.g. 25m."),
+    seed: int = Opt(0, "--seed"),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ) -> None:
     """Train one link predictor per target metaedge; writes model/, metrics.json, report.html."""
     from genolm.omics.linkpred import train as train_api
@@ -68,7 +67,7 @@ def train(
     parts = []
     for t, e in m["targets"].items():
         parts.append(f"{t} valid AUROC {e['valid']['auroc']:.3f}" if "valid" in e else f"{t} trained")
-    typer.echo(f"linkpred train: {'; '.join(parts)} ({m['seconds']:.0f}s) -> {out}")
+    echo(f"linkpred train: {'; '.join(parts)} ({m['seconds']:.0f}s) -> {out}")
 
 
 def _score(model: Path, input: Path, out: Path) -> None:
@@ -79,36 +78,36 @@ def _score(model: Path, input: Path, out: Path) -> None:
     with atomic_open(out, "w", newline="") as fh:
         df.to_csv(fh, sep="\t", index=False, na_rep="")
     missing = int((df["reason"] != "").sum())
-    typer.echo(f"linkpred score: {len(df) - missing} scored, {missing} without score -> {out}")
+    echo(f"linkpred score: {len(df) - missing} scored, {missing} without score -> {out}")
 
 
-@app.command("score")
+@task("linkpred.score")
 def score(
-    model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
-    input: Path = typer.Option(
+    model: Path = Opt(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
+    input: Path = Opt(
         ...,
         "--input",
         "--pairs",
         metavar="TSV",
         help="Pairs TSV with source, metaedge, target (node ids) (--pairs: old name).",
     ),
-    out: Path = typer.Option(..., "--out", metavar="TSV", help="Output TSV: the input columns + score + reason."),
+    out: Path = Opt(..., "--out", metavar="TSV", help="Output TSV: the input columns + score + reason."),
 ) -> None:
     """Score candidate edges (input order kept; unknown nodes get an empty score and a reason)."""
     _score(model, input, out)
 
 
-@app.command("predict")
+@task("linkpred.predict")
 def predict(
-    model: Path = typer.Option(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
-    node: Optional[str] = typer.Option(None, "--node", help="Node id (Disease::DOID:1612) or name (breast cancer)."),
-    metaedge: Optional[str] = typer.Option(None, "--metaedge", help="CtD | DaG | CbG (any trained target)."),
-    input: Optional[Path] = typer.Option(
+    model: Path = Opt(..., "--model", metavar="DIR", help="Run directory from `genolm linkpred train`."),
+    node: Optional[str] = Opt(None, "--node", help="Node id (Disease::DOID:1612) or name (breast cancer)."),
+    metaedge: Optional[str] = Opt(None, "--metaedge", help="CtD | DaG | CbG (any trained target)."),
+    input: Optional[Path] = Opt(
         None, "--input", metavar="TSV", help="Instead of --node: score the pairs of this TSV (as `score`)."
     ),
-    top: int = typer.Option(20, "--top"),
-    novel_only: bool = typer.Option(False, "--novel-only", help="Leave out edges already in the graph."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="TSV", help="Also write the ranking as TSV."),
+    top: int = Opt(20, "--top"),
+    novel_only: bool = Opt(False, "--novel-only", help="Leave out edges already in the graph."),
+    out: Optional[Path] = Opt(None, "--out", metavar="TSV", help="Also write the ranking as TSV."),
 ) -> None:
     """Rank the most likely partners of a node (with names); or, with --input, score a pairs TSV."""
     from genolm.io.errors import UsageError
@@ -128,4 +127,4 @@ def predict(
 
         with atomic_open(out, "w", newline="") as fh:
             df.to_csv(fh, sep="\t", index=False)
-    typer.echo(df.to_csv(sep="\t", index=False).rstrip("\n"))
+    echo(df.to_csv(sep="\t", index=False).rstrip("\n"))

@@ -5,54 +5,52 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
-app = typer.Typer(help="Expression-based classification: train, predict, evaluate.", no_args_is_help=True)
+group("omics", help="Expression-based classification: train, predict, evaluate.")
 
 
-@app.command("train")
+@task("omics.train")
 def train(
-    train: Path = typer.Option(
+    train: Path = Opt(
         ...,
         "--train",
         "--matrix",
         metavar="CSV",
         help="Samples x genes: CSV/TSV (one row per sample) or .h5ad (--matrix: old name).",
     ),
-    label_col: str = typer.Option(
-        ..., "--label-col", metavar="COL", help="Class column (CSV column or h5ad obs column)."
-    ),
-    out: Path = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    model: str = typer.Option(
+    label_col: str = Opt(..., "--label-col", metavar="COL", help="Class column (CSV column or h5ad obs column)."),
+    out: Path = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    model: str = Opt(
         "logistic", "--classifier", "--model", help="logistic | svm | mlp | rf | knn (--model: old name)."
     ),
-    reduce: str = typer.Option("none", "--reduce", help="none | pca:K | autoencoder:K"),
-    cv: int = typer.Option(5, "--cv", help="Stratified K-fold cross-validation (0 = none)."),
-    genes: Optional[Path] = typer.Option(
+    reduce: str = Opt("none", "--reduce", help="none | pca:K | autoencoder:K"),
+    cv: int = Opt(5, "--cv", help="Stratified K-fold cross-validation (0 = none)."),
+    genes: Optional[Path] = Opt(
         None, "--genes", metavar="CSV", help="Gene table: id, name (e.g. genes.csv) for marker names."
     ),
-    valid: Optional[Path] = typer.Option(None, "--valid", metavar="CSV", help="Labelled matrix scored after training."),
-    top_genes: int = typer.Option(2000, "--top-genes", help="Keep the N most variable genes (0 = all)."),
-    log: str = typer.Option("auto", "--log", help="auto | log2 | none"),
-    floor: str = typer.Option("auto", "--floor", help="Clip values below this before log2 (auto: median value)."),
-    ceiling: Optional[float] = typer.Option(None, "--ceiling", help="Clip values above this before log2."),
-    sample_center: bool = typer.Option(
+    valid: Optional[Path] = Opt(None, "--valid", metavar="CSV", help="Labelled matrix scored after training."),
+    top_genes: int = Opt(2000, "--top-genes", help="Keep the N most variable genes (0 = all)."),
+    log: str = Opt("auto", "--log", help="auto | log2 | none"),
+    floor: str = Opt("auto", "--floor", help="Clip values below this before log2 (auto: median value)."),
+    ceiling: Optional[float] = Opt(None, "--ceiling", help="Clip values above this before log2."),
+    sample_center: bool = Opt(
         True, "--sample-center/--no-sample-center", help="Centre each sample over the kept genes."
     ),
-    epochs: int = typer.Option(300, "--epochs", help="Autoencoder epochs (with --reduce autoencoder:K)."),
-    id_col: Optional[str] = typer.Option(
+    epochs: int = Opt(300, "--epochs", help="Autoencoder epochs (with --reduce autoencoder:K)."),
+    id_col: Optional[str] = Opt(
         None, "--id-col", metavar="COL", help="Sample id column (default: sample_id/id if present)."
     ),
-    time_budget: str = typer.Option("25m", "--time-budget", help="Wall-clock budget for the autoencoder, e.g. 25m."),
-    seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
-    resume: bool = typer.Option(
+    time_budget: str = Opt("25m", "--time-budget", help="Wall-clock budget for the autoencoder, e.g. 25m."),
+    seed: int = Opt(0, "--seed"),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    resume: bool = Opt(
         False,
         "--resume",
         help="Continue a killed run at --out from the autoencoder's "
         "checkpoint (the scikit-learn parts are refitted: same seed, same result).",
     ),
-    checkpoint_every: int = typer.Option(
+    checkpoint_every: int = Opt(
         0, "--checkpoint-every", metavar="STEPS", min=0, help="Autoencoder steps between checkpoints (0 = none)."
     ),
 ) -> None:
@@ -86,23 +84,21 @@ def train(
         parts.append(f"cv{m['cv']['folds']} accuracy {m['cv']['accuracy']:.3f}")
     if "valid" in m:
         parts.append(f"valid accuracy {m['valid']['accuracy']:.3f}")
-    typer.echo(f"omics train: {', '.join(parts)} -> {out}")
+    echo(f"omics train: {', '.join(parts)} -> {out}")
 
 
-@app.command("predict")
+@task("omics.predict")
 def predict(
-    model: Path = typer.Option(
-        ..., "--model", metavar="DIR", help="Run directory (or its model/) from `genolm omics train`."
-    ),
-    input: Path = typer.Option(
+    model: Path = Opt(..., "--model", metavar="DIR", help="Run directory (or its model/) from `genolm omics train`."),
+    input: Path = Opt(
         ...,
         "--input",
         "--matrix",
         metavar="CSV",
         help="Samples x genes (CSV/TSV or .h5ad), same gene ids (--matrix: old name).",
     ),
-    out: Path = typer.Option(..., "--out", metavar="CSV", help="Output CSV: id, prediction, prob_<class>..."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", metavar="COL"),
+    out: Path = Opt(..., "--out", metavar="CSV", help="Output CSV: id, prediction, prob_<class>..."),
+    id_col: Optional[str] = Opt(None, "--id-col", metavar="COL"),
 ) -> None:
     """Predict the class of each sample (input order kept); the same table as genolm.load(model).predict(df)."""
     from genolm.io.atomic import atomic_open
@@ -112,22 +108,18 @@ def predict(
     with atomic_open(out, "w", newline="") as fh:
         df.to_csv(fh, index=False)
     counts = df["prediction"].value_counts().to_dict()
-    typer.echo(f"omics predict: {len(df)} samples ({', '.join(f'{k} {v}' for k, v in counts.items())}) -> {out}")
+    echo(f"omics predict: {len(df)} samples ({', '.join(f'{k} {v}' for k, v in counts.items())}) -> {out}")
 
 
-@app.command("evaluate")
+@task("omics.evaluate")
 def evaluate(
-    model: Path = typer.Option(..., "--model", metavar="DIR"),
-    input: Path = typer.Option(
+    model: Path = Opt(..., "--model", metavar="DIR"),
+    input: Path = Opt(
         ..., "--input", "--matrix", metavar="CSV", help="Labelled samples x genes matrix (--matrix: old name)."
     ),
-    label_col: Optional[str] = typer.Option(
-        None, "--label-col", metavar="COL", help="Default: the training label column."
-    ),
-    out: Optional[Path] = typer.Option(
-        None, "--out", metavar="DIR", help="Directory for metrics.json and predictions.csv."
-    ),
-    id_col: Optional[str] = typer.Option(None, "--id-col", metavar="COL"),
+    label_col: Optional[str] = Opt(None, "--label-col", metavar="COL", help="Default: the training label column."),
+    out: Optional[Path] = Opt(None, "--out", metavar="DIR", help="Directory for metrics.json and predictions.csv."),
+    id_col: Optional[str] = Opt(None, "--id-col", metavar="COL"),
 ) -> None:
     """Accuracy, balanced accuracy, MCC, AUROC and confusion matrix on a labelled matrix."""
     import json
@@ -135,6 +127,4 @@ def evaluate(
     from genolm.omics import evaluate_expression
 
     m = evaluate_expression(model, input, label_col=label_col, out=out, id_col=id_col)
-    typer.echo(
-        json.dumps({k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc", "errors") if k in m})
-    )
+    echo(json.dumps({k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "mcc", "auroc", "errors") if k in m}))

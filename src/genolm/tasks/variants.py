@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
+from genolm.core.registry import Opt, echo, group, task
 
-app = typer.Typer(
-    help="Variant effect prediction: score VCFs with DNA language models or trained models.", no_args_is_help=True
-)
+group("variants", help="Variant effect prediction: score VCFs with DNA language models or trained models.")
 
 
-@app.command()
+@task("variants.score")
 def score(
-    model: str = typer.Option(
+    model: str = Opt(
         ...,
         "--model",
         metavar="DIR",
@@ -21,12 +19,12 @@ def score(
         "or a local HF folder; with --method motif a MEME motif file or `jaspar` "
         "(the bundled JASPAR 2022 CORE vertebrates).",
     ),
-    reference: str = typer.Option(
+    reference: str = Opt(
         ..., "--reference", metavar="FASTA", help="Reference FASTA (.fa, .fa.gz bgzip with .fai/.gzi, or plain gzip)."
     ),
-    vcf: str = typer.Option(..., "--input", "--vcf", metavar="VCF", help="VCF to score (.vcf or .vcf.gz)."),
-    out: str = typer.Option(..., "--out", metavar="VCF", help="Output VCF; .vcf.gz = bgzip + tabix index."),
-    method: Optional[str] = typer.Option(
+    vcf: str = Opt(..., "--input", "--vcf", metavar="VCF", help="VCF to score (.vcf or .vcf.gz)."),
+    out: str = Opt(..., "--out", metavar="VCF", help="Output VCF; .vcf.gz = bgzip + tabix index."),
+    method: Optional[str] = Opt(
         None,
         "--method",
         metavar="METHOD",
@@ -34,14 +32,14 @@ def score(
         "model's own: LM -> llr, fine-tuned -> delta, variants train "
         "-> supervised).",
     ),
-    window: Optional[int] = typer.Option(
+    window: Optional[int] = Opt(
         None, "--window", metavar="BASES", help="Context window in bases (default: the model's length)."
     ),
-    batch_size: int = typer.Option(128, "--batch-size", metavar="N", help="Windows per forward pass."),
-    max_allele: Optional[int] = typer.Option(
+    batch_size: int = Opt(128, "--batch-size", metavar="N", help="Windows per forward pass."),
+    max_allele: Optional[int] = Opt(
         None, "--max-allele", metavar="BASES", help="Longest REF/ALT scored (default window/2)."
     ),
-    strict: bool = typer.Option(
+    strict: bool = Opt(
         False,
         "--strict",
         help="Stop at the first malformed or unscorable record (default: keep it, flagged in GENOLM_SKIP).",
@@ -61,73 +59,71 @@ def score(
         max_allele=max_allele,
         strict=strict,
     )
-    typer.echo(s.line())
-    typer.echo(f"wrote {out}" + (f" (+ {out}.tbi)" if s.indexed else ""))
+    echo(s.line())
+    echo(f"wrote {out}" + (f" (+ {out}.tbi)" if s.indexed else ""))
 
 
-@app.command()
+@task("variants.ism")
 def ism(
-    model: str = typer.Option(..., "--model", metavar="DIR", help="Model (as for `variants score`)."),
-    reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
-    region: str = typer.Option(
-        ..., "--region", metavar="CHR:START-END", help="CHR:START-END, 1-based inclusive (as samtools)."
-    ),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
-    method: Optional[str] = typer.Option(
+    model: str = Opt(..., "--model", metavar="DIR", help="Model (as for `variants score`)."),
+    reference: str = Opt(..., "--reference", metavar="FASTA", help="Reference FASTA."),
+    region: str = Opt(..., "--region", metavar="CHR:START-END", help="CHR:START-END, 1-based inclusive (as samtools)."),
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
+    method: Optional[str] = Opt(
         None, "--method", metavar="METHOD", help="llr, delta, embedding or supervised (default: model's own)."
     ),
-    window: Optional[int] = typer.Option(None, "--window", metavar="BASES", help="Context window in bases."),
-    batch_size: int = typer.Option(128, "--batch-size", metavar="N"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    window: Optional[int] = Opt(None, "--window", metavar="BASES", help="Context window in bases."),
+    batch_size: int = Opt(128, "--batch-size", metavar="N"),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ):
     """In-silico saturation mutagenesis: every position x 3 alternative bases."""
     from genolm.genome.variants.mutagenesis import ism as run_ism
 
     s = run_ism(model, reference, region, out, method=method, window=window, batch_size=batch_size, overwrite=overwrite)
-    typer.echo(
+    echo(
         f"scored {s['alleles']} substitutions over {s['positions']} bp ({s['method']}, {s['seconds']:.1f}s); "
         f"wrote {out}/ism.tsv, ism.bedGraph, ism_heatmap.png"
     )
 
 
-@app.command()
+@task("variants.train")
 def train(
-    train_vcf: str = typer.Option(..., "--train", "--vcf", metavar="VCF", help="Training VCF with a label in INFO."),
-    reference: str = typer.Option(..., "--reference", metavar="FASTA", help="Reference FASTA."),
-    label: str = typer.Option(
+    train_vcf: str = Opt(..., "--train", "--vcf", metavar="VCF", help="Training VCF with a label in INFO."),
+    reference: str = Opt(..., "--reference", metavar="FASTA", help="Reference FASTA."),
+    label: str = Opt(
         ...,
         "--label",
         "--label-col",
         metavar="FIELD",
         help="INFO field with the label: 0/1 (binary) or a number (continuous).",
     ),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory to write."),
-    valid: Optional[str] = typer.Option(
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory to write."),
+    valid: Optional[str] = Opt(
         None,
         "--valid",
         metavar="VCF",
         help="Labelled VCF scored by the final model (default: grouped cross-validation on --train only).",
     ),
-    model: Optional[str] = typer.Option(
+    model: Optional[str] = Opt(
         None, "--model", metavar="DIR", help="Base DNA LM whose zero-shot llr becomes an extra input."
     ),
-    group_field: Optional[str] = typer.Option(
+    group_field: Optional[str] = Opt(
         None,
         "--group-field",
         metavar="FIELD",
         help="INFO field defining validation groups (e.g. EXON); "
         "default: clusters of variants closer than --group-gap.",
     ),
-    group_gap: int = typer.Option(
+    group_gap: int = Opt(
         1000, "--group-gap", metavar="BP", help="Variants further apart than this (bp) fall into different groups."
     ),
-    folds: int = typer.Option(5, "--folds", metavar="K", help="Grouped cross-validation folds."),
-    time_budget: Optional[str] = typer.Option(
+    folds: int = Opt(5, "--folds", metavar="K", help="Grouped cross-validation folds."),
+    time_budget: Optional[str] = Opt(
         "25m", "--time-budget", metavar="DURATION", help="Stop cross-validation after this long (e.g. 25m)."
     ),
-    seed: int = typer.Option(0, "--seed", metavar="N"),
-    batch_size: int = typer.Option(128, "--batch-size", metavar="N", help="Windows per base-LM forward pass."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind at --out."),
+    seed: int = Opt(0, "--seed", metavar="N"),
+    batch_size: int = Opt(128, "--batch-size", metavar="N", help="Windows per base-LM forward pass."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind at --out."),
 ):
     """Train a supervised variant-effect model from reference context + REF/ALT only."""
     from genolm.genome.variants.train import train as run_train
@@ -155,66 +151,60 @@ def train(
     )
     if "valid" in m:
         text += f"; --valid {key} {m['valid'].get(key, float('nan')):.3f}"
-    typer.echo(f"{text}; model in {out}/model")
+    echo(f"{text}; model in {out}/model")
 
 
-@app.command()
+@task("variants.evaluate")
 def evaluate(
-    scores: str = typer.Option(..., "--scores", "--input", metavar="VCF", help="Scored VCF (from `variants score`)."),
-    truth: str = typer.Option(..., "--truth", metavar="VCF", help="VCF with the true label in INFO."),
-    label: str = typer.Option(
-        ..., "--label", "--label-col", metavar="FIELD", help="INFO field of the label in --truth."
-    ),
-    out: str = typer.Option(
+    scores: str = Opt(..., "--scores", "--input", metavar="VCF", help="Scored VCF (from `variants score`)."),
+    truth: str = Opt(..., "--truth", metavar="VCF", help="VCF with the true label in INFO."),
+    label: str = Opt(..., "--label", "--label-col", metavar="FIELD", help="INFO field of the label in --truth."),
+    out: str = Opt(
         ..., "--out", metavar="JSON", help="metrics.json to write (the ROC/PR or scatter plot goes beside it, .png)."
     ),
-    score_field: str = typer.Option(
+    score_field: str = Opt(
         "GENOLM_SCORE", "--score-field", metavar="FIELD", help="INFO field of the score in --scores."
     ),
-    negate: bool = typer.Option(False, "--negate", help="Use -score (for llr, where low = damaging)."),
-    by_chrom: bool = typer.Option(False, "--by-chrom", help="Also report metrics per CHROM (e.g. per MPRA element)."),
+    negate: bool = Opt(False, "--negate", help="Use -score (for llr, where low = damaging)."),
+    by_chrom: bool = Opt(False, "--by-chrom", help="Also report metrics per CHROM (e.g. per MPRA element)."),
 ):
     """AUROC/AUPRC (binary label) or Spearman/Pearson (continuous), joined by CHROM/POS/REF/ALT."""
     from genolm.genome.variants.evaluate import evaluate_scores
 
     m = evaluate_scores(scores, truth, label, out, score_field=score_field, negate=negate, by_chrom=by_chrom)
     if m["type"] == "binary":
-        typer.echo(f"{m['joined']} alleles ({m['positives']} positive): AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}")
+        echo(f"{m['joined']} alleles ({m['positives']} positive): AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}")
     else:
-        typer.echo(f"{m['joined']} alleles: Spearman {m['spearman']:.3f}, Pearson {m['pearson']:.3f}")
+        echo(f"{m['joined']} alleles: Spearman {m['spearman']:.3f}, Pearson {m['pearson']:.3f}")
     if by_chrom:
-        typer.echo(f"mean per CHROM: {m['mean_by_chrom']:.3f}")
-    typer.echo(f"wrote {out} and {m['plot']}")
+        echo(f"mean per CHROM: {m['mean_by_chrom']:.3f}")
+    echo(f"wrote {out} and {m['plot']}")
 
 
-@app.command()
+@task("variants.explain")
 def explain(
-    model: str = typer.Option(
+    model: str = Opt(
         ..., "--model", metavar="DIR", help="A sequence model (DNA classifier/regressor run dir or model folder)."
     ),
-    reference: str = typer.Option(
-        ..., "--reference", metavar="FASTA", help="Reference FASTA (.fa or bgzipped .fa.gz)."
-    ),
-    vcf: str = typer.Option(
-        ..., "--vcf", "--input", metavar="VCF", help="Variants (.vcf or .vcf.gz; SNVs and indels)."
-    ),
-    out: str = typer.Option(..., "--out", metavar="DIR", help="Run directory: variants.tsv, bedGraphs, report.html."),
-    window: Optional[int] = typer.Option(
+    reference: str = Opt(..., "--reference", metavar="FASTA", help="Reference FASTA (.fa or bgzipped .fa.gz)."),
+    vcf: str = Opt(..., "--vcf", "--input", metavar="VCF", help="Variants (.vcf or .vcf.gz; SNVs and indels)."),
+    out: str = Opt(..., "--out", metavar="DIR", help="Run directory: variants.tsv, bedGraphs, report.html."),
+    window: Optional[int] = Opt(
         None,
         "--window",
         metavar="BASES",
         help="Window centred on each variant (default: the model's length, else 100).",
     ),
-    method: str = typer.Option("ism", "--method", metavar="METHOD", help="saliency, ig, deeplift_shap or ism."),
-    target: Optional[str] = typer.Option(None, "--target", metavar="CLASS", help="Output to explain (default: last)."),
-    baseline: str = typer.Option("shuffle", "--baseline", metavar="KIND", help="shuffle or zeros (ig/deeplift_shap)."),
-    n_baselines: int = typer.Option(8, "--n-baselines", metavar="N", help="Dinucleotide shuffles per window."),
-    steps: int = typer.Option(32, "--steps", metavar="N", help="Integrated-gradients steps."),
-    top: int = typer.Option(10, "--top", metavar="N", help="REF/ALT logos of the top N variants by |delta|."),
-    batch_size: int = typer.Option(64, "--batch-size", metavar="N", help="Rows per forward pass."),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda."),
-    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for the shuffled baselines."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run of another kind in --out."),
+    method: str = Opt("ism", "--method", metavar="METHOD", help="saliency, ig, deeplift_shap or ism."),
+    target: Optional[str] = Opt(None, "--target", metavar="CLASS", help="Output to explain (default: last)."),
+    baseline: str = Opt("shuffle", "--baseline", metavar="KIND", help="shuffle or zeros (ig/deeplift_shap)."),
+    n_baselines: int = Opt(8, "--n-baselines", metavar="N", help="Dinucleotide shuffles per window."),
+    steps: int = Opt(32, "--steps", metavar="N", help="Integrated-gradients steps."),
+    top: int = Opt(10, "--top", metavar="N", help="REF/ALT logos of the top N variants by |delta|."),
+    batch_size: int = Opt(64, "--batch-size", metavar="N", help="Rows per forward pass."),
+    device: str = Opt("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda."),
+    seed: int = Opt(0, "--seed", metavar="N", help="Seed for the shuffled baselines."),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind in --out."),
 ):
     """REF vs ALT attribution tracks and logos around each variant (which motif a variant breaks)."""
     from genolm.api import load
@@ -240,7 +230,7 @@ def explain(
         seed=seed,
         overwrite=overwrite,
     )
-    typer.echo(
+    echo(
         f"{m['n_variants']} variants explained with {m['method_used']} ({m['window']}-nt windows), mean |delta| "
         f"{m['mean_abs_delta']:.4g} -> {out}/variants.tsv"
     )
