@@ -4,14 +4,20 @@ When stderr is not a TTY (a log file, CI, a job server) a bar's carriage returns
 unreadable line, so :func:`progress` writes at most ~10 newline-terminated lines per bar instead
 (``desc: 40% 400/1000 step, 12.3 step/s``). :func:`silence_library_noise` turns off transformers'
 weight-loading bars and the deprecation warnings of libraries genolm uses.
+
+When ``GENOLM_PROGRESS_FILE`` is set (a job server sets it for each job), every bar, quiet or not, also
+writes its latest state there as one JSON object ``{"desc", "n", "total", "t"}`` (atomic replace, at most
+every 0.5 s and at close), which the server reads to report a job's progress.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 import warnings
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -111,8 +117,82 @@ class _Null(LineProgress):
         self.file = None
 
 
+PROGRESS_FILE_ENV = "GENOLM_PROGRESS_FILE"
+_FILE_INTERVAL_S = 0.5
+_file_last = 0.0  # when the progress file was last written (one file per process, shared by its bars)
+
+
+def _write_progress_file(bar: Any, force: bool = False) -> None:
+    """Write ``bar``'s state to $GENOLM_PROGRESS_FILE (throttled to one write per 0.5 s unless ``force``)."""
+    global _file_last
+    path = os.environ.get(PROGRESS_FILE_ENV)
+    if not path:
+        return
+    now = time.monotonic()
+    if not force and now - _file_last < _FILE_INTERVAL_S:
+        return
+    _file_last = now
+    total = getattr(bar, "total", None)
+    state = {
+        "desc": str(getattr(bar, "desc", "") or ""),
+        "n": int(getattr(bar, "n", 0) or 0),
+        "total": int(total) if isinstance(total, (int, float)) and total else None,
+        "t": time.time(),
+    }
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:  # never let a progress report break the work it reports on
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _report_to_file(bar: Any) -> Any:
+    """Make ``bar`` (a LineProgress or a tqdm) also report to the progress file on update and close."""
+    update, close = bar.update, bar.close
+
+    def _update(n: int = 1):
+        r = update(n)
+        _write_progress_file(bar)
+        return r
+
+    def _close():
+        if getattr(bar, "_genolm_file_closed", False):
+            return close()
+        bar._genolm_file_closed = True
+        _write_progress_file(bar, force=True)
+        return close()
+
+    bar.update, bar.close = _update, _close
+    _write_progress_file(bar, force=True)
+    return bar
+
+
+def _tqdm_iter(bar: Any):
+    """Iterate a reporting tqdm bar item by item (tqdm's own fast iterator does not call update)."""
+    try:
+        for x in bar.iterable:
+            yield x
+            bar.update(1)
+    finally:
+        bar.close()
+
+
 def progress(iterable=None, total=None, desc: str = "", unit: str = "it", **kwargs):
     """A progress bar (items/s shown) on stderr that honours --quiet and is plain lines off a TTY."""
+    bar = _bar(iterable, total=total, desc=desc, unit=unit, **kwargs)
+    if not os.environ.get(PROGRESS_FILE_ENV):
+        return bar
+    _report_to_file(bar)
+    if isinstance(bar, LineProgress):
+        return bar
+    if iterable is not None:
+        return _tqdm_iter(bar)
+    return bar
+
+
+def _bar(iterable=None, total=None, desc: str = "", unit: str = "it", **kwargs):
     if is_quiet():
         return _Null(iterable, total=total, desc=desc, unit=unit, **kwargs)
     if not _stderr_is_tty():
