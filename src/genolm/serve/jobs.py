@@ -331,12 +331,12 @@ class JobManager:
             )
             entry.proc = proc
             self.store.update(job_id, pid=proc.pid)
-            lock = threading.Lock()
+            lock, root = threading.Lock(), f"{self.data_dir}{os.sep}".encode()
             out: list[bytes] = []
             err: collections.deque[bytes] = collections.deque(maxlen=200)
             readers = [
-                threading.Thread(target=_tee, args=(proc.stdout, log, lock, out), daemon=True),
-                threading.Thread(target=_tee, args=(proc.stderr, log, lock, err), daemon=True),
+                threading.Thread(target=_tee, args=(proc.stdout, log, lock, out, root), daemon=True),
+                threading.Thread(target=_tee, args=(proc.stderr, log, lock, err, root), daemon=True),
             ]
             for t in readers:
                 t.start()
@@ -459,9 +459,10 @@ def _list_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _tee(pipe, log, lock: threading.Lock, keep) -> None:
-    """Copy a child's pipe into the log line by line, keeping the lines in ``keep``."""
+def _tee(pipe, log, lock: threading.Lock, keep, root: bytes) -> None:
+    """Copy a child's pipe into the log line by line (data-dir paths made relative), keeping them in ``keep``."""
     for line in iter(pipe.readline, b""):
+        line = line.replace(root, b"")
         with lock:
             log.write(line)
             log.flush()
