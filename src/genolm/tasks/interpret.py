@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Optional
 
 from genolm.core.registry import Opt, echo, task
+from genolm.tasks.options import (
+    ATTR_BASELINE,
+    ATTR_N_BASELINES,
+    ATTR_STEPS,
+    ATTR_TARGET,
+    BATCH_SIZE,
+    DEVICE,
+    OVERWRITE,
+    SHUFFLE_SEED,
+    sequence_model,
+)
 
 
 @task("explain")
@@ -19,30 +30,23 @@ def explain(
         ..., "--input", metavar="FASTA|CSV", help="Sequences: FASTA, or CSV/TSV with a 'sequence' column."
     ),
     out: str = Opt(..., "--out", metavar="DIR", help="Run directory: attributions.npz, report.html, metrics.json..."),
-    target: Optional[str] = Opt(
-        None, "--target", metavar="CLASS", help="Output to explain (class label; default: the positive/last one)."
-    ),
+    target: Optional[str] = ATTR_TARGET,
     method: str = Opt(
         "ig", "--method", metavar="METHOD", help="saliency, ig, deeplift_shap or ism (ism needs no gradients)."
     ),
-    baseline: str = Opt(
-        "shuffle", "--baseline", metavar="KIND", help="ig/deeplift_shap reference: shuffle (dinucleotide) or zeros."
-    ),
-    n_baselines: int = Opt(8, "--n-baselines", metavar="N", help="Dinucleotide shuffles per sequence."),
-    steps: int = Opt(32, "--steps", metavar="N", help="Integrated-gradients steps."),
+    baseline: str = ATTR_BASELINE,
+    n_baselines: int = ATTR_N_BASELINES,
+    steps: int = ATTR_STEPS,
     top: int = Opt(5, "--top", metavar="N", help="Logos of the top N sequences in report.html."),
-    batch_size: int = Opt(64, "--batch-size", metavar="N", help="Rows per forward pass."),
-    device: str = Opt("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda."),
-    seed: int = Opt(0, "--seed", metavar="N", help="Seed for the shuffled baselines."),
-    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind in --out."),
+    batch_size: int = BATCH_SIZE,
+    device: str = DEVICE,
+    seed: int = SHUFFLE_SEED,
+    overwrite: bool = OVERWRITE,
 ):
     """Per-base attribution scores and logos for every input sequence."""
-    from genolm.api import load
-    from genolm.core.seqmodel import pick_device
     from genolm.interpret.explain import explain as run_explain
 
-    pick_device(device)  # validates --device (UsageError for an unknown name / no CUDA)
-    sm = load(model).sequence_model(None if device == "auto" else device)
+    sm = sequence_model(model, device)
     m = run_explain(
         sm,
         input,

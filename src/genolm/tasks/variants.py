@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Optional
 
 from genolm.core.registry import Opt, echo, group, task
+from genolm.tasks.options import (
+    ATTR_BASELINE,
+    ATTR_N_BASELINES,
+    ATTR_STEPS,
+    ATTR_TARGET,
+    BATCH_SIZE,
+    DEVICE,
+    OVERWRITE,
+    SHUFFLE_SEED,
+    sequence_model,
+)
 
 group("variants", help="Variant effect prediction: score VCFs with DNA language models or trained models.")
 
@@ -196,23 +207,20 @@ def explain(
         help="Window centred on each variant (default: the model's length, else 100).",
     ),
     method: str = Opt("ism", "--method", metavar="METHOD", help="saliency, ig, deeplift_shap or ism."),
-    target: Optional[str] = Opt(None, "--target", metavar="CLASS", help="Output to explain (default: last)."),
-    baseline: str = Opt("shuffle", "--baseline", metavar="KIND", help="shuffle or zeros (ig/deeplift_shap)."),
-    n_baselines: int = Opt(8, "--n-baselines", metavar="N", help="Dinucleotide shuffles per window."),
-    steps: int = Opt(32, "--steps", metavar="N", help="Integrated-gradients steps."),
+    target: Optional[str] = ATTR_TARGET,
+    baseline: str = ATTR_BASELINE,
+    n_baselines: int = ATTR_N_BASELINES,
+    steps: int = ATTR_STEPS,
     top: int = Opt(10, "--top", metavar="N", help="REF/ALT logos of the top N variants by |delta|."),
-    batch_size: int = Opt(64, "--batch-size", metavar="N", help="Rows per forward pass."),
-    device: str = Opt("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda."),
-    seed: int = Opt(0, "--seed", metavar="N", help="Seed for the shuffled baselines."),
-    overwrite: bool = Opt(False, "--overwrite", help="Replace an existing run of another kind in --out."),
+    batch_size: int = BATCH_SIZE,
+    device: str = DEVICE,
+    seed: int = SHUFFLE_SEED,
+    overwrite: bool = OVERWRITE,
 ):
     """REF vs ALT attribution tracks and logos around each variant (which motif a variant breaks)."""
-    from genolm.api import load
-    from genolm.core.seqmodel import pick_device
     from genolm.interpret.variant_explain import explain_variants
 
-    pick_device(device)  # validates --device (UsageError for an unknown name / no CUDA)
-    sm = load(model).sequence_model(None if device == "auto" else device)
+    sm = sequence_model(model, device)
     m = explain_variants(
         sm,
         reference,
