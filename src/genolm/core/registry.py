@@ -377,6 +377,7 @@ def groups() -> dict[str, dict]:
     return dict(_GROUPS)
 
 
-def echo(message: str = "") -> None:
-    """Print a task's one-line summary on stdout (a job's log and result summary through REST/MCP)."""
-    print(message, flush=True)
+def echo(message: str = "", err: bool = False) -> None:
+    """Print a task's one-line summary on stdout (a job's result summary through REST/MCP); ``err``: on stderr
+    (when stdout carries the result itself, e.g. a table written to ``-``)."""
+    print(message, file=sys.stderr if err else sys.stdout, flush=True)
