@@ -1,0 +1,479 @@
+"""Facts of a finished run, for `genolm explain-run`: what was run on what, metrics with baselines, top items.
+
+A *source* is a run directory (``manifest.json`` + ``metrics.json``: every training command), a result file
+(a scored VCF from ``variants score``, a guides table from ``crispr design``) or a folder holding them (a REST
+job directory ``jobs/<id>``, a design output folder). :func:`collect_facts` reads them into one JSON-able
+dict; every number the summary quotes comes from it (see :mod:`genolm.core.runsummary_text`).
+
+Baselines: a baseline the run wrote itself (``baseline_cv``, ``dev_baseline_longest_orf``,
+``valid_baseline_degree_product``) is used first; otherwise the chance level of the metric (MCC, correlations
+and R2 0, AUROC 0.5, accuracy = the majority-class rate and AUPRC = the positive rate when the evaluation
+labels are known). Uncertainty: an approximate 95% interval per metric (Fisher z for correlations and MCC,
+Hanley-McNeil for AUROC, the binomial normal approximation for rates).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import heapq
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genolm.io.errors import InputError
+
+SMALL_TEST = 100  # fewer evaluation examples than this is a caveat
+WIDE_CI = 0.2  # a 95% interval wider than this is a caveat
+TOP_N = 5  # top items listed per result
+CI_LEVEL = 95
+_Z = 1.959964
+
+# metric names -> chance-level baseline (None: no chance level, e.g. RMSE depends on the label scale)
+METRICS: dict[str, float | None] = {
+    "mcc": 0.0,
+    "auroc": 0.5,
+    "auprc": None,
+    "accuracy": None,
+    "balanced_accuracy": 0.5,
+    "f1": None,
+    "precision": None,
+    "recall": None,
+    "spearman": 0.0,
+    "pearson": 0.0,
+    "r2": 0.0,
+    "rmse": None,
+    "mae": None,
+    "mse": None,
+    "perplexity": None,
+    "loss": None,
+    "exact_match": None,
+    "sensitivity": None,
+    "specificity": None,
+}
+_HIGHER_IS_BETTER = {"rmse": False, "mae": False, "mse": False, "perplexity": False, "loss": False}
+_EVAL_SPLITS = ("test", "valid", "dev", "cv", "validation", "eval")
+_ROLE_KEYS = ("train", "valid", "test", "input", "vcf", "reference", "genome", "matrix", "corpus", "gff")
+_CONFIG_SKIP = {"command", "train", "valid", "test", "input", "out", "reference", "genome", "vcf", "gff"}
+
+
+def collect_facts(source: str | os.PathLike) -> dict:
+    """Read a run directory, a result file or a job folder into facts; InputError when it is none of these."""
+    src = Path(source)
+    if not src.exists():
+        raise InputError(f"{src} does not exist (expected a genolm run directory, job directory or result file)")
+    parts = [p for p in (_part(f) for f in _find_parts(src)) if p]
+    if not parts:
+        raise InputError(
+            f"{src} is not a genolm run: no manifest.json/metrics.json, scored VCF (GENOLM_SCORE) or guides table found"
+        )
+    return {"source": src.name or str(src), "ci_level": CI_LEVEL, "small_test": SMALL_TEST, "parts": parts}
+
+
+def _find_parts(src: Path, depth: int = 0) -> list[Path]:
+    if src.is_file():
+        return [src]
+    if (src / "manifest.json").is_file() or (src / "metrics.json").is_file():
+        return [src]
+    found: list[Path] = []
+    if depth >= 3:
+        return found
+    for child in sorted(src.iterdir()):
+        if child.name.startswith(".") or child.name in ("model", "checkpoint") or child.is_symlink():
+            continue
+        if child.is_dir():
+            found += _find_parts(child, depth + 1)
+        elif _kind_of_file(child):
+            found.append(child)
+    return found
+
+
+def _kind_of_file(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith((".vcf", ".vcf.gz")):
+        return "variants"
+    if name.endswith((".tsv", ".csv", ".tsv.gz", ".csv.gz")):
+        try:
+            header = _header(path)
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None
+        return "guides" if {"spacer", "final_score"} <= set(header) else None
+    return None
+
+
+def _part(path: Path) -> dict | None:
+    if path.is_dir():
+        return run_facts(path)
+    kind = _kind_of_file(path)
+    try:
+        if kind == "variants":
+            return vcf_facts(path)
+        if kind == "guides":
+            return guides_facts(path)
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    return None
+
+
+# --- small readers -----------------------------------------------------------------------------------------
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")
+
+
+def _delimiter(path: Path) -> str:
+    return "\t" if ".tsv" in path.name.lower() else ","
+
+
+def _header(path: Path) -> list[str]:
+    with _open_text(path) as fh:
+        return next(csv.reader(fh, delimiter=_delimiter(path)), [])
+
+
+def _count_records(path: Path) -> int | None:
+    """Rows of a table (header excluded), records of a FASTA or VCF; None for other or huge files."""
+    name = path.name.lower().removesuffix(".gz")
+    if not path.is_file() or path.stat().st_size > 512 * 2**20:
+        return None
+    try:
+        with _open_text(path) as fh:
+            if name.endswith((".fa", ".fasta", ".fna")):
+                return sum(1 for ln in fh if ln.startswith(">"))
+            if name.endswith(".vcf"):
+                return sum(1 for ln in fh if ln.strip() and not ln.startswith("#"))
+            if name.endswith((".csv", ".tsv", ".txt", ".jsonl")):
+                n = sum(1 for ln in fh if ln.strip())
+                return n if name.endswith(".jsonl") else max(n - 1, 0)
+    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        return None
+    return None
+
+
+def _num(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+
+
+# --- run directories ---------------------------------------------------------------------------------------
+def run_facts(run: Path) -> dict:
+    manifest = _read_json(run / "manifest.json") if (run / "manifest.json").is_file() else {}
+    metrics = _read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
+    config: dict = {}
+    if (run / "config.yaml").is_file():
+        try:
+            config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"cannot read {run / 'config.yaml'}: {e}") from None
+    if not isinstance(config, dict):
+        config = {}
+    command = manifest.get("command") or config.get("command") or "run"
+    part: dict[str, Any] = {"kind": "run", "name": run.name, "command": command}
+    argv = manifest.get("argv")
+    first = command.split(" ")[0]
+    if isinstance(argv, list) and first in argv:
+        part["argv"] = "genolm " + " ".join(str(a) for a in argv[argv.index(first) :])
+    for key in ("seed", "seconds", "steps"):
+        if manifest.get(key) is not None:
+            part[key] = manifest[key]
+    part["inputs"] = _inputs(manifest, config)
+    part["config"] = {
+        k: v
+        for k, v in config.items()
+        if k not in _CONFIG_SKIP
+        and v is not None
+        and isinstance(v, (str, int, float, bool))
+        and len(str(v)) < 80
+        and not (isinstance(v, str) and ("/" in v or os.sep in v))
+    }
+    if isinstance(metrics, dict):
+        classes = metrics.get("classes") if isinstance(metrics.get("classes"), dict) else None
+        if classes:
+            part["classes"] = classes
+        part["metrics"] = _metrics(metrics, _label_counts(part["inputs"], config), classes)
+        for key in ("n_train", "n_dev", "n_test", "n_samples", "n_genes", "train_seconds"):
+            if _num(metrics.get(key)) is not None:
+                part[key] = metrics[key]
+        stop = _find_key(metrics, "stopped_because")
+        if stop:
+            part["stopped_because"] = stop
+    else:
+        part["metrics"] = []
+    markers = _markers(run, metrics)
+    if markers:
+        part["top_markers"] = markers
+    part["files"] = sorted(p.name for p in run.iterdir() if p.is_file())
+    return part
+
+
+def _find_key(d: Any, key: str) -> Any:
+    if isinstance(d, dict):
+        if key in d:
+            return d[key]
+        for v in d.values():
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _inputs(manifest: dict, config: dict) -> list[dict]:
+    out = []
+    roles = {str(config.get(k)): k for k in _ROLE_KEYS if config.get(k)}
+    for p, info in (manifest.get("inputs") or {}).items():
+        entry: dict[str, Any] = {"role": roles.get(p, "input"), "name": Path(p).name, "path": p}
+        if isinstance(info, dict) and info.get("bytes") is not None:
+            entry["bytes"] = info["bytes"]
+        rows = _count_records(Path(p))
+        if rows is not None:
+            entry["records"] = rows
+        out.append(entry)
+    return out
+
+
+def _label_counts(inputs: list[dict], config: dict) -> dict[str, dict[str, int]]:
+    """Label counts of each evaluation input (a CSV/TSV with the run's label column), by role."""
+    col = config.get("label_column") or config.get("label_col")
+    out: dict[str, dict[str, int]] = {}
+    if not col:
+        return out
+    for entry in inputs:
+        path = Path(entry["path"])
+        if entry["role"] not in _EVAL_SPLITS + ("train",) or not path.is_file() or path.stat().st_size > 64 * 2**20:
+            continue
+        try:
+            with _open_text(path) as fh:
+                counts: dict[str, int] = {}
+                for row in csv.DictReader(fh, delimiter=_delimiter(path)):
+                    counts[str(row.get(col, ""))] = counts.get(str(row.get(col, "")), 0) + 1
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if 1 < len(counts) <= 20 and "" not in counts:
+            out[entry["role"]] = counts
+    return out
+
+
+def _flatten(d: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(d, dict):
+        out = []
+        for k, v in d.items():
+            out += _flatten(v, (*prefix, str(k)))
+        return out
+    return [(prefix, d)]
+
+
+def _metric_name(key: str) -> str | None:
+    key = key.lower().removeprefix("eval_")
+    return key if key in METRICS else None
+
+
+def _metrics(metrics: dict, labels: dict[str, dict[str, int]], classes: dict | None) -> list[dict]:
+    values, baselines = [], {}
+    for path, v in _flatten(metrics):
+        name = _metric_name(path[-1]) if path else None
+        if name is None or _num(v) is None or isinstance(v, bool):
+            continue
+        where = path[:-1]
+        base = next((i for i, p in enumerate(where) if "baseline" in p.lower()), None)
+        if base is None:
+            values.append((where, name, float(v)))
+            continue
+        label = where[base].lower()
+        split = label.split("_baseline")[0] if "_baseline" in label else label.replace("baseline", "").strip("_")
+        desc = label.split("baseline")[-1].strip("_").replace("_", " ")
+        parent = _get(metrics, where[:base])
+        if isinstance(parent, dict) and isinstance(parent.get("baseline"), str):
+            desc = parent["baseline"]
+        target = (*where[:base], *((split,) if split else ()), *where[base + 1 :])
+        baselines[(target, name)] = (float(v), desc or "baseline")
+    out = []
+    for where, name, value in values:
+        m: dict[str, Any] = {"split": ".".join(where) or "metrics", "name": name, "value": value}
+        n = _num(_get(metrics, (*where, "n")))
+        if n is not None:
+            m["n"] = int(n)
+        split = where[-1].lower() if where else ""
+        if (tuple(where), name) in baselines:
+            m["baseline"], m["baseline_name"] = baselines[(tuple(where), name)]
+        else:
+            _chance_baseline(m, labels.get(split) or (classes if split == "cv" else None))
+        _interval(m, labels.get(split) or (classes if split == "cv" else None))
+        out.append(m)
+    return out
+
+
+def _get(d: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def _chance_baseline(m: dict, counts: dict | None) -> None:
+    name, n = m["name"], m.get("n")
+    total = sum(counts.values()) if counts else 0
+    if counts and (n is None or n == total) and total:
+        major = max(counts.values()) / total
+        if name == "accuracy":
+            m["baseline"], m["baseline_name"] = major, "majority class"
+            return
+        if name == "auprc" and len(counts) == 2:
+            pos = counts.get("1", counts.get("True", min(counts.values())))
+            m["baseline"], m["baseline_name"] = pos / total, "positive rate (random ranking)"
+            return
+    chance = METRICS.get(name)
+    if chance is not None:
+        m["baseline"], m["baseline_name"] = chance, "chance level"
+
+
+def _interval(m: dict, counts: dict | None) -> None:
+    """An approximate 95% interval for metrics with a known n (rounded to 3 decimals)."""
+    name, v, n = m["name"], m["value"], m.get("n")
+    if not n or n < 4:
+        return
+    if name in ("mcc", "pearson", "spearman") and abs(v) < 1:
+        z, se = math.atanh(v), 1 / math.sqrt(n - 3)
+        lo, hi = math.tanh(z - _Z * se), math.tanh(z + _Z * se)
+    elif name == "auroc" and 0 < v < 1:
+        vals = sorted(counts.values()) if counts and len(counts) == 2 else [n / 2, n / 2]
+        n1, n2 = vals[0], vals[-1]
+        q1, q2 = v / (2 - v), 2 * v * v / (1 + v)
+        se = math.sqrt((v * (1 - v) + (n1 - 1) * (q1 - v * v) + (n2 - 1) * (q2 - v * v)) / (n1 * n2))
+        lo, hi = v - _Z * se, v + _Z * se
+    elif name in ("accuracy", "balanced_accuracy", "f1", "auprc", "precision", "recall") and 0 < v < 1:
+        se = math.sqrt(v * (1 - v) / n)
+        lo, hi = v - _Z * se, v + _Z * se
+    else:
+        return
+    m["ci_low"], m["ci_high"] = round(max(lo, -1.0), 3), round(min(hi, 1.0), 3)
+
+
+def _markers(run: Path, metrics: Any) -> list[dict]:
+    if (run / "genes.csv").is_file():
+        rows = []
+        with open(run / "genes.csv", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                keep = {k: row[k] for k in ("rank", "gene", "name", "marks_class") if row.get(k)}
+                for k in ("snr", "q_value"):
+                    if _num(row.get(k)) is not None:
+                        keep[k] = float(row[k])
+                rows.append(keep)
+                if len(rows) == TOP_N:
+                    break
+        return rows
+    top = metrics.get("top_markers") if isinstance(metrics, dict) else None
+    return [t for t in top[:TOP_N] if isinstance(t, dict)] if isinstance(top, list) else []
+
+
+# --- result files ------------------------------------------------------------------------------------------
+def guides_facts(path: Path) -> dict:
+    with _open_text(path) as fh:
+        rows = list(csv.DictReader(fh, delimiter=_delimiter(path)))
+    flags: dict[str, int] = {}
+    for r in rows:
+        for f in filter(None, (r.get("flags") or "").split(",")):
+            flags[f] = flags.get(f, 0) + 1
+    unflagged = [r for r in rows if not r.get("flags")]
+    part: dict[str, Any] = {
+        "kind": "guides",
+        "name": path.name,
+        "n_guides": len(rows),
+        "n_unflagged": len(unflagged),
+        "flag_counts": dict(sorted(flags.items(), key=lambda kv: -kv[1])),
+        "has_ontarget_model": any(_num(r.get("ontarget_score")) is not None for r in rows),
+        "has_offtarget_search": any(_num(r.get("off_0mm")) is not None for r in rows),
+    }
+    if rows and rows[0].get("chrom"):
+        starts = [int(r["start"]) for r in rows if _num(r.get("start")) is not None]
+        ends = [int(r["end"]) for r in rows if _num(r.get("end")) is not None]
+        if starts and ends:
+            part["region"] = {"chrom": rows[0]["chrom"], "start": min(starts), "end": max(ends)}
+
+    def row_facts(r: dict) -> dict:
+        keep: dict[str, Any] = {k: r[k] for k in ("guide_id", "spacer", "pam", "strand", "flags") if r.get(k)}
+        for k in ("rank", "cut_site", "ontarget_score", "gc", "specificity", "final_score", "cfd_sum"):
+            if _num(r.get(k)) is not None:
+                keep[k] = float(r[k]) if "." in r[k] else int(r[k])
+        offs = [int(r[k]) for k in r if k.startswith("off_") and k.endswith("mm") and _num(r.get(k)) is not None]
+        if offs:
+            keep["offtargets"] = sum(offs)
+        return keep
+
+    ranked = sorted(rows, key=lambda r: _num(r.get("rank")) or math.inf)
+    part["top"] = [row_facts(r) for r in ranked[:TOP_N]]
+    part["top_unflagged"] = [row_facts(r) for r in ranked if not r.get("flags")][:TOP_N]
+    return part
+
+
+def vcf_facts(path: Path) -> dict:
+    """Counts, skip reasons and the strongest GENOLM_SCORE alleles of a scored VCF (streamed)."""
+    n_rec = n_alleles = n_scored = n_zero = n_neg = 0
+    skips: dict[str, int] = {}
+    meta: dict[str, str] = {}
+    top: list[tuple[float, int, dict]] = []
+    with _open_text(path) as fh:
+        for line in fh:
+            if line.startswith("##genolm_score=<"):
+                for kv in line.strip()[16:-1].split(","):
+                    k, _, v = kv.partition("=")
+                    meta[k] = v
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            c = line.rstrip("\n").split("\t")
+            if len(c) < 8:
+                continue
+            n_rec += 1
+            info = dict(kv.partition("=")[::2] for kv in c[7].split(";"))
+            alts = c[4].split(",")
+            scores = (info.get("GENOLM_SCORE") or "").split(",")
+            for f in filter(None, (info.get("GENOLM_SKIP") or "").split(",")):
+                skips[f] = skips.get(f, 0) + 1
+            for i, alt in enumerate(alts):
+                n_alleles += 1
+                s = _num(scores[i]) if i < len(scores) else None
+                if s is None:
+                    continue
+                n_scored += 1
+                n_zero += s == 0
+                n_neg += s < 0
+                item = {"id": c[2] if c[2] != "." else f"{c[0]}:{c[1]}:{c[3]}>{alt}", "chrom": c[0], "pos": int(c[1])}
+                item.update({"ref": c[3], "alt": alt, "score": s})
+                heapq.heappush(top, (abs(s), -n_alleles, item))
+                if len(top) > TOP_N:
+                    heapq.heappop(top)
+    if not meta and not n_scored and not skips:
+        return {}  # a VCF genolm did not score
+    return {
+        "kind": "variants",
+        "name": path.name,
+        "method": meta.get("method"),
+        "model": meta.get("model"),
+        "window": int(meta["window"]) if _num(meta.get("window")) is not None else None,
+        "n_records": n_rec,
+        "n_alleles": n_alleles,
+        "n_scored": n_scored,
+        "n_unscored": n_alleles - n_scored,
+        "n_zero": n_zero,
+        "n_negative": n_neg,
+        "n_positive": n_scored - n_zero - n_neg,
+        "skip_reasons": dict(sorted(skips.items(), key=lambda kv: -kv[1])),
+        "top": [t[2] for t in sorted(top, key=lambda t: (-t[0], -t[1]))],
+    }
+
+
+def is_better(name: str, value: float, baseline: float) -> bool:
+    return value > baseline if _HIGHER_IS_BETTER.get(name, True) else value < baseline
