@@ -25,7 +25,7 @@ import pytest
 from genolm.cli.main import main as cli_main
 from genolm.core import progress as progress_mod
 from genolm.core import registry
-from genolm.serve.jobs import RESTART_ERROR, STATES, JobManager, QueueFull
+from genolm.serve.jobs import RESTART_ERROR, STATES, STOP_ERROR, JobManager, QueueFull
 from genolm.serve.jobs_store import JobStore
 from genolm.serve.paths import PathError
 
@@ -134,6 +134,7 @@ def test_cancel_and_timeout_kill_the_job_process_group(ddir, tmp_path):
     with JobManager(other, job_timeout_s=4) as limited, JobManager(ddir, workers=2) as m:
         timed = limited.submit("finetune", dict(LONG_FT, out="t_run"))
         job = m.submit("finetune", dict(LONG_FT))
+        victim = m.submit("finetune", dict(LONG_FT, out="victim"))  # still running when the manager stops
         assert job.params["out"] == "run"
         # a long fine-tune: progress visible while it trains, cancelled within seconds, nothing left behind
         deadline = time.monotonic() + 60
@@ -154,6 +155,8 @@ def test_cancel_and_timeout_kill_the_job_process_group(ddir, tmp_path):
         assert m.cancel(job.id).state == "cancelled"  # cancelling twice changes nothing
         timed = limited.wait(timed.id, timeout=60)
     assert timed.state == "failed" and timed.error == "timed out after 4s", timed
+    victim = m.get(victim.id)
+    assert victim.state == "failed" and victim.error == STOP_ERROR and (ddir / "jobs" / f"{victim.id}.failed").is_dir()
     assert not (other / "jobs" / timed.id).exists()
 
 
@@ -229,7 +232,7 @@ RESTART_SCRIPT = textwrap.dedent(
     m = JobManager(sys.argv[1], workers=1)
     m.start()
     ids = [m.submit("finetune", {**%r, "out": "long"}).id]
-    ids += [m.submit("crispr.offtargets", {**%r, "out": f"s{i}.tsv"}).id for i in range(2)]
+    ids += [m.submit("crispr.offtargets", {**%r, "out": f"s{i}.tsv"}).id for i in range(3)]
     print(" ".join(ids), flush=True)
     time.sleep(600)
     """
@@ -241,12 +244,14 @@ def test_restart_fails_the_running_job_and_resumes_the_queued_ones(ddir):
     server = subprocess.Popen([sys.executable, "-c", script, str(ddir)], stdout=subprocess.PIPE, text=True)
     try:
         ids = server.stdout.readline().split()
-        assert len(ids) == 3, ids
+        assert len(ids) == 4, ids
         reader = JobManager(ddir)  # a second process reading the same store while the first one runs jobs
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and reader.get(ids[0]).state != "running":
             time.sleep(0.2)
-        assert [reader.get(i).state for i in ids] == ["running", "queued", "queued"]
+        assert [reader.get(i).state for i in ids] == ["running", "queued", "queued", "queued"]
+        assert reader.cancel(ids[3]).state == "cancelled"  # cancelled from another process: never runs
+        cancelled = ids.pop()
         time.sleep(1.0)
         orphan = reader.store.get(ids[0])["pid"]
         assert orphan and _alive(orphan)
@@ -262,7 +267,8 @@ def test_restart_fails_the_running_job_and_resumes_the_queued_ones(ddir):
         f0, f1 = (m.files(j.id) for j in done)
         assert "s0.tsv" in f0 and "s0.summary.tsv" in f0 and [f.replace("s0", "s1") for f in f0] == f1
         assert m.file_path(ids[1], "s0.tsv").read_bytes() == m.file_path(ids[2], "s1.tsv").read_bytes()
-        assert sorted(j.id for j in m.list()) == sorted(ids)  # no job lost, none duplicated
+        assert sorted(j.id for j in m.list()) == sorted([*ids, cancelled])  # no job lost, none duplicated
+        assert m.get(cancelled).state == "cancelled" and not (ddir / "jobs" / f"{cancelled}.log").exists()
     assert (ddir / "jobs" / f"{ids[0]}.failed").is_dir() and not (ddir / "jobs" / ids[0]).exists()
 
 

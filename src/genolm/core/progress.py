@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from typing import Any
@@ -139,7 +140,7 @@ def _write_progress_file(bar: Any, force: bool = False) -> None:
         "total": int(total) if isinstance(total, (int, float)) and total else None,
         "t": time.time(),
     }
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:  # never let a progress report break the work it reports on
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh)

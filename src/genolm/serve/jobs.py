@@ -166,7 +166,7 @@ class JobManager:
         row = {"id": job_id, "task": t.name, "params": validated, "state": "queued", "created": now_iso()}
         row.update(summary="", owner=owner, cancel_requested=False)
         with self._submit_lock:
-            if self._queue.qsize() >= self.queue_size:
+            if self.store.count("queued") >= self.queue_size:
                 raise QueueFull(f"the job queue is full ({self.queue_size} jobs waiting); retry later")
             self.store.insert(row)
             self._queue.put(job_id)
@@ -212,7 +212,7 @@ class JobManager:
 
     def list(self, owner: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first (``owner`` None: everyone's)."""
-        return [self._job(r, with_files=False) for r in self.store.list(owner=owner, limit=max(1, int(limit)))]
+        return [self._job(r) for r in self.store.list(owner=owner, limit=max(1, int(limit)))]
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job reaches a final state or ``timeout`` seconds pass; the job as it is then."""
@@ -430,12 +430,12 @@ class JobManager:
             shutil.rmtree(target, ignore_errors=True)
             os.replace(partial, target)
 
-    def _job(self, row: dict, with_files: bool = True) -> Job:
+    def _job(self, row: dict) -> Job:
         job = Job(**{k: row.get(k) for k in ("id", "task", "params", "state", "created", "started", "finished")})
         job.error, job.summary, job.owner = row.get("error"), row.get("summary") or "", row.get("owner")
         if job.state != "queued":
             job.progress = read_progress(self._progress_path(job.id))
-        if job.state == "succeeded" and with_files:
+        if job.state == "succeeded":
             job.files = _list_files(self.jobs_dir / job.id)
         return job
 
