@@ -13,7 +13,6 @@ comparison). On loopback the SDK's DNS-rebinding protection checks Host and Orig
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import os
 import sys
@@ -25,6 +24,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
 from genolm.io.errors import UsageError
+from genolm.serve.api import read_token
+from genolm.serve.api_security import check_token_setup, presented_token
 from genolm.serve.jobs import JobManager
 from genolm.serve.mcp_resources import TEMPLATES, McpResources
 from genolm.serve.mcp_tools import McpTools
@@ -75,27 +76,6 @@ def build_server(manager: JobManager, quick_s: float = DEFAULT_QUICK_S) -> Serve
     )
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_token(token: str | None, token_file: Path | str | None) -> str | None:
-    """The token from --token or the one line of --token-file (UsageError when unreadable or empty)."""
-    if token_file is not None:  # the file wins over --token / $GENOLM_API_TOKEN
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise UsageError(f"--token-file {token_file}: {e.strerror or e}") from None
-        if not token:
-            raise UsageError(f"--token-file {token_file}: the file is empty")
-    return token or None
-
-
 def quick_seconds(value: float | None = None) -> float:
     """The tool-call wait: the argument, else $GENOLM_MCP_QUICK_S, else 20 s."""
     if value is not None:
@@ -120,10 +100,9 @@ class BearerAuth:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            header = dict(scope.get("headers") or []).get(b"authorization", b"")
-            scheme, _, value = header.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-                problem = "missing bearer token" if not header else "wrong bearer token"
+            given = presented_token(scope)
+            if given is None or not hmac.compare_digest(given.encode(), self.token):
+                problem = "missing bearer token" if given is None else "wrong bearer token"
                 body = json.dumps({"error": problem}).encode()
                 await send(
                     {
@@ -161,12 +140,13 @@ def serve(
     """Run the MCP server until the client disconnects (stdio) or it is interrupted (http)."""
     if transport not in ("stdio", "http"):
         raise UsageError(f"--transport must be stdio or http, got {transport!r}")
-    token = resolve_token(token, token_file)
-    if transport == "http" and not token and not is_loopback(host):
-        raise UsageError(f"--host {host} is not loopback: set --token or --token-file to serve MCP over HTTP")
+    token = read_token(token, token_file)
+    if transport == "http":
+        check_token_setup(host, token)
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UsageError(f"--data-dir {data_dir}: not a directory")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a directory")
+    data_dir.mkdir(parents=True, exist_ok=True)
     wait_s = quick_seconds(quick_s)
     manager = JobManager(data_dir.resolve(), db_url=db, workers=workers)
     manager.start()
