@@ -140,8 +140,8 @@ class SyncService:
             raise APIError(422, str(e)) from None
 
     async def predict(self, body: dict) -> dict:
-        folder = self.model_folder(body.get("model"))
         ids, seqs = self.items(body, "sequences")
+        folder = self.model_folder(body.get("model"))
 
         def work():
             import pandas as pd
@@ -154,8 +154,8 @@ class SyncService:
         return {"predictions": await self.call(work)}
 
     async def crispr_score(self, body: dict) -> dict:
-        folder = self.model_folder(body.get("model"))
         ids, guides = self.items(body, "guides")
+        folder = self.model_folder(body.get("model"))
 
         def work():
             import pandas as pd
