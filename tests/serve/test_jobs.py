@@ -173,15 +173,20 @@ def test_submit_validates_confines_and_bounds_the_queue(ddir):
         with pytest.raises(PathError) as pe:
             m.submit("crispr.offtargets", dict(OFF, **{key: value}))
         assert pe.value.param == key
+    for value in ["jobs/0123456789abcdef.failed/result.tsv", "jobs/0123456789abcdef.log", "jobs/x/result.tsv"]:
+        with pytest.raises(PathError, match="only a job's results"):
+            m.submit("crispr.offtargets", dict(OFF, guides=value))
     with pytest.raises(PathError) as pe:
         m.submit("crispr.offtargets", dict(OFF, out="../../escaped.tsv"))
     assert pe.value.param == "out"
     a = m.submit("finetune", dict(LONG_FT, model="hf:InstaDeepAI/nucleotide-transformer-v2-50m-multi-species"))
+    e = m.submit("explain-run", {"run_dir": f"jobs/{a.id}"})  # a job folder as an input
+    assert e.params["run_dir"] == f"jobs/{a.id}" and m.cancel(e.id).state == "cancelled"
     assert a.params["model"].startswith("hf:") and a.params["train"] == "data/prom_train.csv"
     b = m.submit("crispr.offtargets", dict(OFF, guides=f"jobs/{a.id}/run/predictions.csv"))  # an earlier job's file
     with pytest.raises(QueueFull):
         m.submit("crispr.offtargets", OFF)
-    assert [j.id for j in m.list()] == [b.id, a.id]  # newest first; the refused job was never stored
+    assert [j.id for j in m.list()] == [b.id, e.id, a.id]  # newest first; the refused job was never stored
     assert m.cancel(a.id).state == "cancelled" and m.get(a.id).finished
     assert m.get("not-a-job") is None and m.get("../../etc") is None and m.cancel("0" * 16) is None
     assert m.files(b.id) == [] and m.log_tail(b.id) == ""

@@ -39,7 +39,7 @@ HF_PARAMS = {"model", "init", "encoder", "oracle", "feedback"}  # "hf:<id>" is r
 RESTART_ERROR = "server restarted while the job ran"
 STOP_ERROR = "server stopped while the job ran"
 KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
-_ID = re.compile(r"^[0-9a-f]{16}$")
+JOB_ID = re.compile(r"^[0-9a-f]{16}$")  # a job id (secrets.token_hex(8)); anything else is not a job
 _BOX = "│╭╮╰╯─┃━┏┓┗┛ \t\r\n"
 
 
@@ -201,11 +201,16 @@ class JobManager:
             if "\x00" in value or len(value) < 4:
                 raise PathError(p.key, "bad hub id")
             return value
-        return str(confine(self.data_dir, value, param=p.key))
+        path = confine(self.data_dir, value, param=p.key)
+        rel = path.relative_to(self.data_dir).parts
+        if rel and rel[0] == "jobs" and (len(rel) < 2 or not JOB_ID.match(rel[1])):
+            # only a job's results (jobs/<id> or jobs/<id>/...), never another job's log, partial or failed files
+            raise PathError(p.key, "inside jobs/, only a job's results (jobs/<id>/<file>) can be inputs")
+        return str(path)
 
     # --- reading ---------------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
-        if not isinstance(job_id, str) or not _ID.match(job_id):
+        if not isinstance(job_id, str) or not JOB_ID.match(job_id):
             return None
         row = self.store.get(job_id)
         return self._job(row) if row else None
@@ -229,13 +234,13 @@ class JobManager:
 
     def log_tail(self, job_id: str, lines: int = 40) -> str:
         """The last ``lines`` lines of the job's log (stdout and stderr); '' before it started."""
-        if not _ID.match(job_id or ""):
+        if not JOB_ID.match(job_id or ""):
             return ""
         return _tail(self.jobs_dir / f"{job_id}.log", lines)
 
     def job_dir(self, job_id: str) -> Path:
         """``data_dir/jobs/<id>``: the job's results, present once it succeeded."""
-        if not _ID.match(job_id or ""):
+        if not JOB_ID.match(job_id or ""):
             raise FileNotFoundError(f"unknown job {job_id!r}")
         return self.jobs_dir / job_id
 
