@@ -79,7 +79,7 @@ LONG_FT = {"train": "data/prom_train.csv", "time_budget": "10m", "arch": "cnn", 
 def test_offtargets_job_matches_the_cli_byte_for_byte(ddir, tmp_path, monkeypatch):
     with JobManager(ddir, workers=2) as m:
         job = m.submit("crispr.offtargets", dict(OFF, out="sites/sites.tsv"), owner="alice")
-        assert job.state == "queued" and job.params["out"] == "sites/sites.tsv" and job.owner == "alice"
+        assert job.state in ("queued", "running") and job.params["out"] == "sites/sites.tsv" and job.owner == "alice"
         job = m.wait(job.id, timeout=120)
         assert job.state == "succeeded", (job.error, m.log_tail(job.id))
         files = m.files(job.id)

@@ -31,6 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from genolm.core import registry
+from genolm.serve.jobs_process import (
+    KILL_GRACE_S,
+    kill_group,
+    kill_orphan,
+    last_error,
+    list_files,
+    read_progress,
+    signal_group,
+    tail,
+    tee,
+)
 from genolm.serve.jobs_store import FINAL_STATES, JobStore, now_iso
 from genolm.serve.paths import PathError, confine, output_name
 
@@ -38,9 +49,7 @@ STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 HF_PARAMS = {"model", "init", "encoder", "oracle", "feedback"}  # "hf:<id>" is resolved by the hub loader
 RESTART_ERROR = "server restarted while the job ran"
 STOP_ERROR = "server stopped while the job ran"
-KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")  # a job id (secrets.token_hex(8)); anything else is not a job
-_BOX = "│╭╮╰╯─┃━┏┓┗┛ \t\r\n"
 
 
 @dataclass
@@ -123,7 +132,7 @@ class JobManager:
             return
         self._stopping.clear()
         for row in self.store.list(state="running", limit=0):
-            _kill_orphan(row.get("pid"), self._progress_path(row["id"]))
+            kill_orphan(row.get("pid"), self._progress_path(row["id"]))
             if self.store.transition(row["id"], "running", state="failed", error=RESTART_ERROR, finished=now_iso()):
                 self._move_partial(row["id"], ".failed")
         for row in self.store.list(state="queued", limit=0, oldest_first=True):
@@ -139,7 +148,7 @@ class JobManager:
         with self._running_lock:
             for r in self._running.values():
                 if r.proc is not None:
-                    _signal_group(r.proc, signal.SIGTERM)
+                    signal_group(r.proc, signal.SIGTERM)
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
@@ -236,7 +245,7 @@ class JobManager:
         """The last ``lines`` lines of the job's log (stdout and stderr); '' before it started."""
         if not JOB_ID.match(job_id or ""):
             return ""
-        return _tail(self.jobs_dir / f"{job_id}.log", lines)
+        return tail(self.jobs_dir / f"{job_id}.log", lines)
 
     def job_dir(self, job_id: str) -> Path:
         """``data_dir/jobs/<id>``: the job's results, present once it succeeded."""
@@ -249,7 +258,7 @@ class JobManager:
         job = self.get(job_id)
         if job is None or job.state != "succeeded":
             return []
-        return _list_files(self.job_dir(job_id))
+        return list_files(self.job_dir(job_id))
 
     def file_path(self, job_id: str, rel: str) -> Path:
         """A result file of a succeeded job (confined to its folder); FileNotFoundError otherwise."""
@@ -280,7 +289,7 @@ class JobManager:
             if r is not None:
                 r.cancel.set()
                 if r.proc is not None:
-                    _signal_group(r.proc, signal.SIGTERM)
+                    signal_group(r.proc, signal.SIGTERM)
                 return self.wait(job_id, timeout=KILL_GRACE_S + 5)
         return self.get(job_id)
 
@@ -340,8 +349,8 @@ class JobManager:
             out: list[bytes] = []
             err: collections.deque[bytes] = collections.deque(maxlen=200)
             readers = [
-                threading.Thread(target=_tee, args=(proc.stdout, log, lock, out, root), daemon=True),
-                threading.Thread(target=_tee, args=(proc.stderr, log, lock, err, root), daemon=True),
+                threading.Thread(target=tee, args=(proc.stdout, log, lock, out, root), daemon=True),
+                threading.Thread(target=tee, args=(proc.stderr, log, lock, err, root), daemon=True),
             ]
             for t in readers:
                 t.start()
@@ -359,7 +368,7 @@ class JobManager:
             summary = b"".join(out).decode("utf-8", "replace").strip()
             self._finish(job_id, "succeeded", summary=summary, partial=partial)
         else:
-            error = _last_error(err) or (f"killed by signal {-rc}" if rc < 0 else f"exited with status {rc}")
+            error = last_error(err) or (f"killed by signal {-rc}" if rc < 0 else f"exited with status {rc}")
             summary = b"".join(out).decode("utf-8", "replace").strip()
             self._finish(job_id, "failed", error=error, summary=summary, partial=partial)
 
@@ -389,7 +398,7 @@ class JobManager:
             elif self._stopping.is_set():
                 reason = "stopped"
             if reason is not None:
-                threading.Thread(target=_kill_group, args=(proc,), daemon=True).start()
+                threading.Thread(target=kill_group, args=(proc,), daemon=True).start()
 
     def _finish(self, job_id: str, state: str, *, partial: Path, error: str | None = None, summary: str = "") -> None:
         root = f"{self.data_dir}{os.sep}"  # clients name files relative to the data dir: say them back that way
@@ -441,90 +450,5 @@ class JobManager:
         if job.state != "queued":
             job.progress = read_progress(self._progress_path(job.id))
         if job.state == "succeeded":
-            job.files = _list_files(self.jobs_dir / job.id)
+            job.files = list_files(self.jobs_dir / job.id)
         return job
-
-
-def read_progress(path: Path) -> dict | None:
-    """The latest bar a job wrote (``GENOLM_PROGRESS_FILE``) as {"desc", "n", "total", "fraction"}."""
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(d, dict):
-        return None
-    n, total = d.get("n") or 0, d.get("total")
-    fraction = min(1.0, n / total) if isinstance(total, (int, float)) and total > 0 else None
-    return {"desc": str(d.get("desc") or ""), "n": int(n), "total": total, "fraction": fraction}
-
-
-def _list_files(root: Path) -> list[str]:
-    if not root.is_dir():
-        return []
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def _tee(pipe, log, lock: threading.Lock, keep, root: bytes) -> None:
-    """Copy a child's pipe into the log line by line (data-dir paths made relative), keeping them in ``keep``."""
-    for line in iter(pipe.readline, b""):
-        line = line.replace(root, b"")
-        with lock:
-            log.write(line)
-            log.flush()
-        if isinstance(keep, list) and sum(map(len, keep)) > 1 << 20:
-            continue  # a summary is a line or a few: keep the first MiB
-        keep.append(line)
-    pipe.close()
-
-
-def _last_error(lines) -> str | None:
-    """The last meaningful stderr line: a ``genolm: error:`` line if any, else the last non-decoration line."""
-    text = [ln.decode("utf-8", "replace").strip(_BOX) for ln in lines]
-    text = [t for t in text if t]
-    for t in reversed(text):
-        if t.startswith("genolm: error:"):
-            return t
-    return text[-1] if text else None
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 256 * max(1, lines)))
-            data = fh.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-max(0, lines) :])
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the job's process group, SIGKILL it if still alive after KILL_GRACE_S."""
-    _signal_group(proc, signal.SIGTERM)
-    try:
-        proc.wait(timeout=KILL_GRACE_S)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-
-
-def _kill_orphan(pid: int | None, progress_file: Path) -> None:
-    """After a crash, stop a job process still running from the previous server (only if it is that job's)."""
-    if not pid:
-        return
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return
-    if f"GENOLM_PROGRESS_FILE={progress_file}".encode() in environ.split(b"\x00"):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
