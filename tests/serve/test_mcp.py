@@ -20,9 +20,10 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from genolm.core import registry
 
@@ -244,6 +245,14 @@ def test_http_long_job_progress_result_and_cancel(http_server):
                 assert blob.mime_type == "application/octet-stream" and len(blob.blob) > 1000
                 state = json.loads((await session.read_resource(f"genolm://jobs/{job['id']}")).contents[0].text)
                 assert state["state"] == "succeeded" and "run/metrics.json" in state["files"]
+
+        # the SDK's high-level Client negotiates the 2026 protocol era (server/discover): same tools, same job
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300))
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            assert client.protocol_version in MODERN_PROTOCOL_VERSIONS
+            status = await client.call_tool("jobs.status", {"id": job["id"]})
+            assert status.structured_content["state"] == "succeeded"
+            assert "validation mcc" in status.structured_content["summary"]
 
     anyio.run(main)
 

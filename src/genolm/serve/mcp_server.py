@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
 
 from genolm.io.errors import UsageError
 from genolm.serve.api import read_token
@@ -30,6 +32,7 @@ from genolm.serve.jobs import JobManager
 from genolm.serve.mcp_resources import TEMPLATES, McpResources
 from genolm.serve.mcp_tools import McpTools
 
+log = logging.getLogger("genolm.serve.mcp")
 DEFAULT_QUICK_S = 20.0
 QUICK_S_ENV = "GENOLM_MCP_QUICK_S"  # how long a tool call waits for its job before returning the job id
 
@@ -52,7 +55,15 @@ def build_server(manager: JobManager, quick_s: float = DEFAULT_QUICK_S) -> Serve
         return types.ListToolsResult(tools=tools.list())
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams):
-        return await tools.call(ctx, params.name, params.arguments)
+        try:
+            return await tools.call(ctx, params.name, params.arguments)
+        except MCPError:
+            raise
+        except Exception as e:  # a bug must reach the assistant as one line, the traceback only the server log
+            log.exception("tool %s failed", params.name)
+            return types.CallToolResult(
+                content=[types.TextContent(text=f"internal error in genolm ({type(e).__name__}: {e})")], is_error=True
+            )
 
     async def list_resources(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None):
         return types.ListResourcesResult(resources=await resources.list())
@@ -158,7 +169,9 @@ def serve(
             import uvicorn
 
             print(f"genolm MCP server at http://{host}:{port}/mcp (data {data_dir})", file=sys.stderr, flush=True)
-            uvicorn.run(http_app(server, host, token), host=host, port=port, log_level="warning")
+            app = http_app(server, host, token)
+            # open SSE streams must not hold a SIGTERM'd server forever
+            uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     finally:
         manager.stop()
 
