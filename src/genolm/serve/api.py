@@ -173,7 +173,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
     @app.get("/v1/jobs/{job_id}")
     def get_job(job_id: str, lines: int = 40) -> dict:
         job = _job(job_id)
-        return {**job.to_json(), "log_tail": manager.log_tail(job.id, max(0, min(int(lines), 1000)))}
+        return {**job.to_json(), "log_tail": _log_tail(manager, job.id, max(0, min(int(lines), 1000)))}
 
     @app.delete("/v1/jobs/{job_id}")
     def cancel_job(job_id: str) -> dict:
@@ -186,7 +186,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
     @app.get("/v1/jobs/{job_id}/log", response_class=PlainTextResponse)
     def job_log(job_id: str, lines: int = 200) -> str:
         _job(job_id)
-        return manager.log_tail(job_id, max(1, min(int(lines), 100_000)))
+        return _log_tail(manager, job_id, max(1, min(int(lines), 100_000)))
 
     @app.get("/v1/jobs/{job_id}/files")
     def job_files(job_id: str) -> dict:
@@ -277,6 +277,11 @@ def _offered(name: str) -> registry.Task:
     if t.cli_only:
         raise APIError(404, f"task {name!r} is not offered through the API (command line only)")
     return t
+
+
+def _log_tail(manager: JobManager, job_id: str, lines: int) -> str:
+    tail = getattr(manager, "log_tail", None) or getattr(manager, "logtail")  # contract name, then the short one
+    return tail(job_id, lines)
 
 
 def _object(body: Any) -> dict:
