@@ -29,6 +29,7 @@ FINAL_STATES = ("succeeded", "failed", "cancelled")
 POLL_S = 0.5  # how often a followed job's state and progress are re-read
 MAX_WAIT_S = 600.0  # the longest one jobs.wait call may block
 LOG_TAIL_LINES = 20
+MAX_LINKS = 200  # resource links in one result (jobs.files / resources/list name the rest)
 
 _ID = {"type": "string", "description": "A job id, as returned by a task tool."}
 JOB_TOOLS: dict[str, tuple[str, dict]] = {
@@ -210,15 +211,19 @@ class McpTools:
             lines.append(f"{len(files)} result file(s), readable as resources genolm://jobs/{job.id}/files/<path>:")
             lines += [f"  {f}" for f in files[:50]] + ([f"  ... and {len(files) - 50} more"] if len(files) > 50 else [])
             content: list[types.ContentBlock] = [types.TextContent(text="\n".join(lines))]
-            for rel in files:
-                path = self.manager.file_path(job.id, rel)
+            for rel in files[:MAX_LINKS]:
+                try:
+                    size = self.manager.file_path(job.id, rel).stat().st_size
+                except (FileNotFoundError, PathError):
+                    continue
                 content.append(
-                    types.ResourceLink(
-                        uri=file_uri(job.id, rel), name=rel, mime_type=mime_type(rel), size=path.stat().st_size
-                    )
+                    types.ResourceLink(uri=file_uri(job.id, rel), name=rel, mime_type=mime_type(rel), size=size)
                 )
             for rel in self._primary_outputs(job, files):
-                text = read_text(self.manager.file_path(job.id, rel), EMBED_MAX_BYTES)
+                try:
+                    text = read_text(self.manager.file_path(job.id, rel), EMBED_MAX_BYTES)
+                except (FileNotFoundError, PathError):
+                    continue
                 if text is not None:
                     content.append(
                         types.EmbeddedResource(
