@@ -345,7 +345,7 @@ class JobManager:
             )
             entry.proc = proc
             self.store.update(job_id, pid=proc.pid)
-            lock, root = threading.Lock(), f"{self.data_dir}{os.sep}".encode()
+            lock, root = threading.Lock(), self._path_rewrites(job_id)
             out: list[bytes] = []
             err: collections.deque[bytes] = collections.deque(maxlen=200)
             readers = [
@@ -401,8 +401,8 @@ class JobManager:
                 threading.Thread(target=kill_group, args=(proc,), daemon=True).start()
 
     def _finish(self, job_id: str, state: str, *, partial: Path, error: str | None = None, summary: str = "") -> None:
-        root = f"{self.data_dir}{os.sep}"  # clients name files relative to the data dir: say them back that way
-        error, summary = (error.replace(root, "") if error else error), summary.replace(root, "")
+        for old, new in self._path_rewrites(job_id):  # (the log lines were rewritten as they came)
+            error = error.replace(old.decode(), new.decode()) if error else error
         values: dict[str, Any] = {"state": state, "finished": now_iso(), "error": error, "summary": summary}
         if state == "succeeded":
             final = self.jobs_dir / job_id
@@ -434,6 +434,11 @@ class JobManager:
         return run
 
     # --- helpers ---------------------------------------------------------------------------------------
+    def _path_rewrites(self, job_id: str) -> list[tuple[bytes, bytes]]:
+        """Server paths in a job's log, error and summary said as clients name them (data-dir relative)."""
+        root = f"{self.data_dir}{os.sep}"
+        return [(f"{root}jobs/{job_id}.partial".encode(), f"jobs/{job_id}".encode()), (root.encode(), b"")]
+
     def _progress_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}.progress"
 

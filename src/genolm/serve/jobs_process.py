@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
+KEEP_BYTES = 1 << 20  # the most stdout kept as a job's summary
 _BOX = "│╭╮╰╯─┃━┏┓┗┛ \t\r\n"  # rich's error-panel borders around a usage error
 
 
@@ -32,15 +33,18 @@ def list_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def tee(pipe, log, lock: threading.Lock, keep, root: bytes) -> None:
+def tee(pipe, log, lock: threading.Lock, keep, rewrites: list[tuple[bytes, bytes]]) -> None:
     """Copy a child's pipe into the log line by line (data-dir paths made relative), keeping them in ``keep``."""
+    kept = 0
     for line in iter(pipe.readline, b""):
-        line = line.replace(root, b"")
+        for old, new in rewrites:
+            line = line.replace(old, new)
         with lock:
             log.write(line)
             log.flush()
-        if isinstance(keep, list) and sum(map(len, keep)) > 1 << 20:
-            continue  # a summary is a line or a few: keep the first MiB
+        kept += len(line)
+        if isinstance(keep, list) and kept > KEEP_BYTES:
+            continue  # a summary is a line or a few: keep the first MiB of stdout
         keep.append(line)
     pipe.close()
 
