@@ -73,6 +73,13 @@ def mcp(
     data_dir: Path = Opt(
         Path("."), "--data-dir", metavar="DIR", help="Inputs are read from here; outputs in DIR/jobs/."
     ),
+    quick_s: Optional[float] = Opt(
+        None,
+        "--quick-s",
+        metavar="SECONDS",
+        min=0,
+        help="How long a tool call waits for its job before returning the job id (default 20, or $GENOLM_MCP_QUICK_S).",
+    ),
 ) -> None:
     """Serve every genolm task as an MCP tool (long ones as jobs with progress), run files as resources."""
     from genolm.serve.mcp_server import serve
@@ -86,4 +93,5 @@ def mcp(
         db=db,
         workers=workers,
         data_dir=data_dir,
+        quick_s=quick_s,
     )
