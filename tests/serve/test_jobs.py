@@ -112,8 +112,14 @@ def test_offtargets_job_matches_the_cli_byte_for_byte(ddir, tmp_path, monkeypatc
 
 
 def test_failing_job_keeps_its_files_aside_with_the_cli_one_line_error(ddir, monkeypatch, capsys):
-    with JobManager(ddir, workers=1) as m:
-        job = m.wait(m.submit("crispr.offtargets", dict(OFF, guides="data/bad_guides.csv")).id, timeout=120)
+    m = JobManager(ddir, workers=2)
+    job = m.submit("crispr.offtargets", dict(OFF, guides="data/bad_guides.csv"))  # queued before the workers start
+    m.start()
+    try:
+        job = m.wait(job.id, timeout=120)
+    finally:
+        m.stop()
+    assert (ddir / "jobs" / f"{job.id}.log").read_text().count("genolm: error:") == 1  # it ran once
     monkeypatch.chdir(ddir)
     capsys.readouterr()
     argv = ["crispr", "offtargets", "--guides", "data/bad_guides.csv", "--genome", OFF["genome"], "--out", "x.tsv"]

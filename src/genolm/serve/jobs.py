@@ -135,8 +135,10 @@ class JobManager:
             kill_orphan(row.get("pid"), self._progress_path(row["id"]))
             if self.store.transition(row["id"], "running", state="failed", error=RESTART_ERROR, finished=now_iso()):
                 self._move_partial(row["id"], ".failed")
-        for row in self.store.list(state="queued", limit=0, oldest_first=True):
-            self._queue.put(row["id"])
+        with self._submit_lock:  # the store is the truth: ids submitted before start() are re-read from it
+            self._queue = queue.Queue()
+            for row in self.store.list(state="queued", limit=0, oldest_first=True):
+                self._queue.put(row["id"])
         for i in range(self.workers):
             t = threading.Thread(target=self._worker, name=f"genolm-job-worker-{i}", daemon=True)
             t.start()
@@ -302,8 +304,13 @@ class JobManager:
                 continue
             if job_id is None or self._stopping.is_set():
                 break
+            entry = _Running()
+            with self._running_lock:
+                if job_id in self._running:  # already taken by another worker of this manager
+                    continue
+                self._running[job_id] = entry
             try:
-                self._run(job_id)
+                self._run(job_id, entry)
             except Exception as e:  # a bug here must not kill the worker or leave the job running
                 self.store.transition(
                     job_id, ("queued", "running"), state="failed", error=f"internal error: {e}", finished=now_iso()
@@ -312,13 +319,10 @@ class JobManager:
                 with self._running_lock:
                     self._running.pop(job_id, None)
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, entry: _Running) -> None:
         row = self.store.get(job_id)
         if row is None or row["state"] != "queued":
             return
-        entry = _Running()
-        with self._running_lock:
-            self._running[job_id] = entry
         if not self.store.transition(job_id, "queued", state="running", started=now_iso()):
             return  # cancelled (or taken by another process) meanwhile
         partial = self.jobs_dir / f"{job_id}.partial"
