@@ -1,14 +1,14 @@
 // genolm web UI: token prompt, task forms from the registry schemas, job pages (progress, log, files, report,
 // igv.js browser, results table), job list. Plain ES modules, no build step; every call goes to the REST API.
 
-import { ApiError, del, encodePath, fetchText, get, getToken, openFile, post, setToken } from "./api.js";
+import { ApiError, apiUrl, authHeaders, del, encodePath, get, getToken, openFile, post, setToken } from "./api.js";
 import { showBrowser } from "./browser.js";
 import { buildForm } from "./form.js";
-import { ResultsTable } from "./table.js";
+import { decodeText, ResultsTable } from "./table.js";
 
 const $ = (id) => document.getElementById(id);
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
-const TABLE_RE = /\.(tsv|csv)$/i;
+const TABLE_RE = /\.(tsv|csv|vcf)(\.gz)?$/i;
 const POLL_MS = 1000;
 
 let tasks = [];
@@ -217,7 +217,14 @@ async function renderResults(job) {
   if (tables.length) await loadTable(job, tables[0]);
   $("browser-wrap").hidden = false;
   try {
-    const b = await showBrowser($("igv"), job, files);
+    const tableShown = tables.length > 0;
+    const b = await showBrowser(
+      $("igv"),
+      job,
+      files,
+      tableShown ? table.span() : undefined,
+      tableShown ? table.maxAbs("GENOLM_SCORE") : undefined,
+    );
     $("browser-wrap").hidden = !b;
   } catch (e) {
     $("igv").textContent = `genome browser: ${e.message || e}`;
@@ -225,8 +232,9 @@ async function renderResults(job) {
 }
 
 async function loadTable(job, f) {
-  const text = await fetchText(`/v1/jobs/${job.id}/files/${encodePath(f)}`);
-  table.load(text, f);
+  const r = await fetch(apiUrl(`/v1/jobs/${job.id}/files/${encodePath(f)}`), { headers: authHeaders() });
+  if (!r.ok) throw new ApiError(r.status, { error: `${f}: HTTP ${r.status}` });
+  table.load(await decodeText(await r.arrayBuffer()), f);
   $("table-wrap").dataset.file = f;
 }
 
@@ -242,7 +250,7 @@ async function poll(id) {
     if (shownJob !== id) return;
     renderJob(job);
     if (FINAL.has(job.state)) {
-      if (job.state === "succeeded") await renderResults(job);
+      if (job.state === "succeeded") await renderResults(job).catch(handle);
       document.body.dataset.jobDone = job.state;
       return;
     }
