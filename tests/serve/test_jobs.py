@@ -287,7 +287,8 @@ def test_restart_fails_the_running_job_and_resumes_the_queued_ones(ddir):
 
 def test_postgresql_store_round_trip(pg_url, ddir):
     table = f"genolm_jobs_test_{uuid.uuid4().hex[:8]}"
-    m = JobManager(ddir, db_url=pg_url, workers=1, table=table)
+    plain = "postgresql://" + pg_url.partition("://")[2]  # as a user types it: the psycopg 3 driver is picked
+    m = JobManager(ddir, db_url=plain, workers=1, table=table)
     try:
         m.start()
         job = m.wait(m.submit("crispr.offtargets", dict(OFF, out="pg.tsv"), owner="bob").id, timeout=120)
@@ -298,6 +299,9 @@ def test_postgresql_store_round_trip(pg_url, ddir):
         assert queued.get(job.id).to_json()["files"] == files
         assert [j.id for j in queued.list(owner="bob")] == [job.id] and queued.list(owner="eve") == []
         assert json.loads(json.dumps(queued.get(job.id).params)) == job.params
+        waiting = queued.submit("crispr.offtargets", OFF)  # this manager has no workers: it stays queued
+        assert m.get(waiting.id).state == "queued" and m.cancel(waiting.id).state == "cancelled"
+        assert queued.get(waiting.id).state == "cancelled" and queued.get(waiting.id).finished
         queued.store.close()
     finally:
         m.stop()

@@ -28,6 +28,17 @@ def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` through psycopg 3 (genolm's driver) unless psycopg2 is installed."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None:
+            return f"postgresql+psycopg://{rest}"
+    return url
+
+
 class JobStore:
     """CRUD and compare-and-set transitions on the ``<table>`` table."""
 
@@ -37,7 +48,7 @@ class JobStore:
         if url is None:
             default_sqlite.parent.mkdir(parents=True, exist_ok=True)
             url = _sqlite_url(default_sqlite)
-        self.url = url
+        self.url = url = normalize_url(url)
         self.is_sqlite = url.startswith("sqlite")
         kw: dict[str, Any] = {"future": True}
         if self.is_sqlite:
