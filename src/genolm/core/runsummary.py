@@ -332,7 +332,7 @@ def _chance_baseline(m: dict, counts: dict | None) -> None:
             return
         if name == "auprc" and len(counts) == 2:
             pos = counts.get("1", counts.get("True", min(counts.values())))
-            m["baseline"], m["baseline_name"] = pos / total, "positive rate (random ranking)"
+            m["baseline"], m["baseline_name"] = pos / total, "random-ranking positive rate"
             return
     chance = METRICS.get(name)
     if chance is not None:

@@ -96,13 +96,13 @@ def _matches(n: Number, v: float) -> bool:
 
 
 def support(n: Number, facts_nums: list[tuple[str, float, str | None]]) -> str | None:
-    """The json path of the fact supporting the quoted number ``n``, or None."""
-    token = n.text.rstrip("%").removesuffix("percent").strip().replace(",", "")
+    """The json path of the fact supporting the quoted number ``n`` (a numeric fact first), or None."""
     for path, v, verbatim in facts_nums:
-        if verbatim is not None:
-            if verbatim == token:
-                return path
-        elif _matches(n, v):
+        if verbatim is None and _matches(n, v):
+            return path
+    token = n.text.rstrip("%").removesuffix("percent").strip().replace(",", "")
+    for path, _, verbatim in facts_nums:
+        if verbatim is not None and verbatim == token:
             return path
     return None
 
@@ -183,7 +183,8 @@ def _caveats(part: dict) -> list[str]:
                 )
         missing = sorted({metric_label(m["name"]) for m in ms if "baseline" not in m})
         if missing:
-            out.append(f"No baseline is recorded for {', '.join(missing)}, so those values cannot be judged alone.")
+            what = "those values" if len(missing) > 1 else "that value"
+            out.append(f"No baseline is recorded for {', '.join(missing)}, so {what} cannot be judged alone.")
         train = {m["name"]: m for m in part.get("metrics", []) if m["split"].split(".")[-1] == "train"}
         for m in ms:
             t = train.get(m["name"])
@@ -262,7 +263,11 @@ def _suggestions(part: dict) -> list[dict]:
             out.append(
                 {
                     "text": f"Evaluate on a larger held-out set than the {n} examples of the {split} split.",
-                    "evidence": "the small test set / wide intervals in the caveats",
+                    "evidence": f"{n} examples in the {split} split"
+                    + "".join(
+                        f"; {metric_label(m['name'])} 95% interval {fmt(m['ci_low'])} to {fmt(m['ci_high'])}"
+                        for m in wide[:2]
+                    ),
                 }
             )
         classes = part.get("classes")

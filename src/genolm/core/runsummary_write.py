@@ -200,7 +200,7 @@ def explain(
         raw = complete(prompt(facts, suggest))
         g = ground(raw, facts)
         result["llm"] = {"model": llm_name, "raw": raw, "kept_sentences": g.kept, "removed": g.removed}
-        if g.kept >= MIN_KEPT_SENTENCES and g.cited:
+        if g.kept >= MIN_KEPT_SENTENCES and g.cited and len(g.removed) <= g.kept:
             text = g.text.lstrip()
             if text.startswith("# "):
                 text = text.split("\n", 1)[1] if "\n" in text else ""

@@ -29,9 +29,9 @@ def explain_run(
 ) -> None:
     """Explain a run in prose: inputs, metrics with baselines, top guides/variants/genes, caveats.
 
-    Every number in the summary is quoted from the run's files. Without --llm-url an offline template writes
-    it; with one, the LLM's sentences whose numbers are not in the run's facts are removed (listed in a
-    note), and too little grounded text falls back to the template.
+    Every number is quoted from the run's files. Offline template without --llm-url; with an LLM, its
+    sentences quoting numbers the run lacks are removed (listed in a note), and an answer with too
+    little grounded text falls back to the template.
     """
     from genolm.core.runsummary_write import explain, write
 
