@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import shutil
 from pathlib import Path
@@ -251,4 +252,67 @@ def test_wrong_token_asks_again(api_server, browser):
     page.wait_for_selector("#login:not([hidden])")
     page.wait_for_function("document.querySelector('#message').textContent.includes('refused the token')")
     assert page.evaluate("sessionStorage.getItem('genolm-token')") is None
+    page.close()
+
+
+@pytest.mark.slow
+def test_scored_vcf_table_and_track(api_server, browser, shots):
+    """A variants.score job (motif scorer, 40 BRCA1 SGE variants): the VCF's records in the table with their
+    GENOLM_SCORE, and an indexed VCF track on the indexed (.fai/.gzi) BRCA1 reference, coloured by the score."""
+    vcf = gzip.decompress((DATA / "variants" / "brca1_sge_subset.vcf.gz").read_bytes()).decode()
+    lines = vcf.splitlines()
+    small = "\n".join([x for x in lines if x.startswith("#")] + [x for x in lines if not x.startswith("#")][:40]) + "\n"
+    motifs = (
+        Path(__file__).resolve().parents[2] / "src/genolm/data/motifs/JASPAR2022_CORE_vertebrates_non-redundant.meme"
+    )
+    with api(api_server) as c:
+        up = [
+            c.post("/v1/uploads", files={"file": (n, b)}).json()["path"]
+            for n, b in [("small.vcf", small.encode()), ("jaspar.meme", motifs.read_bytes())]
+        ]
+        params = {
+            "model": up[1],
+            "method": "motif",
+            "reference": "data/variants/brca1_slice.fa.gz",
+            "input": up[0],
+            "out": "scored.vcf.gz",
+        }
+        job = c.post("/v1/jobs/variants.score", json=params).raise_for_status().json()
+    page = new_page(browser)
+    login(page, api_server, api_server.token)
+    page.wait_for_selector("#new-job:not([hidden])")
+    page.evaluate(f"location.hash = '#/jobs/{job['id']}'")
+    page.wait_for_selector("body[data-job-done]", timeout=120_000)
+    assert page.get_attribute("#job-state", "data-state") == "succeeded", page.inner_text("#job")
+    page.wait_for_function("window.genolmBrowser && window.genolmBrowser.findTracks(t => t.type === 'variant').length")
+    with api(api_server) as c:
+        scored = gzip.decompress(c.get(f"/v1/jobs/{job['id']}/files/scored.vcf.gz").content).decode()
+    records = [x.split("\t") for x in scored.splitlines() if not x.startswith("#")]
+    scores = [dict(kv.split("=", 1) for kv in r[7].split(";") if "=" in kv)["GENOLM_SCORE"] for r in records]
+    assert len(records) == 40
+    assert page.inner_text("#table-count") == "40 of 40 rows"
+    assert column(page, "GENOLM_SCORE") == scores
+    assert column(page, "POS") == [r[1] for r in records]
+    got = page.evaluate(
+        """() => {
+            const b = window.genolmBrowser;
+            const t = b.findTracks(t => t.type === 'variant')[0];
+            const f = t.trackView.viewports[0].featureCache.features;
+            return {name: t.name, n: f.length,
+                    colors: Object.fromEntries(f.map(x => [x.names, t.getColorForFeature(x)])), index: t.config.indexURL || ''};
+        }"""
+    )
+    assert got["name"] == "scored.vcf.gz" and got["index"].endswith("scored.vcf.gz.tbi")
+    assert got["n"] == 40
+    # red where GENOLM_SCORE < 0 (motif sites weakened), blue where > 0, full colour at the largest |score|
+    scale = max(abs(float(x)) for x in scores)
+
+    def expected(score: float) -> str:
+        fade = math.floor(200 * (1 - min(1.0, abs(score) / scale)) + 0.5)
+        return f"rgb(220, {fade}, {fade})" if score < 0 else f"rgb({fade}, {fade}, 220)"
+
+    assert got["colors"] == {r[2]: expected(float(x)) for r, x in zip(records, scores)}
+    assert {"rgb(220, 0, 0)", "rgb(0, 0, 220)"} & set(got["colors"].values())
+    shots(page, "ui_variants")
+    assert browser.outside == []
     page.close()
