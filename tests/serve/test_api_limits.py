@@ -144,3 +144,39 @@ def test_rate_limit_is_429_with_retry_after(strict):
         assert httpx.get(strict.url + "/v1/health").status_code == 200  # the health check is never limited
         time.sleep(1.5)
         assert c.get("/v1/jobs").status_code == 200
+
+
+def test_a_bug_is_a_json_500_without_traceback(tmp_path):
+    """A server-side bug (here a job store that raises) answers JSON 500; the details stay in the server log."""
+    import threading
+
+    import uvicorn
+
+    from genolm.serve.api import create_app
+    from tests.serve.conftest import free_port
+
+    class Broken:
+        data_dir = tmp_path
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        def list(self, limit=100):
+            raise RuntimeError("secret detail of a bug")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Broken()), host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/jobs")
+        assert _err(r, 500)["error"].startswith("internal server error") and "secret" not in r.text
+    finally:
+        server.should_exit = True
+        thread.join(10)
