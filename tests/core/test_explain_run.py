@@ -67,7 +67,7 @@ def test_classifier_run_template_quotes_metrics_and_baselines(promoter_clf, tmp_
     with open(DATA / "core" / "prom_valid.csv") as fh:
         labels = [r["label"] for r in csv.DictReader(fh)]
     major = max(labels.count("0"), labels.count("1")) / len(labels)
-    assert f"the majority class of {fmt(major)}" in md
+    assert f"the majority-class rate of {fmt(major)}" in md
     assert "prom_train.csv" in md and "## Next experiments" in md and "Evidence:" in md
     assert js["writer"] == "template" and js["unsupported"] == [] and js["cited_numbers"]
     assert _all_numbers_grounded(md, js["facts"]) == []
@@ -247,3 +247,30 @@ def test_gz_vcf_streams(scored_vcf, tmp_path):
     md_gz, js_gz = explain(gz)
     md, js = explain(scored_vcf)
     assert js_gz["facts"]["parts"][0]["top"] == js["facts"]["parts"][0]["top"]
+
+
+@pytest.mark.slow
+def test_rest_job_explains_an_earlier_job(tmp_path):
+    """What the web UI's "Explain this run" button does: explain-run on jobs/<id> of a finished design job."""
+    from genolm.serve.jobs import JobManager
+
+    shutil.copy(ED / "ecoli_slice.fa.gz", tmp_path / "ecoli.fa.gz")
+    m = JobManager(tmp_path, workers=1)
+    m.start()
+    try:
+        design = m.submit("crispr.design", {"reference": "ecoli.fa.gz", "region": "ecoli_slice:2289-3701"})
+        design = m.wait(design.id, timeout=180)
+        assert design.state == "succeeded", m.log_tail(design.id)
+        job = m.wait(m.submit("explain-run", {"run_dir": f"jobs/{design.id}", "suggest": True}).id, timeout=180)
+        assert job.state == "succeeded", m.log_tail(job.id)
+        assert set(m.files(job.id)) == {"result.md", "result.json"}
+        md = m.file_path(job.id, "result.md").read_text()
+        js = json.loads(m.file_path(job.id, "result.json").read_text())
+        with open(m.file_path(design.id, "result.tsv")) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        assert f"holds {len(rows)} candidate guides" in md and "Test these guides first:" in md
+        assert "No on-target model was given" in md and _all_numbers_grounded(md, js["facts"]) == []
+        bad = m.wait(m.submit("explain-run", {"run_dir": f"jobs/{job.id}"}).id, timeout=180)
+        assert bad.state == "failed" and "is not a genolm run" in bad.error
+    finally:
+        m.stop()

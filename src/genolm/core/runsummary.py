@@ -297,7 +297,8 @@ def _metrics(metrics: dict, labels: dict[str, dict[str, int]], classes: dict | N
         if isinstance(parent, dict) and isinstance(parent.get("baseline"), str):
             desc = parent["baseline"]
         target = (*where[:base], *((split,) if split else ()), *where[base + 1 :])
-        baselines[(target, name)] = (float(v), desc or "baseline")
+        desc = desc or "run's own"
+        baselines[(target, name)] = (float(v), desc if "baseline" in desc else f"{desc} baseline")
     out = []
     for where, name, value in values:
         m: dict[str, Any] = {"split": ".".join(where) or "metrics", "name": name, "value": value}
@@ -328,7 +329,7 @@ def _chance_baseline(m: dict, counts: dict | None) -> None:
     if counts and (n is None or n == total) and total:
         major = max(counts.values()) / total
         if name == "accuracy":
-            m["baseline"], m["baseline_name"] = major, "majority class"
+            m["baseline"], m["baseline_name"] = major, "majority-class rate"
             return
         if name == "auprc" and len(counts) == 2:
             pos = counts.get("1", counts.get("True", min(counts.values())))

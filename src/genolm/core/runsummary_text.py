@@ -151,6 +151,10 @@ def primary_split(part: dict) -> str | None:
         for s in splits:
             if s.split(".")[-1].lower() == name:
                 return s
+    for name in _EVAL_ORDER:  # nested (annotate: dev.gene, dev.exon...): the first split under an eval name
+        for s in splits:
+            if name in s.lower().split("."):
+                return s
     return splits[0] if splits else None
 
 

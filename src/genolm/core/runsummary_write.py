@@ -18,7 +18,7 @@ NOTES_RULE = "---"  # provenance notes (writer, removed sentences) follow this l
 MIN_KEPT_SENTENCES = 2  # an LLM answer with fewer grounded sentences (or citing no fact) falls back to the template
 _DESCRIBE: tuple[str, ...] = ("task", "arch", "model", "classifier", "method", "reduce", "hidden", "layers")
 _DESCRIBE += ("n_cnn", "epochs", "max_steps", "cv", "lr")
-_HEADLINE = ("mcc", "auroc", "spearman", "pearson", "accuracy", "r2")
+_HEADLINE = ("mcc", "auroc", "spearman", "pearson", "accuracy", "r2", "f1")
 
 
 def _join(items: list[str]) -> str:
