@@ -25,6 +25,7 @@ import pytest
 from genolm.cli.main import main as cli_main
 from genolm.core import progress as progress_mod
 from genolm.core import registry
+from genolm.serve import jobs_process
 from genolm.serve.jobs import RESTART_ERROR, STATES, STOP_ERROR, JobManager, QueueFull
 from genolm.serve.jobs_store import JobStore
 from genolm.serve.paths import PathError
@@ -307,3 +308,19 @@ def test_postgresql_store_round_trip(pg_url, ddir):
         m.stop()
         m.store.drop()
         m.store.close()
+
+
+def test_job_log_is_capped_and_errors_skip_decoration(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs_process, "LOG_MAX_BYTES", 100)
+    path = tmp_path / "j.log"
+    with open(path, "ab") as fh:
+        log = jobs_process.JobLog(fh)
+        for i in range(50):
+            log.write(f"line {i}\n".encode())
+    text = path.read_text()
+    assert text.endswith("line 12\n[genolm: log truncated]\n") and len(text) < 130
+    assert jobs_process.tail(path, 2) == "line 12\n[genolm: log truncated]" and jobs_process.tail(path, 0) == ""
+    usage = ["Usage: genolm crispr offtargets [OPTIONS]", "╭─ Error ───╮", "│ No such option: --x │", "╰───────────╯"]
+    assert jobs_process.last_error([x.encode() for x in usage]) == "No such option: --x"
+    crash = ["genolm: warning: g3: bad guide", "genolm: error: data/g.fa:3: bad base 'Z'", "genolm: warning: done"]
+    assert jobs_process.last_error([x.encode() for x in crash]) == "genolm: error: data/g.fa:3: bad base 'Z'"

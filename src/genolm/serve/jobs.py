@@ -33,6 +33,7 @@ from typing import Any
 from genolm.core import registry
 from genolm.serve.jobs_process import (
     KILL_GRACE_S,
+    JobLog,
     kill_group,
     kill_orphan,
     last_error,
@@ -146,11 +147,7 @@ class JobManager:
 
     def stop(self) -> None:
         """Stop the workers; running jobs are terminated and failed, queued ones stay queued for the next start."""
-        self._stopping.set()
-        with self._running_lock:
-            for r in self._running.values():
-                if r.proc is not None:
-                    signal_group(r.proc, signal.SIGTERM)
+        self._stopping.set()  # each worker's supervisor kills its job's process group within 0.2 s
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
@@ -349,12 +346,12 @@ class JobManager:
             )
             entry.proc = proc
             self.store.update(job_id, pid=proc.pid)
-            lock, root = threading.Lock(), self._path_rewrites(job_id)
+            joblog, rewrites = JobLog(log), self._path_rewrites(job_id)
             out: list[bytes] = []
             err: collections.deque[bytes] = collections.deque(maxlen=200)
             readers = [
-                threading.Thread(target=tee, args=(proc.stdout, log, lock, out, root), daemon=True),
-                threading.Thread(target=tee, args=(proc.stderr, log, lock, err, root), daemon=True),
+                threading.Thread(target=tee, args=(proc.stdout, joblog, out, rewrites), daemon=True),
+                threading.Thread(target=tee, args=(proc.stderr, joblog, err, rewrites), daemon=True),
             ]
             for t in readers:
                 t.start()
@@ -362,6 +359,8 @@ class JobManager:
             for t in readers:
                 t.join(timeout=10)
         rc = proc.returncode
+        if reason is None and rc != 0:  # it died of cancel()'s signal before its supervisor saw the request
+            reason = "cancelled" if entry.cancel.is_set() else "stopped" if self._stopping.is_set() else None
         if reason == "cancelled":
             self._finish(job_id, "cancelled", partial=partial)
         elif reason == "timeout":

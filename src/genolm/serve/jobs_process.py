@@ -11,6 +11,7 @@ from pathlib import Path
 
 KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
 KEEP_BYTES = 1 << 20  # the most stdout kept as a job's summary
+LOG_MAX_BYTES = 64 << 20  # a job's log stops growing here (a runaway job must not fill the disk)
 _BOX = "│╭╮╰╯─┃━┏┓┗┛ \t\r\n"  # rich's error-panel borders around a usage error
 
 
@@ -33,15 +34,32 @@ def list_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def tee(pipe, log, lock: threading.Lock, keep, rewrites: list[tuple[bytes, bytes]]) -> None:
+class JobLog:
+    """A job's log file shared by its stdout and stderr readers, capped at LOG_MAX_BYTES."""
+
+    def __init__(self, fh):
+        self.fh, self.lock, self.written, self.truncated = fh, threading.Lock(), 0, False
+
+    def write(self, line: bytes) -> None:
+        with self.lock:
+            if self.written + len(line) > LOG_MAX_BYTES:
+                if not self.truncated:
+                    self.fh.write(b"[genolm: log truncated]\n")
+                    self.fh.flush()
+                self.truncated = True
+                return
+            self.written += len(line)
+            self.fh.write(line)
+            self.fh.flush()
+
+
+def tee(pipe, log: JobLog, keep, rewrites: list[tuple[bytes, bytes]]) -> None:
     """Copy a child's pipe into the log line by line (data-dir paths made relative), keeping them in ``keep``."""
     kept = 0
     for line in iter(pipe.readline, b""):
         for old, new in rewrites:
             line = line.replace(old, new)
-        with lock:
-            log.write(line)
-            log.flush()
+        log.write(line)
         kept += len(line)
         if isinstance(keep, list) and kept > KEEP_BYTES:
             continue  # a summary is a line or a few: keep the first MiB of stdout
@@ -60,6 +78,9 @@ def last_error(lines) -> str | None:
 
 
 def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    if lines <= 0:
+        return ""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -68,7 +89,7 @@ def tail(path: Path, lines: int) -> str:
             data = fh.read()
     except OSError:
         return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-max(0, lines) :])
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
 def signal_group(proc: subprocess.Popen, sig: int) -> None:
