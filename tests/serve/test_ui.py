@@ -1,7 +1,9 @@
 """The web UI in a real headless Chromium (Debian `chromium` driven by Playwright, no browser download) against a
 real `genolm serve api`: token prompt, a CRISPR design job submitted from the schema-generated form (reference
 uploaded through the form), progress to success, the guides in the results table (all rows, sorting, filtering)
-and as a drawn track in igv.js on the job's reference, with no request leaving the server (offline igv.js).
+and as a drawn track in igv.js on the job's reference, with no request leaving the server (offline igv.js); the
+report, "Explain this run" and a wrong token; and (slow) a scored VCF in the table and as an indexed track
+coloured by GENOLM_SCORE.
 
 Screenshots go to the test's tmp dir, and also to $GENOLM_SCREENSHOTS when it is set."""
 
