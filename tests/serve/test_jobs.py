@@ -224,6 +224,26 @@ def test_state_transitions_are_compare_and_set_across_threads(tmp_path):
     assert mode == "wal"
 
 
+def test_concurrent_submits_respect_the_queue_bound(ddir):
+    m = JobManager(ddir, queue_size=25)  # no workers: every accepted job stays queued
+    accepted, refused = [], []
+
+    def client() -> None:
+        for _ in range(8):
+            try:
+                accepted.append(m.submit("crispr.offtargets", OFF).id)
+            except QueueFull:
+                refused.append(1)
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == 25 == len(set(accepted)) and len(refused) == 48 - 25
+    assert sorted(j.id for j in m.list(limit=1000)) == sorted(accepted)
+
+
 def test_progress_file_hook(tmp_path, monkeypatch):
     f = tmp_path / "p.json"
     monkeypatch.setenv("GENOLM_PROGRESS_FILE", str(f))
