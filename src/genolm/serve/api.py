@@ -325,11 +325,22 @@ def serve(
     workers: int = 2,
     data_dir: Path = Path("."),
     queue_size: int = 64,
+    rate_limit: float | None = None,
+    request_timeout: float | None = None,
+    max_upload_mb: float | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted (``genolm serve api``)."""
+    """Run the API with uvicorn until interrupted (``genolm serve api``); options override $GENOLM_API_* limits."""
+    import dataclasses
+
     tok = read_token(token, token_file)
     check_token_setup(host, tok)
     limits = Limits.from_env()
+    if rate_limit is not None:
+        limits = dataclasses.replace(limits, rate=rate_limit)
+    if request_timeout is not None:
+        limits = dataclasses.replace(limits, timeout=request_timeout)
+    if max_upload_mb is not None:
+        limits = dataclasses.replace(limits, max_upload=int(max_upload_mb * 1_000_000))
     data = Path(data_dir)
     if data.exists() and not data.is_dir():
         raise UsageError(f"--data-dir {data} is not a directory")

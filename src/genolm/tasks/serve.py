@@ -45,6 +45,15 @@ def api(
         Path("."), "--data-dir", metavar="DIR", help="Inputs are read from here; job outputs go to DIR/jobs/ID/."
     ),
     queue_size: int = Opt(64, "--queue-size", min=1, max=100_000, help="Queued jobs beyond this are refused (429)."),
+    rate_limit: Optional[float] = Opt(
+        None, "--rate-limit", metavar="REQ/S", min=0, help="Requests per second per token (default 200; 0 = off)."
+    ),
+    request_timeout: Optional[float] = Opt(
+        None, "--request-timeout", metavar="SECONDS", min=0.1, help="Time limit of a synchronous request (default 60)."
+    ),
+    max_upload_mb: Optional[float] = Opt(
+        None, "--max-upload-mb", metavar="MB", min=0.001, help="Largest upload accepted (default 1000)."
+    ),
 ) -> None:
     """Serve the REST API (jobs, synchronous predict/score, result files with Range), the web UI at / and /docs."""
     from genolm.serve.api import serve
@@ -58,6 +67,9 @@ def api(
         workers=workers,
         data_dir=data_dir,
         queue_size=queue_size,
+        rate_limit=rate_limit,
+        request_timeout=request_timeout,
+        max_upload_mb=max_upload_mb,
     )
 
 
