@@ -9,7 +9,9 @@ progress bars to ``jobs/<id>.progress`` (``GENOLM_PROGRESS_FILE``). On success t
 
 The store (:mod:`genolm.serve.jobs_store`) is SQLite in ``data_dir/.genolm/jobs.db`` by default, or any
 SQLAlchemy URL (PostgreSQL). A new :class:`JobManager` over the same store recovers: jobs that were running
-are failed ("server restarted while the job ran"), queued ones run again in creation order.
+are failed ("server restarted while the job ran"), queued ones run again in creation order. So one started
+manager owns a store at a time; any number of others (another process) may read it, submit to it (their jobs
+wait for the owner's next start) and cancel its jobs (a running job's supervisor sees the request within 1 s).
 """
 
 from __future__ import annotations
