@@ -52,6 +52,7 @@ class Param:
     show_envvar: bool = False
     argument: bool = False  # positional on the command line
     path: str | None = None  # "in" (an input file/folder), "out" (a result path) or None (a value)
+    keywords: tuple[str, ...] = ()  # values of a path parameter that name no file (`--model jaspar`)
     annotation: Any = str  # the resolved Python type (str, int, float, bool, Path, list[Path], Optional[..])
 
     @property
@@ -100,7 +101,8 @@ def Opt(default: Any = REQUIRED, *flags: str, path: str | None = None, **kw: Any
     """Declare an option: ``Opt(4, "--max-mismatches", help=..., min=0)``; the first flag is canonical.
 
     ``path="in"``/``"out"`` marks a file parameter; it is inferred from the metavar (FASTA, CSV, DIR...) and
-    from the name ``out`` when not given. Keywords: help, metavar, min, max, hidden, envvar, show_envvar.
+    from the name ``out`` when not given. Keywords: help, metavar, min, max, hidden, envvar, show_envvar, and
+    ``keywords`` (values of a path parameter that are names, not files: ``("jaspar",)``).
     """
     return Param(default=default, flags=tuple(flags), path=path, **kw)
 
@@ -150,6 +152,8 @@ class Task:
                 s["description"] = p.help
             if p.path:
                 s["x-genolm-path"] = p.path
+            if p.keywords:
+                s["x-genolm-keywords"] = list(p.keywords)
             if p.min is not None:
                 s["minimum"] = p.min
             if p.max is not None:

@@ -26,6 +26,7 @@ def score(
         ...,
         "--model",
         metavar="DIR",
+        keywords=("jaspar",),
         help="A genolm run dir / model folder (LM, fine-tuned, or `variants train`), "
         "or a local HF folder; with --method motif a MEME motif file or `jaspar` "
         "(the bundled JASPAR 2022 CORE vertebrates).",
@@ -76,7 +77,7 @@ def score(
 
 @task("variants.ism")
 def ism(
-    model: str = Opt(..., "--model", metavar="DIR", help="Model (as for `variants score`)."),
+    model: str = Opt(..., "--model", metavar="DIR", keywords=("jaspar",), help="Model (as for `variants score`)."),
     reference: str = Opt(..., "--reference", metavar="FASTA", help="Reference FASTA."),
     region: str = Opt(..., "--region", metavar="CHR:START-END", help="CHR:START-END, 1-based inclusive (as samtools)."),
     out: str = Opt(..., "--out", metavar="DIR", help="Run directory: ism.tsv, ism.bedGraph, ism_heatmap.png."),
