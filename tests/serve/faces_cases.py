@@ -6,8 +6,12 @@ tests and small derived inputs at ``faces/``), outputs are names inside the job'
 the same ``Task.argv`` with the inputs made absolute and the working directory as the job directory, which is
 exactly how a job runs.
 
-``compare`` lists the result files that must be byte-identical through the CLI, REST and MCP; ``excluded``
-names files a case also writes that are left out, with the reason they differ from run to run.
+``compare`` lists the result files each case must write. Every file a case writes is compared byte for byte
+(none of these carries a timestamp; the crispr case's sites.html report too), except those named in
+``excluded`` with the reason they differ from run to run (none at present). Two result files carry an absolute
+path of the data dir: the scored VCF (``##genolm_score=<...,model=/.../faces/models/promoter_clf>``) and the
+GFF3 (``# genolm annotate predict; model /...``); they are identical because all three faces resolve inputs
+in the same data dir the same way (``serve.paths.confine``), as a server would.
 
 Models: ``MODELS`` maps a name to the CLI arguments that train it (data-dir relative inputs); test_faces.py
 trains each once per session through the CLI and copies it to ``faces/models/<name>`` of every data dir.
@@ -75,6 +79,7 @@ class Case:
     compare: tuple[str, ...]  # result files (job-dir relative) that must be byte-identical across the faces
     models: tuple[str, ...] = ()  # MODELS (or "promoter_clf") the case needs under faces/models/
     excluded: dict[str, str] = field(default_factory=dict)  # other files it writes -> why they differ
+    rows: tuple[str, int] | None = None  # (file, its lines not starting with '#'): the input's size, kept
 
 
 CASES: list[Case] = [
@@ -84,6 +89,7 @@ CASES: list[Case] = [
         {"model": model("promoter_clf"), "input": "data/core/prom_20.fa", "out": "predictions.csv"},
         ("predictions.csv",),
         models=("promoter_clf",),
+        rows=("predictions.csv", 21),  # header + the 20 sequences of prom_20.fa
     ),
     Case(
         "variants",
@@ -96,6 +102,7 @@ CASES: list[Case] = [
         },
         ("scored.vcf",),
         models=("promoter_clf",),
+        rows=("scored.vcf", 165),  # every record of the VCF, scored or flagged
     ),
     Case(
         "annotate",
@@ -133,6 +140,7 @@ CASES: list[Case] = [
             "summary": "sites.summary.tsv",
         },
         ("sites.tsv", "sites.summary.tsv"),
+        rows=("sites.summary.tsv", 5),  # header + the 4 guides
     ),
     Case(
         "chem",
@@ -140,6 +148,7 @@ CASES: list[Case] = [
         {"model": model("chem_svm"), "input": "data/chem/bbbp_dev.csv", "out": "chem_predictions.csv"},
         ("chem_predictions.csv",),
         models=("chem_svm",),
+        rows=("chem_predictions.csv", 121),
     ),
     Case(
         "omics",
@@ -147,6 +156,7 @@ CASES: list[Case] = [
         {"model": model("omics_lr"), "input": "data/omics/golub_train_slice.csv", "out": "omics_predictions.csv"},
         ("omics_predictions.csv",),
         models=("omics_lr",),
+        rows=("omics_predictions.csv", 39),
     ),
     Case(
         "literature",
@@ -154,6 +164,7 @@ CASES: list[Case] = [
         {"model": model("ner_crf"), "input": "data/literature/nlp/ncbi_devel_150.tsv", "out": "tagged.tsv"},
         ("tagged.tsv",),
         models=("ner_crf",),
+        rows=("tagged.tsv", 3918),  # IOB out for IOB in: one line per input line
     ),
     Case(
         "linkpred",
@@ -161,6 +172,7 @@ CASES: list[Case] = [
         {"model": model("kg_cbg"), "input": f"{INPUT_DIR}/pairs.tsv", "out": "scored.tsv"},
         ("scored.tsv",),
         models=("kg_cbg",),
+        rows=("scored.tsv", 42),  # header + 40 dev edges + the unknown node
     ),
     Case("motifs", "motifs.scan", {"input": "data/core/prom_20.fa", "out": "hits.tsv"}, ("hits.tsv",)),
 ]

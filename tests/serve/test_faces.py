@@ -210,3 +210,7 @@ def test_same_result_files_through_cli_rest_and_mcp(faces, case):
         assert mcp[name] == cli[name], f"{case.domain}: {name} differs between MCP and the CLI"
     for name in case.compare:  # real results, not empty files
         assert cli[name].strip(), f"{case.domain}: {name} is empty"
+    if case.rows:
+        name, n = case.rows
+        lines = [ln for ln in cli[name].decode().splitlines() if not ln.startswith("#")]
+        assert len(lines) == n, f"{case.domain}: {name} has {len(lines)} lines, expected {n}"
