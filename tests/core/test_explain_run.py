@@ -60,14 +60,14 @@ def scored_vcf(tmp_path_factory) -> Path:
 def test_classifier_run_template_quotes_metrics_and_baselines(promoter_clf, tmp_path):
     md, js = _explain_cli(promoter_clf, tmp_path / "summary.md", "--suggest")
     metrics = json.loads((promoter_clf / "metrics.json").read_text())["valid"]
-    assert f"MCC {fmt(metrics['mcc'])} (above the chance level of 0" in md
-    assert f"AUROC {fmt(metrics['auroc'])} (above the chance level of 0.5" in md
+    assert f"MCC {fmt(metrics['mcc'])} (better than the chance level of 0" in md
+    assert f"AUROC {fmt(metrics['auroc'])} (better than the chance level of 0.5" in md
     assert f"On the valid split ({metrics['n']} examples)" in md
     # labels of the valid file are known: accuracy against the majority-class rate, AUPRC against the positive rate
     with open(DATA / "core" / "prom_valid.csv") as fh:
         labels = [r["label"] for r in csv.DictReader(fh)]
     major = max(labels.count("0"), labels.count("1")) / len(labels)
-    assert f"the majority-class rate of {fmt(major)}" in md
+    assert f"better than the majority-class rate of {fmt(major)}" in md
     assert "prom_train.csv" in md and "## Next experiments" in md and "Evidence:" in md
     assert js["writer"] == "template" and js["unsupported"] == [] and js["cited_numbers"]
     assert _all_numbers_grounded(md, js["facts"]) == []
@@ -153,6 +153,8 @@ def test_grounding_removes_made_up_numbers():
     # rounding is to the shown precision: 0.48 is not 0.4745, 0.4745 does not support 0 or 1
     assert ground("MCC 0.48.", facts).removed == ["MCC 0.48."]
     assert ground("MCC 1.", facts).removed == ["MCC 1."]
+    # a minus sign must match the fact's sign; the dash of a name or a range is no sign
+    assert ground("The MCC is -0.47. F9:137:T>G fell by 8.17.", facts).removed == ["The MCC is -0.47."]
     # digits inside names are not numbers; thousands separators and percentages are read
     assert [n.text for n in numbers_in("bglB_101 off_4mm IL-1 had 1,726 reads (72.0%)")] == ["1", "1,726", "72.0%"]
 
@@ -274,3 +276,22 @@ def test_rest_job_explains_an_earlier_job(tmp_path):
         assert bad.state == "failed" and "is not a genolm run" in bad.error
     finally:
         m.stop()
+
+
+def test_regression_run_and_metrics_file_get_baselines(ontarget_run, tmp_path):
+    md, js = _explain_cli(ontarget_run, tmp_path / "r.md")
+    with open(ontarget_run / "dev_predictions.csv") as fh:
+        y = [float(r["target"]) for r in csv.DictReader(fh)]
+    mean = sum(y) / len(y)
+    sd = (sum((v - mean) ** 2 for v in y) / len(y)) ** 0.5
+    rmse = json.loads((ontarget_run / "metrics.json").read_text())["dev"]["rmse"]
+    assert f"RMSE {fmt(rmse)} (better than the predict-the-mean baseline of {fmt(sd)})" in md
+    assert f"kim_train.csv ({len(open(ED / 'kim_train.csv').readlines()) - 1} records" in md
+    assert _all_numbers_grounded(md, js["facts"]) == []
+    ev = tmp_path / "eval.json"
+    args = ["--sequence-col", "target_context_30mer", "--label-col", "indel_freq_background_subtracted_pct"]
+    assert _cli(["crispr", "evaluate", "--model", ontarget_run, "--input", ED / "kim_dev.csv", *args, "--out", ev]) == 0
+    md, js = _explain_cli(ev, tmp_path / "e.md")
+    spearman = json.loads(ev.read_text())["spearman"]
+    assert "The metrics file eval.json records an evaluation" in md and f"Spearman {fmt(spearman)}" in md
+    assert _all_numbers_grounded(md, js["facts"]) == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import heapq
 import json
 import math
 import os
@@ -25,11 +24,20 @@ from typing import Any
 
 import yaml
 
+from genolm.core.runsummary_files import (
+    TOP_N,
+    count_records,
+    delimiter,
+    guides_facts,
+    header,
+    num,
+    open_text,
+    vcf_facts,
+)
 from genolm.io.errors import InputError
 
 SMALL_TEST = 100  # fewer evaluation examples than this is a caveat
 WIDE_CI = 0.2  # a 95% interval wider than this is a caveat
-TOP_N = 5  # top items listed per result
 CI_LEVEL = 95
 _Z = 1.959964
 
@@ -98,10 +106,17 @@ def _kind_of_file(path: Path) -> str | None:
         return "variants"
     if name.endswith((".tsv", ".csv", ".tsv.gz", ".csv.gz")):
         try:
-            header = _header(path)
+            cols = header(path)
         except (OSError, UnicodeDecodeError, csv.Error):
             return None
-        return "guides" if {"spacer", "final_score"} <= set(header) else None
+        return "guides" if {"spacer", "final_score"} <= set(cols) else None
+    if name.endswith(".json") and path.stat().st_size < 16 * 2**20:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if isinstance(data, dict) and "facts" not in data and _metrics(data, {}, None):
+            return "metrics"  # e.g. `genolm crispr evaluate --out m.json` (an explain-run summary.json is not)
     return None
 
 
@@ -114,50 +129,11 @@ def _part(path: Path) -> dict | None:
             return vcf_facts(path)
         if kind == "guides":
             return guides_facts(path)
+        if kind == "metrics":
+            return metrics_file_facts(path)
     except (OSError, UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read {path}: {e}") from None
     return None
-
-
-# --- small readers -----------------------------------------------------------------------------------------
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")
-
-
-def _delimiter(path: Path) -> str:
-    return "\t" if ".tsv" in path.name.lower() else ","
-
-
-def _header(path: Path) -> list[str]:
-    with _open_text(path) as fh:
-        return next(csv.reader(fh, delimiter=_delimiter(path)), [])
-
-
-def _count_records(path: Path) -> int | None:
-    """Rows of a table (header excluded), records of a FASTA or VCF; None for other or huge files."""
-    name = path.name.lower().removesuffix(".gz")
-    if not path.is_file() or path.stat().st_size > 512 * 2**20:
-        return None
-    try:
-        with _open_text(path) as fh:
-            if name.endswith((".fa", ".fasta", ".fna")):
-                return sum(1 for ln in fh if ln.startswith(">"))
-            if name.endswith(".vcf"):
-                return sum(1 for ln in fh if ln.strip() and not ln.startswith("#"))
-            if name.endswith((".csv", ".tsv", ".txt", ".jsonl")):
-                n = sum(1 for ln in fh if ln.strip())
-                return n if name.endswith(".jsonl") else max(n - 1, 0)
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
-        return None
-    return None
-
-
-def _num(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def _read_json(path: Path) -> Any:
@@ -188,7 +164,7 @@ def run_facts(run: Path) -> dict:
     for key in ("seed", "seconds", "steps"):
         if manifest.get(key) is not None:
             part[key] = manifest[key]
-    part["inputs"] = _inputs(manifest, config)
+    part["inputs"] = _inputs(manifest, config, run)
     part["config"] = {
         k: v
         for k, v in config.items()
@@ -204,18 +180,49 @@ def run_facts(run: Path) -> dict:
             part["classes"] = classes
         part["metrics"] = _metrics(metrics, _label_counts(part["inputs"], config), classes)
         for key in ("n_train", "n_dev", "n_test", "n_samples", "n_genes", "train_seconds"):
-            if _num(metrics.get(key)) is not None:
+            if num(metrics.get(key)) is not None:
                 part[key] = metrics[key]
         stop = _find_key(metrics, "stopped_because")
         if stop:
             part["stopped_because"] = stop
     else:
         part["metrics"] = []
+    _mean_baselines(run, part["metrics"], config)
     markers = _markers(run, metrics)
     if markers:
         part["top_markers"] = markers
     part["files"] = sorted(p.name for p in run.iterdir() if p.is_file())
     return part
+
+
+def metrics_file_facts(path: Path) -> dict:
+    """A metrics JSON written by an evaluate command: its metrics (and chance baselines), no run around it."""
+    data = _read_json(path)
+    part: dict[str, Any] = {"kind": "run", "name": path.name, "command": None, "metrics_file": True}
+    part.update({"inputs": [], "config": {}, "metrics": _metrics(data, {}, None)})
+    return part
+
+
+def _mean_baselines(run: Path, metrics: list[dict], config: dict) -> None:
+    """RMSE/MSE/MAE against predicting the mean (median for MAE) of the evaluation labels, read from the run's
+    predictions file when it holds them (e.g. `crispr train`'s dev_predictions.csv, column ``target``)."""
+    todo = [m for m in metrics if m["name"] in ("rmse", "mse", "mae") and "baseline" not in m and m.get("n")]
+    cols = [c for c in (config.get("label_col"), config.get("label_column"), "target", "label") if c]
+    for f in sorted(run.glob("*predictions*.csv")) if todo else []:
+        with open_text(f) as fh:
+            rows = list(csv.DictReader(fh, delimiter=delimiter(f)))
+        col = next((c for c in cols if rows and c in rows[0]), None)
+        ys = [num(r[col]) for r in rows] if col else []
+        if not ys or any(y is None for y in ys) or len(set(ys)) <= 2:
+            continue
+        y = sorted(float(v) for v in ys if v is not None)
+        mean, median = sum(y) / len(y), y[len(y) // 2]
+        mse = sum((v - mean) ** 2 for v in y) / len(y)
+        base = {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(abs(v - median) for v in y) / len(y)}
+        for m in todo:
+            if m["n"] == len(y) and "baseline" not in m:
+                m["baseline"], m["baseline_name"] = base[m["name"]], "predict-the-mean baseline"
+        return
 
 
 def _find_key(d: Any, key: str) -> Any:
@@ -229,14 +236,25 @@ def _find_key(d: Any, key: str) -> Any:
     return None
 
 
-def _inputs(manifest: dict, config: dict) -> list[dict]:
+def _locate(p: str, run: Path) -> Path:
+    """An input path as recorded (relative to the cwd of the run), else relative to a folder above the run."""
+    path = Path(p)
+    if path.is_absolute() or path.exists():
+        return path
+    for base in list(run.resolve().parents)[:4]:
+        if (base / path).is_file():
+            return base / path
+    return path
+
+
+def _inputs(manifest: dict, config: dict, run: Path) -> list[dict]:
     out = []
     roles = {str(config.get(k)): k for k in _ROLE_KEYS if config.get(k)}
     for p, info in (manifest.get("inputs") or {}).items():
-        entry: dict[str, Any] = {"role": roles.get(p, "input"), "name": Path(p).name, "path": p}
+        entry: dict[str, Any] = {"role": roles.get(p, "input"), "name": Path(p).name, "path": str(_locate(p, run))}
         if isinstance(info, dict) and info.get("bytes") is not None:
             entry["bytes"] = info["bytes"]
-        rows = _count_records(Path(p))
+        rows = count_records(Path(entry["path"]))
         if rows is not None:
             entry["records"] = rows
         out.append(entry)
@@ -254,9 +272,9 @@ def _label_counts(inputs: list[dict], config: dict) -> dict[str, dict[str, int]]
         if entry["role"] not in _EVAL_SPLITS + ("train",) or not path.is_file() or path.stat().st_size > 64 * 2**20:
             continue
         try:
-            with _open_text(path) as fh:
+            with open_text(path) as fh:
                 counts: dict[str, int] = {}
-                for row in csv.DictReader(fh, delimiter=_delimiter(path)):
+                for row in csv.DictReader(fh, delimiter=delimiter(path)):
                     counts[str(row.get(col, ""))] = counts.get(str(row.get(col, "")), 0) + 1
         except (OSError, UnicodeDecodeError, csv.Error):
             continue
@@ -283,7 +301,7 @@ def _metrics(metrics: dict, labels: dict[str, dict[str, int]], classes: dict | N
     values, baselines = [], {}
     for path, v in _flatten(metrics):
         name = _metric_name(path[-1]) if path else None
-        if name is None or _num(v) is None or isinstance(v, bool):
+        if name is None or num(v) is None or isinstance(v, bool):
             continue
         where = path[:-1]
         base = next((i for i, p in enumerate(where) if "baseline" in p.lower()), None)
@@ -302,7 +320,7 @@ def _metrics(metrics: dict, labels: dict[str, dict[str, int]], classes: dict | N
     out = []
     for where, name, value in values:
         m: dict[str, Any] = {"split": ".".join(where) or "metrics", "name": name, "value": value}
-        n = _num(_get(metrics, (*where, "n")))
+        n = num(_get(metrics, (*where, "n")))
         if n is not None:
             m["n"] = int(n)
         split = where[-1].lower() if where else ""
@@ -369,7 +387,7 @@ def _markers(run: Path, metrics: Any) -> list[dict]:
             for row in csv.DictReader(fh):
                 keep = {k: row[k] for k in ("rank", "gene", "name", "marks_class") if row.get(k)}
                 for k in ("snr", "q_value"):
-                    if _num(row.get(k)) is not None:
+                    if num(row.get(k)) is not None:
                         keep[k] = float(row[k])
                 rows.append(keep)
                 if len(rows) == TOP_N:
@@ -377,103 +395,6 @@ def _markers(run: Path, metrics: Any) -> list[dict]:
         return rows
     top = metrics.get("top_markers") if isinstance(metrics, dict) else None
     return [t for t in top[:TOP_N] if isinstance(t, dict)] if isinstance(top, list) else []
-
-
-# --- result files ------------------------------------------------------------------------------------------
-def guides_facts(path: Path) -> dict:
-    with _open_text(path) as fh:
-        rows = list(csv.DictReader(fh, delimiter=_delimiter(path)))
-    flags: dict[str, int] = {}
-    for r in rows:
-        for f in filter(None, (r.get("flags") or "").split(",")):
-            flags[f] = flags.get(f, 0) + 1
-    unflagged = [r for r in rows if not r.get("flags")]
-    part: dict[str, Any] = {
-        "kind": "guides",
-        "name": path.name,
-        "n_guides": len(rows),
-        "n_unflagged": len(unflagged),
-        "flag_counts": dict(sorted(flags.items(), key=lambda kv: -kv[1])),
-        "has_ontarget_model": any(_num(r.get("ontarget_score")) is not None for r in rows),
-        "has_offtarget_search": any(_num(r.get("off_0mm")) is not None for r in rows),
-    }
-    if rows and rows[0].get("chrom"):
-        starts = [int(r["start"]) for r in rows if _num(r.get("start")) is not None]
-        ends = [int(r["end"]) for r in rows if _num(r.get("end")) is not None]
-        if starts and ends:
-            part["region"] = {"chrom": rows[0]["chrom"], "start": min(starts), "end": max(ends)}
-
-    def row_facts(r: dict) -> dict:
-        keep: dict[str, Any] = {k: r[k] for k in ("guide_id", "spacer", "pam", "strand", "flags") if r.get(k)}
-        for k in ("rank", "cut_site", "ontarget_score", "gc", "specificity", "final_score", "cfd_sum"):
-            if _num(r.get(k)) is not None:
-                keep[k] = float(r[k]) if "." in r[k] else int(r[k])
-        offs = [int(r[k]) for k in r if k.startswith("off_") and k.endswith("mm") and _num(r.get(k)) is not None]
-        if offs:
-            keep["offtargets"] = sum(offs)
-        return keep
-
-    ranked = sorted(rows, key=lambda r: _num(r.get("rank")) or math.inf)
-    part["top"] = [row_facts(r) for r in ranked[:TOP_N]]
-    part["top_unflagged"] = [row_facts(r) for r in ranked if not r.get("flags")][:TOP_N]
-    return part
-
-
-def vcf_facts(path: Path) -> dict:
-    """Counts, skip reasons and the strongest GENOLM_SCORE alleles of a scored VCF (streamed)."""
-    n_rec = n_alleles = n_scored = n_zero = n_neg = 0
-    skips: dict[str, int] = {}
-    meta: dict[str, str] = {}
-    top: list[tuple[float, int, dict]] = []
-    with _open_text(path) as fh:
-        for line in fh:
-            if line.startswith("##genolm_score=<"):
-                for kv in line.strip()[16:-1].split(","):
-                    k, _, v = kv.partition("=")
-                    meta[k] = v
-                continue
-            if line.startswith("#") or not line.strip():
-                continue
-            c = line.rstrip("\n").split("\t")
-            if len(c) < 8:
-                continue
-            n_rec += 1
-            info = dict(kv.partition("=")[::2] for kv in c[7].split(";"))
-            alts = c[4].split(",")
-            scores = (info.get("GENOLM_SCORE") or "").split(",")
-            for f in filter(None, (info.get("GENOLM_SKIP") or "").split(",")):
-                skips[f] = skips.get(f, 0) + 1
-            for i, alt in enumerate(alts):
-                n_alleles += 1
-                s = _num(scores[i]) if i < len(scores) else None
-                if s is None:
-                    continue
-                n_scored += 1
-                n_zero += s == 0
-                n_neg += s < 0
-                item = {"id": c[2] if c[2] != "." else f"{c[0]}:{c[1]}:{c[3]}>{alt}", "chrom": c[0], "pos": int(c[1])}
-                item.update({"ref": c[3], "alt": alt, "score": s})
-                heapq.heappush(top, (abs(s), -n_alleles, item))
-                if len(top) > TOP_N:
-                    heapq.heappop(top)
-    if not meta and not n_scored and not skips:
-        return {}  # a VCF genolm did not score
-    return {
-        "kind": "variants",
-        "name": path.name,
-        "method": meta.get("method"),
-        "model": meta.get("model"),
-        "window": int(meta["window"]) if _num(meta.get("window")) is not None else None,
-        "n_records": n_rec,
-        "n_alleles": n_alleles,
-        "n_scored": n_scored,
-        "n_unscored": n_alleles - n_scored,
-        "n_zero": n_zero,
-        "n_negative": n_neg,
-        "n_positive": n_scored - n_zero - n_neg,
-        "skip_reasons": dict(sorted(skips.items(), key=lambda kv: -kv[1])),
-        "top": [t[2] for t in sorted(top, key=lambda t: (-t[0], -t[1]))],
-    }
 
 
 def is_better(name: str, value: float, baseline: float) -> bool:

@@ -48,16 +48,20 @@ class Number:
     decimals: int
     percent: bool
     exponent: int | None = None
+    negative: bool = False  # written with a minus sign ("-8.17", not the "-" of "IL-1" or "2271-3694")
 
 
 def numbers_in(text: str) -> list[Number]:
-    """The numbers written in ``text`` (signs dropped: "-8.17" and "8.17" are the same quoted number)."""
+    """The numbers written in ``text``; a minus sign counts only after a space, bracket or the start."""
     out = []
     for m in _NUMBER.finditer(text):
+        i = m.start()
+        negative = i > 0 and text[i - 1] in "-\u2212" and (i == 1 or text[i - 2] in " \t\n(=[:;,")
         raw = m.group("num").replace(",", "")
         mant, _, exp = raw.lower().partition("e")
         decimals = len(mant.split(".")[1]) if "." in mant else 0
-        out.append(Number(m.group(0).strip(), float(raw), decimals, bool(m.group("pct")), int(exp) if exp else None))
+        exponent = int(exp) if exp else None
+        out.append(Number(m.group(0).strip(), float(raw), decimals, bool(m.group("pct")), exponent, negative))
     return out
 
 
@@ -81,6 +85,10 @@ def fact_numbers(facts: Any, path: str = "") -> Iterator[tuple[str, float, str |
 
 
 def _matches(n: Number, v: float) -> bool:
+    """``n`` as written is ``v`` at its shown precision; an unsigned number may quote a negative fact
+    ("fell by 8.17"), a negative one needs a negative fact."""
+    if n.negative and v >= 0:
+        return False
     v = abs(v)
     if n.exponent is not None:
         if v == 0:
@@ -167,6 +175,11 @@ def annotate(facts: dict, suggest: bool) -> dict:
     return facts
 
 
+def split_label(split: str | None) -> str:
+    """ "valid split", or "evaluation data" for metrics written at the top of a metrics file."""
+    return "evaluation data" if split in (None, "metrics") else f"{split} split"
+
+
 def metric_label(m: str) -> str:
     return _NAMES.get(m, m.replace("_", " "))
 
@@ -178,7 +191,9 @@ def _caveats(part: dict) -> list[str]:
         ms = [m for m in part.get("metrics", []) if m["split"] == split]
         n = next((m["n"] for m in ms if m.get("n")), None)
         if n is not None and n < SMALL_TEST:
-            out.append(f"The {split} split has only {n} examples (fewer than {SMALL_TEST}), so its metrics are noisy.")
+            out.append(
+                f"The {split_label(split)} has only {n} examples (fewer than {SMALL_TEST}), so its metrics are noisy."
+            )
         for m in ms:
             if "ci_low" in m and m["ci_high"] - m["ci_low"] > WIDE_CI:
                 out.append(
@@ -194,7 +209,7 @@ def _caveats(part: dict) -> list[str]:
             t = train.get(m["name"])
             if t and m["name"] in ("accuracy", "mcc", "auroc", "spearman") and t["value"] - m["value"] > 0.05:
                 out.append(
-                    f"Training {metric_label(m['name'])} ({fmt(t['value'])}) is above the {split} value "
+                    f"Training {metric_label(m['name'])} ({fmt(t['value'])}) is above the value on the {split_label(split)} "
                     f"({fmt(m['value'])}): the model fits its training data better than new data."
                 )
                 break
@@ -266,8 +281,8 @@ def _suggestions(part: dict) -> list[dict]:
         if n is not None and (n < SMALL_TEST or wide):
             out.append(
                 {
-                    "text": f"Evaluate on a larger held-out set than the {n} examples of the {split} split.",
-                    "evidence": f"{n} examples in the {split} split"
+                    "text": f"Evaluate on a larger held-out set than the {n} examples of the {split_label(split)}.",
+                    "evidence": f"{n} examples in the {split_label(split)}"
                     + "".join(
                         f"; {metric_label(m['name'])} 95% interval {fmt(m['ci_low'])} to {fmt(m['ci_high'])}"
                         for m in wide[:2]
@@ -297,7 +312,7 @@ def _suggestions(part: dict) -> list[dict]:
                 {
                     "text": "More labelled training data is the likeliest way to improve the model; compare a rerun "
                     "with a second seed to see how much of the result is seed noise.",
-                    "evidence": f"one run, seed {part.get('seed')}",
+                    "evidence": f"one run, seed {part['seed']}" if part.get("seed") is not None else "one evaluation",
                 }
             )
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genolm.core.runsummary import collect_facts, is_better
-from genolm.core.runsummary_text import Complete, annotate, metric_label, fmt, ground, primary_split
+from genolm.core.runsummary_text import Complete, annotate, fmt, ground, metric_label, primary_split, split_label
 
 NOTES_RULE = "---"  # provenance notes (writer, removed sentences) follow this line
 MIN_KEPT_SENTENCES = 2  # an LLM answer with fewer grounded sentences (or citing no fact) falls back to the template
@@ -35,7 +35,7 @@ def _metric_phrase(m: dict) -> str:
     s = f"{metric_label(m['name'])} {fmt(m['value'])}"
     extra = []
     if "baseline" in m:
-        rel = "above" if is_better(m["name"], m["value"], m["baseline"]) else "not above"
+        rel = "better than" if is_better(m["name"], m["value"], m["baseline"]) else "not better than"
         extra.append(f"{rel} the {m['baseline_name']} of {fmt(m['baseline'])}")
     if "ci_low" in m:
         extra.append(f"95% interval {fmt(m['ci_low'])} to {fmt(m['ci_high'])}")
@@ -49,14 +49,17 @@ def _input_phrase(i: dict) -> str:
 
 
 def _run_text(p: dict) -> list[str]:
-    cmd = p["command"]
+    cmd = p["command"] or ""
     verb = "trained" if any(w in cmd for w in ("train", "finetune", "pretrain")) else "ran"
     cfg = p.get("config", {})
     described = [f"{k.replace('_', ' ')} {fmt(cfg[k])}" for k in _DESCRIBE if k in cfg and not isinstance(cfg[k], bool)]
     label = cfg.get("label_column") or cfg.get("label_col")
     train = [i for i in p["inputs"] if i["role"] in ("train", "matrix", "corpus")] or p["inputs"][:1]
     evals = [i for i in p["inputs"] if i["role"] in ("valid", "test")]
-    first = f"This `genolm {cmd}` run {verb} " + ("a model" if verb == "trained" else "its task")
+    if p.get("metrics_file"):
+        first = f"The metrics file {p['name']} records an evaluation"
+    else:
+        first = f"This `genolm {cmd}` run {verb} " + ("a model" if verb == "trained" else "its task")
     if described:
         first += f" ({_join(described[:7])})"
     if train:
@@ -78,9 +81,10 @@ def _run_text(p: dict) -> list[str]:
     ms = [m for m in p.get("metrics", []) if m["split"] == split]
     if ms:
         n = next((m["n"] for m in ms if m.get("n")), None)
-        head = [m for m in ms if m["name"] in _HEADLINE][:3] or ms[:2]
+        head = sorted((m for m in ms if m["name"] in _HEADLINE), key=lambda m: _HEADLINE.index(m["name"]))[:3]
+        head = head or ms[:2]
         rest = [m for m in ms if m not in head and m["name"] != "mse"][:4]
-        txt = f"On the {split} split" + (f" ({n} examples)" if n else "") + " the model reached "
+        txt = f"On the {split_label(split)}" + (f" ({n} examples)" if n else "") + " the model reached "
         txt += _join([_metric_phrase(m) for m in head]) + "."
         if rest:
             txt += " It also scored " + _join([_metric_phrase(m) for m in rest]) + "."
