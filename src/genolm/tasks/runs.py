@@ -16,10 +16,18 @@ def explain_run(
     ),
     out: str = Opt(..., "--out", metavar="MD", help="summary.md to write (summary.json is written beside it)."),
     llm_url: Optional[str] = Opt(
-        None, "--llm-url", metavar="URL", help="OpenAI-compatible server (e.g. `genolm serve llm`); default: offline."
+        None,
+        "--llm-url",
+        metavar="URL",
+        envvar="GENOLM_LLM_URL",
+        help="OpenAI-compatible server (e.g. `genolm serve llm`); default: $GENOLM_LLM_URL, else offline.",
     ),
     llm_model: Optional[str] = Opt(
-        None, "--llm-model", metavar="NAME", help="Model name (default: the server's first)."
+        None,
+        "--llm-model",
+        metavar="NAME",
+        envvar="GENOLM_LLM_MODEL",
+        help="Model name (default: $GENOLM_LLM_MODEL, else the server's first).",
     ),
     llm_key: Optional[str] = Opt(
         None, "--llm-key", metavar="KEY", help="API key (default: $OPENAI_API_KEY); sent only over https or loopback."
