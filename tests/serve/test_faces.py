@@ -53,13 +53,17 @@ def _cli(argv: list[str], cwd: Path) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def _job_argv(task: registry.Task, params: dict, data_dir: Path) -> list[str]:
-    """The argv a job runs for ``params``: validated, input paths confined to (absolute in) the data dir."""
+def _job_argv(task: registry.Task, params: dict, data_dir: Path, cwd: Path) -> list[str]:
+    """The argv a job runs for ``params``: validated, input paths confined to the data dir and given relative to
+    ``cwd`` (a folder two levels under the data dir, like a job's ``jobs/<id>.partial``)."""
     v = task.validate(params)
     for p in task.params:
         val = v.get(p.key)
-        if p.path == "in" and val is not None:
-            items = [str(confine(data_dir, str(x), param=p.key)) for x in (val if isinstance(val, list) else [val])]
+        if p.path == "in" and val is not None and val not in p.keywords:
+            items = [
+                os.path.relpath(confine(data_dir, str(x), param=p.key), cwd)
+                for x in (val if isinstance(val, list) else [val])
+            ]
             v[p.key] = items if isinstance(val, list) else items[0]
     return task.argv(v)
 
@@ -124,9 +128,10 @@ def faces(faces_data, tmp_path_factory) -> dict[str, dict]:
 
     # (1) CLI, in-process, each case in its own working directory (as a job's directory)
     for case in F.CASES:
-        cwd = tmp_path_factory.mktemp(f"cli_{case.domain}")
+        cwd = faces_data / "cli" / case.domain  # two levels down, as a job's jobs/<id>.partial
+        cwd.mkdir(parents=True)
         try:
-            argv = _job_argv(registry.get(case.task), case.params, faces_data)
+            argv = _job_argv(registry.get(case.task), case.params, faces_data, cwd)
             with _torch_threads(1):
                 code, err = _cli(argv, cwd)
             results[case.domain]["cli"] = _files(cwd) if code == 0 else f"CLI exited {code}: {err[-1500:]}"

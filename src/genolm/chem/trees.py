@@ -285,10 +285,12 @@ class TreeModel:
         for t, est in enumerate(self.estimators):
             if est is None:
                 out[ok, t] = self.constant[t]
-            elif self.task == "classification":
-                out[ok, t] = est.predict_proba(Xs)[:, 1]
-            else:
-                out[ok, t] = est.predict(Xs)
+                continue
+            # one thread: a forest sums its trees in the order threads finish, so n_jobs > 1 changes the last bits
+            # of a prediction from run to run (the same model and molecules must give the same file)
+            if hasattr(est, "n_jobs"):
+                est.set_params(n_jobs=1)
+            out[ok, t] = est.predict_proba(Xs)[:, 1] if self.task == "classification" else est.predict(Xs)
         return out
 
 

@@ -34,6 +34,9 @@ from typing import Any
 
 from genolm.core import registry
 from genolm.serve.jobs_process import (
+    hold_manager_lock,
+    release_manager_lock,
+    run_by_live_manager,
     KILL_GRACE_S,
     JobLog,
     kill_group,
@@ -134,7 +137,10 @@ class JobManager:
         if self._threads:
             return
         self._stopping.clear()
+        self._lock_file = hold_manager_lock(self.data_dir)
         for row in self.store.list(state="running", limit=0):
+            if run_by_live_manager(self.data_dir, row.get("pid")):
+                continue  # another started server on this data dir runs it: not ours to recover
             kill_orphan(row.get("pid"), self._progress_path(row["id"]))
             if self.store.transition(row["id"], "running", state="failed", error=RESTART_ERROR, finished=now_iso()):
                 self._move_partial(row["id"], ".failed")
@@ -157,6 +163,8 @@ class JobManager:
         self._threads = []
         # the sentinels (and ids nobody took) are dropped: queued jobs are re-read from the store at start()
         self._queue = queue.Queue()
+        release_manager_lock(self.data_dir, getattr(self, "_lock_file", None))
+        self._lock_file = None
 
     def __enter__(self) -> JobManager:
         self.start()
@@ -207,6 +215,8 @@ class JobManager:
         return json.loads(json.dumps(v, default=str))
 
     def _input_path(self, p: registry.Param, value: str) -> str:
+        if value in p.keywords:  # a name the task knows (`--model jaspar`), not a file
+            return value
         if value.startswith("hf:") and (p.name in HF_PARAMS or p.key in HF_PARAMS):
             if "\x00" in value or len(value) < 4:
                 raise PathError(p.key, "bad hub id")
@@ -423,7 +433,8 @@ class JobManager:
         self.store.transition(job_id, "running", **values)
 
     def _runtime_params(self, task: registry.Task, params: dict, partial: Path) -> dict:
-        """Input paths made absolute (confined again), output folders created inside the job dir."""
+        """Input paths confined again and given relative to the job dir (``../../data/x.fa``: a result that records
+        its input names no server path), output folders created inside the job dir."""
         run = dict(params)
         for p in task.params:
             val = run.get(p.key)
@@ -431,12 +442,18 @@ class JobManager:
                 continue
             items = val if isinstance(val, list) else [val]
             if p.path == "in":
-                done = [self._input_path(p, str(x)) for x in items]
+                done = [self._relative_input(p, str(x), partial) for x in items]
                 run[p.key] = done if isinstance(val, list) else done[0]
             elif p.path == "out":
                 for x in items:
                     (partial / str(x)).parent.mkdir(parents=True, exist_ok=True)
         return run
+
+    def _relative_input(self, p: registry.Param, value: str, cwd: Path) -> str:
+        resolved = self._input_path(p, value)
+        if resolved == value and not os.path.isabs(value):  # a keyword or hub id
+            return value
+        return os.path.relpath(resolved, cwd)
 
     # --- helpers ---------------------------------------------------------------------------------------
     def _path_rewrites(self, job_id: str) -> list[tuple[bytes, bytes]]:

@@ -121,3 +121,49 @@ def kill_orphan(pid: int | None, progress_file: Path) -> None:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+# Several servers (a REST API and an MCP server) may share one data dir and job store. Each started manager holds an
+# exclusive lock on .genolm/managers/<pid>.lock while it lives; at start() a "running" job is recovered only when the
+# process that runs it is gone or no live manager is its parent.
+def _manager_lock_path(data_dir: Path, pid: int) -> Path:
+    return data_dir / ".genolm" / "managers" / f"{pid}.lock"
+
+
+def hold_manager_lock(data_dir: Path):
+    """Take this process's manager lock (held until :func:`release_manager_lock`)."""
+    import fcntl
+
+    path = _manager_lock_path(data_dir, os.getpid())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "w")  # noqa: SIM115 (held while the manager runs)
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+def release_manager_lock(data_dir: Path, f) -> None:
+    if f is not None:
+        _manager_lock_path(data_dir, os.getpid()).unlink(missing_ok=True)
+        f.close()
+
+
+def run_by_live_manager(data_dir: Path, job_pid: int | None) -> bool:
+    """True when the job process ``job_pid`` is alive and its parent is another started manager of this data dir."""
+    import fcntl
+
+    if not job_pid:
+        return False
+    try:
+        ppid = int(Path(f"/proc/{job_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    lock = _manager_lock_path(data_dir, ppid)
+    if ppid == os.getpid() or not lock.exists():
+        return False
+    try:
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: its manager is gone
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True

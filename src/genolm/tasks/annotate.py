@@ -101,7 +101,7 @@ def predict(
     out: str = Opt(..., "--out", metavar="GFF3", help="Output GFF3 file."),
     regions: Optional[str] = Opt(None, metavar="BED", help="BED file: call features inside these regions only."),
     bedgraph: Optional[str] = Opt(
-        None, metavar="BEDGRAPH", help="Also write a bedGraph of per-base class probability."
+        None, metavar="BEDGRAPH", path="out", help="Also write a bedGraph of per-base class probability."
     ),
     bedgraph_class: str = Opt(
         "CDS", metavar="CLASS", help="Class for --bedgraph: CDS, intron, UTR5, UTR3, RNA, intergenic."

@@ -17,7 +17,9 @@ def scan(
         None, metavar="BASES", help="Window length (default: the model's training length when known, else 200)."
     ),
     stride: Optional[int] = Opt(None, metavar="BASES", help="Step between windows (>= 1; default: window/2)."),
-    peaks: Optional[str] = Opt(None, metavar="BED", help="Also write merged peak calls (BED6 with score, strand)."),
+    peaks: Optional[str] = Opt(
+        None, metavar="BED", path="out", help="Also write merged peak calls (BED6 with score, strand)."
+    ),
     threshold: float = Opt(0.9, metavar="P", help="Probability for a window to count towards a peak."),
     positive_label: Optional[str] = Opt(None, metavar="LABEL", help="Label scored (default '1', else the last)."),
     batch_size: int = Opt(512, metavar="N"),
