@@ -64,11 +64,11 @@ def test_json_names_are_the_cli_options_with_underscores_and_argv_parses_back(t)
         canonical = "--" + p.key.replace("_", "-")
         assert canonical in by_opt, (t.name, p.key)  # the REST/MCP name is a real CLI option
     # every parameter set (sampled values, not defaults) survives argv -> the CLI's own parser
-    sent = {p.key: _sample_value(p) for p in t.params if not p.hidden}
+    sent = {p.key: _sample_value(p) for p in t.params if not (p.hidden or p.local_only)}
     valid = t.validate(sent)
     ctx = cmd.make_context(t.name, t.argv(valid)[len(t.path) :])
     for p in t.params:
-        if p.hidden:
+        if p.hidden or p.local_only:
             continue
         got = ctx.params[p.name]
         want = valid[p.key]
@@ -116,3 +116,15 @@ def test_paths_are_marked_for_confinement():
     # servers and in-place converters are CLI-only: never a REST job or an MCP tool
     served = {t.name for t in registry.tasks()}
     assert "serve.api" not in served and "convert" not in served and "crispr.design" in served
+
+
+def test_urls_and_keys_the_server_would_use_are_command_line_only():
+    t = registry.get("explain-run")
+    assert "llm_url" not in t.json_schema()["properties"] and "llm_key" not in t.json_schema()["properties"]
+    with pytest.raises(ParamError, match=r"llm_url: set where the server runs \(the server's \$GENOLM_LLM_URL\)"):
+        t.validate({"run_dir": "jobs/x", "out": "s.md", "llm_url": "http://169.254.169.254/"})
+    ok = t.validate({"run_dir": "jobs/x", "out": "s.md"})
+    assert "llm_url" not in ok and "--llm-url" not in t.argv(ok)
+    assert "llm_url" not in registry.get("lit.ask").json_schema()["properties"]
+    # keyword values of a path parameter are published, so clients know `jaspar` names no file
+    assert registry.get("variants.score").json_schema()["properties"]["model"]["x-genolm-keywords"] == ["jaspar"]

@@ -53,6 +53,7 @@ class Param:
     argument: bool = False  # positional on the command line
     path: str | None = None  # "in" (an input file/folder), "out" (a result path) or None (a value)
     keywords: tuple[str, ...] = ()  # values of a path parameter that name no file (`--model jaspar`)
+    local_only: bool = False  # a command-line option only: a server sets it in its environment (URLs, keys)
     annotation: Any = str  # the resolved Python type (str, int, float, bool, Path, list[Path], Optional[..])
 
     @property
@@ -102,7 +103,9 @@ def Opt(default: Any = REQUIRED, *flags: str, path: str | None = None, **kw: Any
 
     ``path="in"``/``"out"`` marks a file parameter; it is inferred from the metavar (FASTA, CSV, DIR...) and
     from the name ``out`` when not given. Keywords: help, metavar, min, max, hidden, envvar, show_envvar, and
-    ``keywords`` (values of a path parameter that are names, not files: ``("jaspar",)``).
+    ``keywords`` (values of a path parameter that are names, not files: ``("jaspar",)``) and ``local_only``
+    (an option REST/MCP clients may not set, e.g. a URL the server would call or a key: the server's
+    environment variable supplies it).
     """
     return Param(default=default, flags=tuple(flags), path=path, **kw)
 
@@ -144,7 +147,7 @@ class Task:
         props: dict[str, dict] = {}
         required = []
         for p in self.params:
-            if p.hidden:
+            if p.hidden or p.local_only:
                 continue
             item = _json_type(p.item_type)
             s: dict[str, Any] = {"type": "array", "items": item} if p.is_list else dict(item)
@@ -183,6 +186,9 @@ class Task:
             raise ParamError(self.name, "", "parameters must be a JSON object")
         known = {p.key: p for p in self.params}
         for k in params:
+            if k in known and known[k].local_only:
+                env = f" (the server's ${known[k].envvar})" if known[k].envvar else ""
+                raise ParamError(self.name, k, f"set where the server runs{env}, not per request")
             if k not in known:
                 hint = _closest(k, list(known))
                 raise ParamError(self.name, k, "unknown parameter" + (f" (did you mean {hint!r}?)" if hint else ""))
@@ -194,6 +200,9 @@ class Task:
                 out[p.key] = p.default
                 continue
             out[p.key] = _coerce(self.name, p, params[p.key])
+        for p in self.params:
+            if p.local_only:
+                out.pop(p.key, None)  # the job's own environment supplies it (envvar)
         return out
 
     def argv(self, params: dict) -> list[str]:

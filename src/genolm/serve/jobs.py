@@ -459,7 +459,11 @@ class JobManager:
     def _path_rewrites(self, job_id: str) -> list[tuple[bytes, bytes]]:
         """Server paths in a job's log, error and summary said as clients name them (data-dir relative)."""
         root = f"{self.data_dir}{os.sep}"
-        return [(f"{root}jobs/{job_id}.partial".encode(), f"jobs/{job_id}".encode()), (root.encode(), b"")]
+        return [
+            (f"{root}jobs/{job_id}.partial".encode(), f"jobs/{job_id}".encode()),
+            (root.encode(), b""),
+            (b"../../", b""),  # inputs are given relative to jobs/<id>.partial: ../../X is the data dir's X
+        ]
 
     def _progress_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}.progress"

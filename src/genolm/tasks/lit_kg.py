@@ -154,6 +154,8 @@ def ask_cmd(
         None,
         "--llm-url",
         metavar="URL",
+        envvar="GENOLM_LLM_URL",
+        local_only=True,
         help="OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) that writes a cited answer.",
     ),
     llm_model: Optional[str] = Opt(
@@ -166,6 +168,7 @@ def ask_cmd(
         envvar="OPENAI_API_KEY",
         metavar="KEY",
         show_envvar=True,
+        local_only=True,
         help="API key for the LLM server; sent only over "
         "https:// or to a loopback address (127.0.0.1, ::1, localhost).",
     ),

@@ -20,6 +20,7 @@ def explain_run(
         "--llm-url",
         metavar="URL",
         envvar="GENOLM_LLM_URL",
+        local_only=True,
         help="OpenAI-compatible server (e.g. `genolm serve llm`); default: $GENOLM_LLM_URL, else offline.",
     ),
     llm_model: Optional[str] = Opt(
@@ -30,7 +31,12 @@ def explain_run(
         help="Model name (default: $GENOLM_LLM_MODEL, else the server's first).",
     ),
     llm_key: Optional[str] = Opt(
-        None, "--llm-key", metavar="KEY", help="API key (default: $OPENAI_API_KEY); sent only over https or loopback."
+        None,
+        "--llm-key",
+        metavar="KEY",
+        envvar="OPENAI_API_KEY",
+        local_only=True,
+        help="API key (default: $OPENAI_API_KEY); sent only over https or loopback.",
     ),
     suggest: bool = Opt(False, "--suggest", help="Add next experiments, each tied to the fact it rests on."),
     max_tokens: int = Opt(600, "--max-tokens", metavar="N", min=16, max=4096, help="Longest LLM answer in tokens."),
