@@ -349,3 +349,26 @@ def test_a_dropped_streaming_client_does_not_block_others(server):
         r2 = c.post(f"{server}/v1/completions", json={"prompt": "BRCA1", "max_tokens": 8, "seed": 0})
         assert r2.status_code == 200 and r2.json()["choices"][0]["text"]
         assert time.perf_counter() - t0 < 10
+
+
+def test_a_completion_past_the_context_length_is_answered_not_a_500(server):
+    """The model's context is 64 tokens: a 2,000-word prompt with max_tokens past the context still gets a 200
+    (the prompt is left-truncated to leave room; generation stops at the context), streamed or not."""
+    import json as _json
+
+    text = _json.loads(ABSTRACTS.read_text().splitlines()[0])["text"]
+    words = " ".join(text.split() * 20)[:12_000]
+    for body in (
+        {"prompt": words, "max_tokens": 500},
+        {"prompt": words, "max_tokens": 40, "stream": True},
+        {"messages": [{"role": "user", "content": words}], "max_tokens": 500},
+    ):
+        path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+        r = httpx.post(f"{server}{path}", json=body, timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        if body.get("stream"):
+            assert r.text.rstrip().endswith("data: [DONE]")
+        else:
+            choice = r.json()["choices"][0]
+            assert choice["finish_reason"] in ("length", "stop")
+            assert r.json()["usage"]["completion_tokens"] <= 64
