@@ -354,9 +354,7 @@ def test_a_dropped_streaming_client_does_not_block_others(server):
 def test_a_completion_past_the_context_length_is_answered_not_a_500(server):
     """The model's context is 64 tokens: a 2,000-word prompt with max_tokens past the context still gets a 200
     (the prompt is left-truncated to leave room; generation stops at the context), streamed or not."""
-    import json as _json
-
-    text = _json.loads(ABSTRACTS.read_text().splitlines()[0])["text"]
+    text = json.loads(ABSTRACTS.read_text().splitlines()[0])["text"]
     words = " ".join(text.split() * 20)[:12_000]
     for body in (
         {"prompt": words, "max_tokens": 500},
