@@ -132,7 +132,7 @@ def test_registry_offers_explain_run_to_rest_and_mcp():
     assert schema["properties"]["run_dir"]["x-genolm-path"] == "in" and schema["required"] == ["run_dir", "out"]
     assert schema["properties"]["out"]["x-genolm-path"] == "out"
     p = t.validate({"run_dir": "jobs/abc", "out": "summary.md", "suggest": True})
-    assert t.argv(p) == ["explain-run", "jobs/abc", "--out", "summary.md", "--suggest"]
+    assert t.argv(p) == ["explain-run", "--out", "summary.md", "--suggest", "--", "jobs/abc"]  # positional last
 
 
 # --- the grounding check -----------------------------------------------------------------------------------

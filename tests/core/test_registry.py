@@ -128,3 +128,24 @@ def test_urls_and_keys_the_server_would_use_are_command_line_only():
     assert "llm_url" not in registry.get("lit.ask").json_schema()["properties"]
     # keyword values of a path parameter are published, so clients know `jaspar` names no file
     assert registry.get("variants.score").json_schema()["properties"]["model"]["x-genolm-keywords"] == ["jaspar"]
+
+
+def test_non_finite_numbers_and_option_like_positionals_are_not_smuggled_in():
+    t = registry.get("demo")
+    for bad in (float("nan"), float("inf"), "nan", "-inf", "1e999"):
+        with pytest.raises(ParamError, match="minutes: expected a finite number"):
+            t.validate({"out": "d", "minutes": bad})
+    with pytest.raises(ParamError, match="seed: expected an integer"):
+        t.validate({"out": "d", "seed": "inf"})
+    s = registry.get("lit.search")
+    argv = s.argv(s.validate({"query": "--help"}))
+    assert argv[-2:] == ["--", "--help"]  # a query, not the help flag
+    cmd = _click_command(s.path)
+    assert cmd.make_context("lit.search", argv[len(s.path) :]).params["query"] == "--help"
+
+
+def test_no_client_can_make_the_server_run_a_model_folders_code():
+    for t in registry.tasks():
+        assert "trust_remote_code" not in t.json_schema()["properties"], t.name
+    with pytest.raises(ParamError, match="trust_remote_code: set where the server runs"):
+        registry.get("predict").validate({"model": "hf:x/y", "input": "a.fa", "out": "p.csv", "trust_remote_code": True})

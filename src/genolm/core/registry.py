@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import re
 import sys
 import typing
@@ -208,13 +209,14 @@ class Task:
     def argv(self, params: dict) -> list[str]:
         """The command line that runs this task with validated ``params``: ``[*path, *options]``."""
         args: list[str] = list(self.path)
+        positional: list[str] = []
         for p in self.params:
             v = params.get(p.key, p.default)
             if v is REQUIRED or v is None or (p.default is not REQUIRED and v == p.default and not p.required):
                 continue
             flag = p.cli_flags[0] if p.cli_flags else ""
             if p.argument:
-                args.append(str(v))
+                positional.append(str(v))
             elif p.is_flag:
                 on, _, off = flag.partition("/")
                 if v:
@@ -226,7 +228,8 @@ class Task:
                     args += [flag, str(item)]
             else:
                 args += [flag, str(v)]
-        return args
+        # positionals after "--": a value such as "--help" is then a query, never an option
+        return args + (["--", *positional] if positional else [])
 
 
 class ParamError(ValueError):
@@ -266,11 +269,12 @@ def _coerce_one(task: str, p: Param, v: Any, t: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise ParamError(task, p.key, f"expected a number, got {v!r}")
         try:
-            x = t(v) if t is float else int(v) if float(v) == int(float(v)) else None
-        except (TypeError, ValueError):
+            f = float(v)
+            x = None if not math.isfinite(f) else f if t is float else int(f) if f == int(f) else None
+        except (TypeError, ValueError, OverflowError):
             x = None
         if x is None:
-            raise ParamError(task, p.key, f"expected {'an integer' if t is int else 'a number'}, got {v!r}")
+            raise ParamError(task, p.key, f"expected {'an integer' if t is int else 'a finite number'}, got {v!r}")
         if p.min is not None and x < p.min:
             raise ParamError(task, p.key, f"must be >= {p.min:g}, got {x}")
         if p.max is not None and x > p.max:

@@ -85,7 +85,11 @@ def _media_type(path: Path) -> str:
 
 
 def _file(path: Path) -> FileResponse:
-    return FileResponse(path, media_type=_media_type(path), headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if path.suffix.lower() in (".html", ".htm", ".svg", ".xml"):
+        # a report opened from the API runs in its own sandboxed origin: it cannot read the UI's token
+        headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups"
+    return FileResponse(path, media_type=_media_type(path), headers=headers)
 
 
 def create_app(manager: JobManager, token: str | None = None, limits: Limits | None = None) -> FastAPI:
@@ -230,7 +234,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
         except PathError as e:
             raise APIError(422, str(e), param="path") from None
         rel = full.relative_to(data_dir).parts
-        if rel and rel[0] == "jobs" and (len(rel) < 3 or not _JOB_ID.match(rel[1])):
+        if rel and rel[0] == "jobs" and (len(rel) < 3 or not _JOB_ID.fullmatch(rel[1])):
             raise APIError(404, f"no file {path!r} (job files are served once the job succeeded)", param="path")
         if not full.is_file():
             raise APIError(404, f"no file {path!r} in the data directory", param="path")
@@ -246,7 +250,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
         return await sync.crispr_score(_object(await read_json(request)))
 
     def _job(job_id: str):
-        job = manager.get(job_id) if _JOB_ID.match(job_id or "") else None
+        job = manager.get(job_id) if _JOB_ID.fullmatch(job_id or "") else None
         if job is None:
             raise APIError(404, f"unknown job {job_id!r}")
         return job
@@ -258,14 +262,17 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
 
     app.add_middleware(GuardMiddleware, token=token, limits=limits)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Range", "If-Range"],
-        expose_headers=EXPOSED,
-        max_age=600,
-    )
+    if token is not None:
+        # other origins (an igv.js page elsewhere) may read with the bearer token, which a page cannot
+        # send without the user; without a token (loopback only) there is no CORS: only the UI's own pages
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Range", "If-Range"],
+            expose_headers=EXPOSED,
+            max_age=600,
+        )
     return app
 
 

@@ -98,6 +98,29 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _host_of(value: str) -> str:
+    v = value.strip().lower()
+    if v.startswith("["):  # [::1]:8000
+        return v[: v.find("]") + 1] if "]" in v else v
+    return v.rsplit(":", 1)[0] if v.count(":") == 1 else v
+
+
+def _foreign_request(scope: dict) -> str | None:
+    """Why a request to a token-less (loopback) server comes from elsewhere, or None."""
+    host = _header(scope, b"host")
+    if host is not None and _host_of(host) not in _LOOPBACK_HOSTS:
+        return f"host {host!r} refused: a server without a token answers only loopback names (use --token)"
+    origin = _header(scope, b"origin")
+    if origin and origin != "null":
+        netloc = origin.split("://", 1)[-1].split("/", 1)[0]
+        if _host_of(netloc) not in _LOOPBACK_HOSTS:
+            return f"origin {origin!r} refused: a server without a token serves only its own pages (use --token)"
+    return None
+
+
 def _protected(path: str) -> bool:
     """Routes behind the token: every /v1 route but the health check."""
     return path.startswith("/v1/") and path.rstrip("/") != "/v1/health"
@@ -152,6 +175,7 @@ class GuardMiddleware:
     def __init__(self, app, token: str | None, limits: Limits):
         self.app, self.token, self.limits = app, token, limits
         self.buckets = TokenBuckets(limits.rate, limits.burst) if limits.rate > 0 else None
+        self.guesses = TokenBuckets(5.0, 20)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -159,6 +183,12 @@ class GuardMiddleware:
         path = scope.get("path", "")
         if scope.get("method") == "OPTIONS" or not _protected(path):
             return await self.app(scope, receive, send)
+        if self.token is None:
+            # no token is only allowed on loopback; there, a web page elsewhere (a cross-site request) or a
+            # DNS-rebound name must not drive the server: the Host must be loopback and an Origin the same
+            problem = _foreign_request(scope)
+            if problem:
+                return await send_error(send, 403, problem)
         given = presented_token(scope)
         if self.token is not None:
             if given is None:
@@ -169,6 +199,9 @@ class GuardMiddleware:
                     {"WWW-Authenticate": "Bearer"},
                 )
             if not hmac.compare_digest(given.encode(), self.token.encode()):
+                client = scope.get("client") or ("?", 0)
+                if self.guesses.take(f"bad:{client[0]}") > 0:  # wrong tokens: a few a second per address
+                    return await send_error(send, 429, "too many invalid tokens; slow down", {"Retry-After": "1"})
                 return await send_error(send, 401, "invalid bearer token", {"WWW-Authenticate": "Bearer"})
         if self.buckets is not None:
             client = scope.get("client") or ("?", 0)

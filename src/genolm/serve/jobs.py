@@ -223,14 +223,14 @@ class JobManager:
             return value
         path = confine(self.data_dir, value, param=p.key)
         rel = path.relative_to(self.data_dir).parts
-        if rel and rel[0] == "jobs" and (len(rel) < 2 or not JOB_ID.match(rel[1])):
+        if rel and rel[0] == "jobs" and (len(rel) < 2 or not JOB_ID.fullmatch(rel[1])):
             # only a job's results (jobs/<id> or jobs/<id>/...), never another job's log, partial or failed files
             raise PathError(p.key, "inside jobs/, only a job's results (jobs/<id>/<file>) can be inputs")
         return str(path)
 
     # --- reading ---------------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
-        if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
             return None
         row = self.store.get(job_id)
         return self._job(row) if row else None
@@ -254,13 +254,13 @@ class JobManager:
 
     def log_tail(self, job_id: str, lines: int = 40) -> str:
         """The last ``lines`` lines of the job's log (stdout and stderr); '' before it started."""
-        if not JOB_ID.match(job_id or ""):
+        if not JOB_ID.fullmatch(job_id or ""):
             return ""
         return tail(self.jobs_dir / f"{job_id}.log", lines)
 
     def job_dir(self, job_id: str) -> Path:
         """``data_dir/jobs/<id>``: the job's results, present once it succeeded."""
-        if not JOB_ID.match(job_id or ""):
+        if not JOB_ID.fullmatch(job_id or ""):
             raise FileNotFoundError(f"unknown job {job_id!r}")
         return self.jobs_dir / job_id
 
@@ -321,6 +321,8 @@ class JobManager:
             try:
                 self._run(job_id, entry)
             except Exception as e:  # a bug here must not kill the worker or leave the job running
+                if entry.proc is not None and entry.proc.poll() is None:
+                    kill_group(entry.proc)  # never a job process left running unsupervised
                 self.store.transition(
                     job_id, ("queued", "running"), state="failed", error=f"internal error: {e}", finished=now_iso()
                 )
@@ -332,7 +334,8 @@ class JobManager:
         row = self.store.get(job_id)
         if row is None or row["state"] != "queued":
             return
-        if not self.store.transition(job_id, "queued", state="running", started=now_iso()):
+        # pid = this manager until the job process exists: a manager starting meanwhile sees a live owner
+        if not self.store.transition(job_id, "queued", state="running", started=now_iso(), pid=os.getpid()):
             return  # cancelled (or taken by another process) meanwhile
         partial = self.jobs_dir / f"{job_id}.partial"
         shutil.rmtree(partial, ignore_errors=True)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
-KEEP_BYTES = 1 << 20  # the most stdout kept as a job's summary
+KEEP_BYTES = 8192  # the most stdout kept as a job's summary (a line or a few; the log has it all)
 LOG_MAX_BYTES = 64 << 20  # a job's log stops growing here (a runaway job must not fill the disk)
 _BOX = "│╭╮╰╯─┃━┏┓┗┛ \t\r\n"  # rich's error-panel borders around a usage error
 
@@ -56,13 +56,13 @@ class JobLog:
 def tee(pipe, log: JobLog, keep, rewrites: list[tuple[bytes, bytes]]) -> None:
     """Copy a child's pipe into the log line by line (data-dir paths made relative), keeping them in ``keep``."""
     kept = 0
-    for line in iter(pipe.readline, b""):
+    for line in iter(lambda: pipe.readline(65536), b""):  # a line without a newline is read in pieces
         for old, new in rewrites:
             line = line.replace(old, new)
         log.write(line)
         kept += len(line)
         if isinstance(keep, list) and kept > KEEP_BYTES:
-            continue  # a summary is a line or a few: keep the first MiB of stdout
+            continue  # a summary is a line or a few: keep the first 8 KB of stdout
         keep.append(line)
     pipe.close()
 
@@ -149,20 +149,26 @@ def release_manager_lock(data_dir: Path, f) -> None:
 
 def run_by_live_manager(data_dir: Path, job_pid: int | None) -> bool:
     """True when the job process ``job_pid`` is alive and its parent is another started manager of this data dir."""
-    import fcntl
-
     if not job_pid:
         return False
+    if job_pid != os.getpid() and _locked(_manager_lock_path(data_dir, job_pid)):
+        return True  # the job's manager itself, between taking the job and starting its process
     try:
         ppid = int(Path(f"/proc/{job_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return False
-    lock = _manager_lock_path(data_dir, ppid)
-    if ppid == os.getpid() or not lock.exists():
+    return ppid != os.getpid() and _locked(_manager_lock_path(data_dir, ppid))
+
+
+def _locked(lock: Path) -> bool:
+    """True when a live manager holds ``lock`` (a free lock file is a manager that is gone)."""
+    import fcntl
+
+    if not lock.exists():
         return False
     try:
         with open(lock) as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: its manager is gone
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.flock(f, fcntl.LOCK_UN)
         return False
     except OSError:

@@ -9,6 +9,8 @@ picks a default from the option's metavar when the client gave none.
 
 from __future__ import annotations
 
+import re
+
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -116,4 +118,11 @@ def output_name(value: str | None, param: Any) -> str:
         raise PathError(key, "an output name may not contain '..'")
     if ":" in parts[0] and "//" in s:
         raise PathError(key, "an output must be a file name inside the job directory, not a URL")
-    return str(PurePosixPath(*parts))
+    name = str(PurePosixPath(*parts))
+    # plain names only: a result name is shown in the web UI and genome browser, and starts no option
+    if not _SAFE_OUTPUT.fullmatch(name) or any(x.startswith("-") for x in parts):
+        raise PathError(key, "an output name may use letters, digits, '.', '_', '-' and '/' (not first) only")
+    return name
+
+
+_SAFE_OUTPUT = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]{0,254}")

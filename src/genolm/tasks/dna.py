@@ -12,6 +12,8 @@ TRUST_HELP = (
     "Allow a model folder's own Python code to run (needed by some hub models, e.g. DNABERT-2). "
     "Off by default: genolm's own models never need it."
 )
+# a command-line decision only: a REST/MCP client must never make the server run a model folder's own code
+TRUST_REMOTE_CODE = Opt(False, "--trust-remote-code", help=TRUST_HELP, local_only=True)
 OVERWRITE_HELP = "Replace an existing run of another kind (or other files) in --out."
 CKPT_HELP = "Save a resumable checkpoint every N steps, or every DURATION (e.g. 10m); 0 = never."
 
@@ -126,7 +128,7 @@ def finetune(
     resume: bool = Opt(False, help="Continue a killed run from its last checkpoint."),
     overwrite: bool = Opt(False, help=OVERWRITE_HELP),
     checkpoint_every: str = Opt("500", metavar="STEPS|DURATION", help=CKPT_HELP),
-    trust_remote_code: bool = Opt(False, help=TRUST_HELP),
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
 ):
     """Fine-tune (or train from scratch) a sequence classifier/regressor on a sequence,label table."""
     from genolm.genome.lm import finetune as _finetune
@@ -170,7 +172,7 @@ def evaluate(
     label_column: str = Opt("label", "--label-col", "--label-column", metavar="COL"),
     sequence_column: str = Opt("sequence", "--sequence-col", metavar="COL"),
     batch_size: int = Opt(256),
-    trust_remote_code: bool = Opt(False, help=TRUST_HELP),
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
 ):
     """Score a fine-tuned model on a labelled table (accuracy, MCC, F1, AUROC / Pearson, Spearman, MSE)."""
     from genolm.genome.lm import evaluate as _evaluate
@@ -195,7 +197,7 @@ def predict(
     out: str = Opt(..., metavar="CSV", help="CSV to write: id, prediction, score (or score_<label> per class)."),
     batch_size: int = Opt(256),
     sequence_column: str = Opt("sequence", "--sequence-col", metavar="COL"),
-    trust_remote_code: bool = Opt(False, help=TRUST_HELP),
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
 ):
     """Predict labels/values for sequences; input order is preserved."""
     from genolm.genome.lm import predict as _predict
@@ -214,7 +216,7 @@ def embed(
     pooling: str = Opt("mean", help="mean, cls or max."),
     batch_size: int = Opt(128),
     sequence_column: str = Opt("sequence", "--sequence-col", metavar="COL"),
-    trust_remote_code: bool = Opt(False, help=TRUST_HELP),
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
 ):
     """One embedding per sequence (Parquet)."""
     from genolm.genome.lm import embed as _embed

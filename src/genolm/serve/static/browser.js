@@ -59,7 +59,7 @@ export function trackConfigs(jobId, files, scoreScale) {
     if (!kind) continue;
     const [, type, format] = kind;
     const cfg = {
-      name: f,
+      name: escapeHtml(f), // igv.js sets a track label with innerHTML
       type,
       format,
       url: apiUrl(`/v1/jobs/${jobId}/files/${encodePath(f)}`),
@@ -190,4 +190,8 @@ export async function showBrowser(container, job, files, hint, scoreScale) {
   current = await igv.createBrowser(container, options);
   window.genolmBrowser = current;
   return current;
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
