@@ -148,4 +148,6 @@ def test_no_client_can_make_the_server_run_a_model_folders_code():
     for t in registry.tasks():
         assert "trust_remote_code" not in t.json_schema()["properties"], t.name
     with pytest.raises(ParamError, match="trust_remote_code: set where the server runs"):
-        registry.get("predict").validate({"model": "hf:x/y", "input": "a.fa", "out": "p.csv", "trust_remote_code": True})
+        registry.get("predict").validate(
+            {"model": "hf:x/y", "input": "a.fa", "out": "p.csv", "trust_remote_code": True}
+        )
