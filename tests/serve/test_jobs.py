@@ -344,3 +344,43 @@ def test_job_log_is_capped_and_errors_skip_decoration(tmp_path, monkeypatch):
     assert jobs_process.last_error([x.encode() for x in usage]) == "No such option: --x"
     crash = ["genolm: warning: g3: bad guide", "genolm: error: data/g.fa:3: bad base 'Z'", "genolm: warning: done"]
     assert jobs_process.last_error([x.encode() for x in crash]) == "genolm: error: data/g.fa:3: bad base 'Z'"
+
+
+LIVE_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from genolm.serve.jobs import JobManager
+    m = JobManager(sys.argv[1], workers=1)
+    m.start()
+    print(m.submit("finetune", {**%r, "out": "long"}).id, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_a_second_server_on_the_same_data_dir_leaves_the_first_ones_jobs_alone(ddir):
+    """A REST and an MCP server may share a data dir: starting one never fails a job the other is running."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", LIVE_SCRIPT % LONG_FT, str(ddir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        job_id = server.stdout.readline().strip()
+        reader = JobManager(ddir)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and reader.get(job_id).state != "running":
+            time.sleep(0.2)
+        with JobManager(ddir, workers=1) as second:  # start() runs the recovery
+            time.sleep(1.0)
+            job = second.get(job_id)
+            assert job.state == "running" and job.error is None
+            pid = second.store.get(job_id)["pid"]
+            assert pid and _alive(pid)
+            second.cancel(job_id)  # through the store: the owner's supervisor stops it
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and second.get(job_id).state == "running":
+                time.sleep(0.2)
+            assert second.get(job_id).state == "cancelled"
+            assert _gone(pid, within=10)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
