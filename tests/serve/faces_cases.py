@@ -175,6 +175,18 @@ CASES: list[Case] = [
         rows=("scored.tsv", 42),  # header + 40 dev edges + the unknown node
     ),
     Case("motifs", "motifs.scan", {"input": "data/core/prom_20.fa", "out": "hits.tsv"}, ("hits.tsv",)),
+    Case(
+        "design",
+        "design",
+        {"model": model("promoter_clf"), "input": "data/core/prom_20.fa", "out": "run", "max_edits": 2, "rounds": 2},
+        ("run/designed.fa", "run/edits.tsv", "run/designs.tsv", "run/trajectories.tsv", "run/metrics.json"),
+        models=("promoter_clf",),
+        excluded={
+            "run/manifest.json": "records the start time, host and input paths as given",
+            "run/log.txt": "timestamped log lines",
+            "run/report.html": "states the run time",
+        },
+    ),
 ]
 
 
