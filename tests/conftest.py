@@ -7,12 +7,20 @@ reason; under CI (CI=true) a missing service is a failure, never a skip.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a test server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def skip_or_fail(reason: str) -> None:

@@ -7,13 +7,13 @@ import gzip
 import json
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from genolm.cli.main import main
 from genolm.core import registry
 from genolm.core.runsummary_text import fact_numbers, fmt, ground, numbers_in, support
@@ -185,12 +185,6 @@ def test_llm_answer_with_a_made_up_number_keeps_the_rest(promoter_clf):
 
 
 # --- against genolm's own `serve llm` ----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory):
     import uvicorn
@@ -204,7 +198,7 @@ def llm_server(tmp_path_factory):
         time_budget=None, valid_fraction=0.1, seed=0,
     )  # fmt: skip
     textlm.train_textlm(DATA / "literature" / "kg" / "abstracts_72.jsonl", model, cfg)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(str(model), model_name="tiny", api_key="k"), host="127.0.0.1", port=port)
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from genolm.literature import textlm
 from genolm.literature.llm import LLMClient, LLMError
 
@@ -20,16 +21,10 @@ NAME = "tiny-textlm"
 KEY = "test-key"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(app) -> tuple[str, object, threading.Thread]:
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -145,7 +140,7 @@ def test_errors_are_openai_shaped(client, server):
     r = httpx.post(f"{server}/v1/chat/completions", json={"messages": []}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     with pytest.raises(LLMError, match="cannot reach the LLM server"):
-        LLMClient(f"http://127.0.0.1:{_free_port()}").models()
+        LLMClient(f"http://127.0.0.1:{free_port()}").models()
     with pytest.raises(LLMError, match="must start with http"):
         LLMClient("localhost:8000")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import free_port
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOKEN = "test-token-0123456789"
 START_TIMEOUT_S = 90.0  # the test machine is small and shared
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_data_dir(root: Path) -> Path:

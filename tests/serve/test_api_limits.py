@@ -14,7 +14,8 @@ import time
 import httpx
 import pytest
 
-from tests.serve.conftest import TOKEN, api, free_port, make_data_dir, server_env, start_server
+from tests.conftest import free_port
+from tests.serve.conftest import TOKEN, api, make_data_dir, server_env, start_server
 
 GENOME = "data/editing/ecoli_slice.fa.gz"
 STRICT = {
@@ -153,7 +154,6 @@ def test_a_bug_is_a_json_500_without_traceback(tmp_path):
     import uvicorn
 
     from genolm.serve.api import create_app
-    from tests.serve.conftest import free_port
 
     class Broken:
         data_dir = tmp_path

@@ -25,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from tests.conftest import free_port
 from genolm.core import registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,12 +77,6 @@ def cli_sites(mcp_data, tmp_path_factory) -> Path:
     argv += ["--genome", str(mcp_data / "ecoli_slice.fa.gz"), "--max-mismatches", "3", "--out", "sites.tsv"]
     subprocess.run([sys.executable, "-m", "genolm.cli.main", *argv], cwd=out, env=ENV, check=True, capture_output=True)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Progress:
@@ -172,7 +167,7 @@ def test_stdio_tools_quick_call_errors_and_resources(mcp_data, cli_sites):
 
 @pytest.fixture(scope="module")
 def http_server(mcp_data, tmp_path_factory):
-    port, token = _free_port(), "mcp-test-token-1234"
+    port, token = free_port(), "mcp-test-token-1234"
     log = tmp_path_factory.mktemp("mcp_http") / "server.log"
     argv = [sys.executable, "-m", "genolm.cli.main", "serve", "mcp", "--transport", "http"]
     argv += ["--port", str(port), "--token", token, "--workers", "1", "--data-dir", str(mcp_data)]

@@ -21,6 +21,7 @@ import inspect
 import math
 import re
 import sys
+import types
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,7 +75,7 @@ class Param:
         """The type without Optional: str, int, float, bool, Path or list[...]."""
         t = self.annotation
         args = [a for a in typing.get_args(t) if a is not type(None)]
-        if typing.get_origin(t) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+        if typing.get_origin(t) in (typing.Union, types.UnionType) and args:
             t = args[0]
         return t
 
@@ -339,7 +340,8 @@ def task(name: str, *, cli_only: bool = False, **extra: Any) -> Callable[[Callab
         for pname, sp in inspect.signature(func).parameters.items():
             spec = sp.default if isinstance(sp.default, Param) else Param(default=sp.default)
             ann = hints.get(pname, str)
-            spec = replace(spec, name=pname, annotation=ann, path=spec.path or _infer_path(pname, spec, ann))
+            spec = replace(spec, name=pname, annotation=ann)
+            spec = replace(spec, path=spec.path or _infer_path(spec))
             params.append(spec)
         if name in _TASKS and _TASKS[name].func.__qualname__ != func.__qualname__:
             raise ValueError(f"task {name!r} declared twice ({_TASKS[name].func.__module__}, {func.__module__})")
@@ -349,14 +351,10 @@ def task(name: str, *, cli_only: bool = False, **extra: Any) -> Callable[[Callab
     return deco
 
 
-def _infer_path(name: str, p: Param, ann: Any) -> str | None:
-    if name in _OUT_NAMES or name.endswith("_out"):
+def _infer_path(p: Param) -> str | None:
+    if p.name in _OUT_NAMES or p.name.endswith("_out"):
         return "out"
-    base = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
-    t = base[0]
-    if typing.get_origin(t) in (list, typing.List):  # noqa: UP006
-        t = typing.get_args(t)[0]
-    if t is Path or (p.metavar and any(_PATH_METAVARS.match(m) for m in p.metavar.split("|"))):
+    if p.item_type is Path or (p.metavar and any(_PATH_METAVARS.match(m) for m in p.metavar.split("|"))):
         return "in"
     return None
 

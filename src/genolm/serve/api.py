@@ -40,12 +40,11 @@ from genolm.core import registry
 from genolm.io.errors import UsageError
 from genolm.serve.api_security import APIError, BodyTooLarge, GuardMiddleware, Limits, check_token_setup
 from genolm.serve.api_sync import SyncService
-from genolm.serve.jobs import JobManager, QueueFull
+from genolm.serve.jobs import JOB_ID, JobManager, QueueFull
 from genolm.serve.paths import PathError, confine
 
 log = logging.getLogger("genolm.serve")
 STATIC_DIR = Path(__file__).parent / "static"
-_JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 _UPLOAD_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 EXPOSED = ["Content-Range", "Content-Length", "Accept-Ranges", "Content-Encoding", "ETag", "Retry-After"]
 
@@ -234,7 +233,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
         except PathError as e:
             raise APIError(422, str(e), param="path") from None
         rel = full.relative_to(data_dir).parts
-        if rel and rel[0] == "jobs" and (len(rel) < 3 or not _JOB_ID.fullmatch(rel[1])):
+        if rel and rel[0] == "jobs" and (len(rel) < 3 or not JOB_ID.fullmatch(rel[1])):
             raise APIError(404, f"no file {path!r} (job files are served once the job succeeded)", param="path")
         if not full.is_file():
             raise APIError(404, f"no file {path!r} in the data directory", param="path")
@@ -250,7 +249,7 @@ def create_app(manager: JobManager, token: str | None = None, limits: Limits | N
         return await sync.crispr_score(_object(await read_json(request)))
 
     def _job(job_id: str):
-        job = manager.get(job_id) if _JOB_ID.fullmatch(job_id or "") else None
+        job = manager.get(job_id) if JOB_ID.fullmatch(job_id or "") else None
         if job is None:
             raise APIError(404, f"unknown job {job_id!r}")
         return job

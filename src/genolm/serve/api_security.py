@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from genolm.literature.llm import is_loopback
 from genolm.io.errors import UsageError
 
 
@@ -198,7 +199,7 @@ class GuardMiddleware:
                     "missing bearer token (send 'Authorization: Bearer TOKEN')",
                     {"WWW-Authenticate": "Bearer"},
                 )
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            if not token_matches(given, self.token):
                 client = scope.get("client") or ("?", 0)
                 if self.guesses.take(f"bad:{client[0]}") > 0:  # wrong tokens: a few a second per address
                     return await send_error(send, 429, "too many invalid tokens; slow down", {"Retry-After": "1"})
@@ -252,12 +253,6 @@ def check_token_setup(host: str, token: str | None) -> None:
         )
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def token_matches(given: str | None, token: str) -> bool:
+    """``given`` is ``token`` (constant-time comparison: no timing hints for a guesser)."""
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())

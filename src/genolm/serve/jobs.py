@@ -193,7 +193,8 @@ class JobManager:
     def prepare(self, t: registry.Task, params: dict) -> dict:
         """``params`` validated, output names checked (defaults filled), input paths confined to the data dir.
 
-        Input paths are kept as the client gave them (data-dir relative); they are made absolute at run time.
+        Input paths are kept as the client gave them (data-dir relative); at run time they are given relative to
+        the job's directory (:meth:`_runtime_params`).
         """
         if isinstance(params, dict):
             params = dict(params)
@@ -201,20 +202,11 @@ class JobManager:
                 if p.path == "out" and p.required and not p.is_list and params.get(p.key) is None:
                     params[p.key] = output_name(None, p)
         v = t.validate(params)
-        for p in t.params:
-            val = v.get(p.key)
-            if val is None or p.path is None:
-                continue
-            items = val if isinstance(val, list) else [val]
-            if p.path == "out":
-                names = [output_name(str(x), p) for x in items]
-                v[p.key] = names if isinstance(val, list) else names[0]
-            elif p.path == "in":
-                for x in items:
-                    self._input_path(p, str(x))
+        v = _map_files(t, v, "out", output_name)
+        _map_files(t, v, "in", self._input_path)  # refuses what a job may not read
         return json.loads(json.dumps(v, default=str))
 
-    def _input_path(self, p: registry.Param, value: str) -> str:
+    def _input_path(self, value: str, p: registry.Param) -> str:
         if value in p.keywords:  # a name the task knows (`--model jaspar`), not a file
             return value
         if value.startswith("hf:") and (p.name in HF_PARAMS or p.key in HF_PARAMS):
@@ -438,22 +430,13 @@ class JobManager:
     def _runtime_params(self, task: registry.Task, params: dict, partial: Path) -> dict:
         """Input paths confined again and given relative to the job dir (``../../data/x.fa``: a result that records
         its input names no server path), output folders created inside the job dir."""
-        run = dict(params)
-        for p in task.params:
-            val = run.get(p.key)
-            if val is None or p.path is None:
-                continue
-            items = val if isinstance(val, list) else [val]
-            if p.path == "in":
-                done = [self._relative_input(p, str(x), partial) for x in items]
-                run[p.key] = done if isinstance(val, list) else done[0]
-            elif p.path == "out":
-                for x in items:
-                    (partial / str(x)).parent.mkdir(parents=True, exist_ok=True)
+        run = _map_files(task, params, "in", lambda x, p: self._relative_input(p, x, partial))
+        for p, x in _file_values(task, run, "out"):
+            (partial / x).parent.mkdir(parents=True, exist_ok=True)
         return run
 
     def _relative_input(self, p: registry.Param, value: str, cwd: Path) -> str:
-        resolved = self._input_path(p, value)
+        resolved = self._input_path(value, p)
         if resolved == value and not os.path.isabs(value):  # a keyword or hub id
             return value
         return os.path.relpath(resolved, cwd)
@@ -486,3 +469,23 @@ class JobManager:
         if job.state == "succeeded":
             job.files = list_files(self.jobs_dir / job.id)
         return job
+
+
+def _file_values(task: registry.Task, params: dict, kind: str):
+    """(param, value) for every value of the ``kind`` ("in"/"out") file parameters set in ``params``."""
+    for p in task.params:
+        val = params.get(p.key)
+        if val is not None and p.path == kind:
+            for x in val if isinstance(val, list) else [val]:
+                yield p, str(x)
+
+
+def _map_files(task: registry.Task, params: dict, kind: str, fn) -> dict:
+    """``params`` with ``fn(value, param)`` applied to each value of its ``kind`` file parameters (lists kept)."""
+    out = dict(params)
+    for p in task.params:
+        val = out.get(p.key)
+        if val is not None and p.path == kind:
+            done = [fn(str(x), p) for x in (val if isinstance(val, list) else [val])]
+            out[p.key] = done if isinstance(val, list) else done[0]
+    return out

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from genolm.serve.api_security import token_matches
 from genolm.literature.textlm import TextLM
 
 #: request limits (a bounded server: each is a clear 413/400 JSON error, never a 500 or an unbounded job)
@@ -124,7 +125,7 @@ def create_app(model_dir: str, model_name: str | None = None, api_key: str | Non
     @app.middleware("http")
     async def _auth(request: Request, call_next):
         if api_key and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization", "") != f"Bearer {api_key}":
+            if not token_matches(request.headers.get("authorization"), f"Bearer {api_key}"):
                 return _error(401, "invalid or missing API key", "invalid_api_key", "authentication_error")
         return await call_next(request)
 

@@ -12,7 +12,6 @@ comparison). On loopback the SDK's DNS-rebinding protection checks Host and Orig
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 
 from genolm.io.errors import UsageError
 from genolm.serve.api import read_token
-from genolm.serve.api_security import check_token_setup, presented_token
+from genolm.serve.api_security import check_token_setup, presented_token, token_matches
 from genolm.serve.jobs import JobManager
 from genolm.serve.mcp_resources import TEMPLATES, McpResources
 from genolm.serve.mcp_tools import McpTools
@@ -107,12 +106,12 @@ class BearerAuth:
     """ASGI middleware: 401 JSON unless ``Authorization: Bearer TOKEN`` matches (constant time)."""
 
     def __init__(self, app: Any, token: str):
-        self.app, self.token = app, token.encode()
+        self.app, self.token = app, token
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             given = presented_token(scope)
-            if given is None or not hmac.compare_digest(given.encode(), self.token):
+            if not token_matches(given, self.token):
                 problem = "missing bearer token" if given is None else "wrong bearer token"
                 body = json.dumps({"error": problem}).encode()
                 await send(
